@@ -1,0 +1,113 @@
+// Types of mcp-sessions-native. Structurally compatible with mcp-use/server's
+// SessionStore and StreamManager, so instances can be passed to `new MCPServer(...)`.
+
+/** Serializable session metadata, as mcp-use's `SessionMetadata`. Unknown JSON fields round-trip. */
+export interface SessionMetadata {
+  /** Timestamp of last activity (ms since the epoch), used for idle-timeout tracking. */
+  lastAccessedAt: number
+  /** Minimum log level for filtering log messages (RFC 5424 levels). */
+  logLevel?: string
+  /** Client capabilities advertised during initialization. */
+  clientCapabilities?: Record<string, unknown>
+  /** Client info (name, version). */
+  clientInfo?: { name: string; version: string; [key: string]: any }
+  /** Protocol version negotiated during initialization. */
+  protocolVersion?: string
+  /** Progress token for the current tool call, if any. */
+  progressToken?: number
+  [key: string]: unknown
+}
+
+/** The contract of mcp-use's `SessionStore`. */
+export interface SessionStore {
+  get(sessionId: string): Promise<SessionMetadata | null>
+  set(sessionId: string, data: SessionMetadata): Promise<void>
+  delete(sessionId: string): Promise<void>
+  has(sessionId: string): Promise<boolean>
+  keys(): Promise<string[]>
+  setWithTTL?(sessionId: string, data: SessionMetadata, ttlMs: number): Promise<void>
+}
+
+/** The contract of mcp-use's `StreamManager`. */
+export interface StreamManager {
+  create(sessionId: string, controller: ReadableStreamDefaultController): Promise<void>
+  send(sessionIds: string[] | undefined, data: string): Promise<void>
+  delete(sessionId: string): Promise<void>
+  has(sessionId: string): Promise<boolean>
+  close?(): Promise<void>
+  registerOutboundRequest?(requestId: string | number, sessionId: string): Promise<void>
+  forwardInboundResponse?(message: { id: string | number; [key: string]: unknown }, sessionId: string): Promise<boolean>
+  onForwardedResponse?(handler: (message: unknown, sessionId: string) => void): void
+}
+
+/**
+ * Sessions in memory, held natively (outside the V8 heap). Lost on restart.
+ * TTLs are enforced by one native timer per store; a later `set`/`setWithTTL` of the
+ * same id replaces the earlier deadline, and pending TTLs never keep the process alive.
+ */
+export declare class InMemorySessionStore implements SessionStore {
+  constructor()
+  /** Resolves a copy of the metadata, or `null` when the session is not present. */
+  get(sessionId: string): Promise<SessionMetadata | null>
+  /** Stores the metadata as `JSON.stringify` would; rejects with a TypeError for a cycle or a BigInt. */
+  set(sessionId: string, data: SessionMetadata): Promise<void>
+  delete(sessionId: string): Promise<void>
+  has(sessionId: string): Promise<boolean>
+  keys(): Promise<string[]>
+  /** Stores the metadata and removes it after `ttlMs` milliseconds (finite, >= 0). */
+  setWithTTL(sessionId: string, data: SessionMetadata, ttlMs: number): Promise<void>
+  /** The number of sessions. */
+  get size(): number
+  clear(): Promise<void>
+}
+
+export interface FileSystemSessionStoreConfig {
+  /** Path of the session file, resolved against `process.cwd()`. Default `.mcp-use/sessions.json`. */
+  path?: string
+  /** A change is written at most this many ms after it is made. Default 100. */
+  debounceMs?: number
+  /** Sessions whose `lastAccessedAt` is older than this are dropped on load. Default 86400000 (24 h). */
+  maxAgeMs?: number
+}
+
+/**
+ * Sessions in memory, persisted to one JSON file (mcp-use's format) so they survive a
+ * restart. Saves are serialized and written off the JS thread, atomically and durably
+ * (temp file with mode 0600, fsync, rename, fsync of the directory). Unsaved changes are
+ * written when the process exits normally.
+ */
+export declare class FileSystemSessionStore implements SessionStore {
+  /** Loads the file synchronously. A corrupt file is moved aside to `<path>.corrupt-<ms>`; an unreadable one throws. */
+  constructor(config?: FileSystemSessionStoreConfig)
+  get(sessionId: string): Promise<SessionMetadata | null>
+  set(sessionId: string, data: SessionMetadata): Promise<void>
+  delete(sessionId: string): Promise<void>
+  has(sessionId: string): Promise<boolean>
+  keys(): Promise<string[]>
+  /** As the reference: stamps `lastAccessedAt` with now and removes the session after `ttlMs`. */
+  setWithTTL(sessionId: string, data: SessionMetadata, ttlMs: number): Promise<void>
+  get size(): number
+  clear(): Promise<void>
+  /** Resolves once every change made before the call is on disk; rejects with the disk error. */
+  flush(): Promise<void>
+  /** Absolute path of the session file. */
+  get path(): string
+}
+
+/**
+ * Live SSE streams of this process, by session id. `send` encodes the payload to UTF-8
+ * once and enqueues the same `Uint8Array` to each target; a controller whose `enqueue`
+ * throws is dropped.
+ */
+export declare class InMemoryStreamManager implements StreamManager {
+  constructor()
+  create(sessionId: string, controller: ReadableStreamDefaultController): Promise<void>
+  /** `undefined` broadcasts to every stream. */
+  send(sessionIds: string[] | undefined, data: string): Promise<void>
+  /** Closes the stream's controller (an already-closed one is ignored) and releases it. */
+  delete(sessionId: string): Promise<void>
+  has(sessionId: string): Promise<boolean>
+  /** Closes every stream. */
+  close(): Promise<void>
+  get size(): number
+}

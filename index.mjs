@@ -1,0 +1,12 @@
+import { createRequire } from 'node:module'
+
+const binding = createRequire(import.meta.url)('./index.js')
+
+export const {
+  InMemorySessionStore,
+  FileSystemSessionStore,
+  RedisSessionStore,
+  InMemoryStreamManager,
+  RedisStreamManager,
+} = binding
+export default binding

@@ -1,0 +1,27 @@
+//! Diagnostics through `tracing`, written to stderr.
+//!
+//! `MCP_SESSIONS_LOG` sets the filter, in `tracing-subscriber`'s `EnvFilter` syntax:
+//! `debug`, `mcp_sessions_native=trace`, `off`. The default is `warn`: nothing on the happy
+//! path, one line when something is wrong (a corrupt session file moved aside, a save or a
+//! Redis command that failed). Session metadata is never logged, only ids and counts.
+
+use std::sync::Once;
+
+pub const ENV_VAR: &str = "MCP_SESSIONS_LOG";
+
+static INIT: Once = Once::new();
+
+/// Installs the stderr subscriber once per process. Harmless if another global
+/// subscriber is already installed (the embedding one wins).
+pub fn init() {
+    INIT.call_once(|| {
+        let filter = std::env::var(ENV_VAR).unwrap_or_else(|_| "warn".to_owned());
+        let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(true)
+            .try_init();
+    });
+}

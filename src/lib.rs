@@ -1,0 +1,14 @@
+//! mcp-sessions-native: the session layer of mcp-use MCP servers in Rust.
+//!
+//! The core (`metadata`, `store`, `stream`, `redis`) is plain Rust and knows nothing of
+//! Node; `node` is the napi shell that checks arguments and converts values.
+
+pub mod diagnostics;
+pub mod runtime;
+pub mod metadata;
+pub mod redis;
+pub mod store;
+pub mod stream;
+
+#[cfg(feature = "node")]
+mod node;

@@ -1,0 +1,101 @@
+//! Session metadata as the core holds it: the exact JSON text `JSON.stringify` produced.
+//!
+//! The stores never need to look inside metadata, except the file store, which reads
+//! `lastAccessedAt` on load to drop stale sessions. Keeping the text (shared, immutable)
+//! makes a snapshot for a save a matter of cloning pointers, and keeps 1M sessions out of
+//! the V8 heap.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+/// Serialized session metadata (one JSON value, normally an object).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Metadata(Arc<str>);
+
+impl Metadata {
+    /// Wraps JSON text produced by `JSON.stringify` (or read from a trusted file).
+    pub fn from_json(text: impl Into<Arc<str>>) -> Self {
+        Metadata(text.into())
+    }
+
+    pub fn as_json(&self) -> &str {
+        &self.0
+    }
+
+    /// `lastAccessedAt` in ms since the epoch, when the metadata is an object with a
+    /// numeric `lastAccessedAt`.
+    pub fn last_accessed_at(&self) -> Option<f64> {
+        #[derive(Deserialize)]
+        struct Probe {
+            #[serde(rename = "lastAccessedAt")]
+            last_accessed_at: Option<serde_json::Value>,
+        }
+        serde_json::from_str::<Probe>(&self.0)
+            .ok()
+            .and_then(|p| p.last_accessed_at)
+            .and_then(|v| v.as_f64())
+    }
+
+    /// Returns a copy whose `lastAccessedAt` is `now_ms`, other fields unchanged.
+    /// Non-object metadata is returned as is.
+    pub fn with_last_accessed_at(&self, now_ms: f64) -> Metadata {
+        match serde_json::from_str::<serde_json::Value>(&self.0) {
+            Ok(serde_json::Value::Object(mut map)) => {
+                // Date.now() is a whole number: write it as one, as JSON.stringify does.
+                let stamp = if now_ms.fract() == 0.0 && now_ms.abs() < 9.0e15 {
+                    serde_json::Value::from(now_ms as i64)
+                } else {
+                    serde_json::Number::from_f64(now_ms)
+                        .map(serde_json::Value::Number)
+                        .unwrap_or(serde_json::Value::Null)
+                };
+                map.insert("lastAccessedAt".to_owned(), stamp);
+                serde_json::to_string(&map)
+                    .map(Metadata::from_json)
+                    .unwrap_or_else(|_| self.clone())
+            }
+            _ => self.clone(),
+        }
+    }
+
+    /// Bytes held, for accounting.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Milliseconds since the Unix epoch, as `Date.now()`.
+pub fn now_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as f64)
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_last_accessed_at() {
+        let m = Metadata::from_json(r#"{"logLevel":"info","lastAccessedAt":1700000000000}"#);
+        assert_eq!(m.last_accessed_at(), Some(1_700_000_000_000.0));
+        assert_eq!(Metadata::from_json(r#"{"x":1}"#).last_accessed_at(), None);
+        assert_eq!(Metadata::from_json("[1,2]").last_accessed_at(), None);
+        assert_eq!(Metadata::from_json(r#"{"lastAccessedAt":"x"}"#).last_accessed_at(), None);
+    }
+
+    #[test]
+    fn restamps_keeping_other_fields() {
+        let m = Metadata::from_json(r#"{"a":{"b":[1]},"lastAccessedAt":1}"#);
+        let r = m.with_last_accessed_at(42.0);
+        let v: serde_json::Value = serde_json::from_str(r.as_json()).unwrap();
+        assert_eq!(v["lastAccessedAt"], 42);
+        assert_eq!(v["a"]["b"][0], 1);
+    }
+}

@@ -1,0 +1,109 @@
+//! Argument checks shared by the classes: bad input is a `TypeError`/`RangeError` that
+//! names the method and the argument, raised before anything is changed.
+
+use napi::Env;
+
+use super::js::{self, JsError, JsResult, Kind, Value};
+use crate::metadata::Metadata;
+
+/// A session id: a non-empty string.
+pub fn session_id(env: &Env, v: Value, method: &str) -> JsResult<String> {
+    let k = js::kind(env, v)?;
+    if k != Kind::String {
+        return Err(JsError::Type(format!("{method}: sessionId must be a non-empty string, got {}", k.describe())));
+    }
+    let id = js::string_value(env, v)?;
+    if id.is_empty() {
+        return Err(JsError::Type(format!("{method}: sessionId must be a non-empty string, got an empty string")));
+    }
+    Ok(id)
+}
+
+/// Session metadata: a plain object, serialized as `JSON.stringify` would.
+pub fn metadata(env: &Env, v: Value, method: &str) -> JsResult<Metadata> {
+    let k = js::kind(env, v)?;
+    if k != Kind::Object {
+        return Err(JsError::Type(format!("{method}: data must be a session metadata object, got {}", k.describe())));
+    }
+    match js::json_stringify(env, v)? {
+        Ok(Some(text)) => Ok(Metadata::from_json(text)),
+        Ok(None) => Err(JsError::Type(format!("{method}: data cannot be serialized as JSON"))),
+        Err(message) => Err(JsError::Type(format!("{method}: data cannot be serialized as JSON: {message}"))),
+    }
+}
+
+/// A finite, non-negative number of milliseconds.
+pub fn ttl_ms(env: &Env, v: Value, method: &str) -> JsResult<f64> {
+    let k = js::kind(env, v)?;
+    if k != Kind::Number {
+        return Err(JsError::Type(format!("{method}: ttlMs must be a number of milliseconds, got {}", k.describe())));
+    }
+    let n = js::number_value(env, v)?;
+    if !n.is_finite() || n < 0.0 {
+        return Err(JsError::Range(format!("{method}: ttlMs must be a finite number >= 0, got {n}")));
+    }
+    Ok(n)
+}
+
+/// `sessionIds` of `send`: `undefined` (broadcast) or an array of session ids.
+pub fn session_ids(env: &Env, v: Value, method: &str) -> JsResult<Option<Vec<String>>> {
+    match js::kind(env, v)? {
+        Kind::Undefined => Ok(None),
+        Kind::Array => js::array_elements(env, v)?
+            .into_iter()
+            .map(|item| session_id(env, item, method).map_err(|_| JsError::Type(format!("{method}: sessionIds must be an array of non-empty strings or undefined"))))
+            .collect::<JsResult<Vec<_>>>()
+            .map(Some),
+        k => Err(JsError::Type(format!("{method}: sessionIds must be an array of session ids or undefined, got {}", k.describe()))),
+    }
+}
+
+/// A string argument such as `data` of `send`.
+pub fn string(env: &Env, v: Value, method: &str, name: &str) -> JsResult<String> {
+    let k = js::kind(env, v)?;
+    if k != Kind::String {
+        return Err(JsError::Type(format!("{method}: {name} must be a string, got {}", k.describe())));
+    }
+    js::string_value(env, v)
+}
+
+/// An optional config object: `undefined` → `None`.
+pub fn config(env: &Env, v: Value, class: &str) -> JsResult<Option<Value>> {
+    match js::kind(env, v)? {
+        Kind::Undefined => Ok(None),
+        Kind::Object => Ok(Some(v)),
+        k => Err(JsError::Type(format!("new {class}: config must be an object, got {}", k.describe()))),
+    }
+}
+
+/// Optional numeric field of a config object, checked against `min`.
+pub fn number_field(env: &Env, config: Option<Value>, field: &str, class: &str, min: f64) -> JsResult<Option<f64>> {
+    let Some(config) = config else { return Ok(None) };
+    let Some(v) = js::optional_property(env, config, field)? else { return Ok(None) };
+    let k = js::kind(env, v)?;
+    if k != Kind::Number {
+        return Err(JsError::Type(format!("new {class}: {field} must be a number, got {}", k.describe())));
+    }
+    let n = js::number_value(env, v)?;
+    if !n.is_finite() || n < min {
+        return Err(JsError::Range(format!("new {class}: {field} must be a finite number >= {min}, got {n}")));
+    }
+    Ok(Some(n))
+}
+
+/// Optional string field of a config object.
+pub fn string_field(env: &Env, config: Option<Value>, field: &str, class: &str) -> JsResult<Option<String>> {
+    let Some(config) = config else { return Ok(None) };
+    let Some(v) = js::optional_property(env, config, field)? else { return Ok(None) };
+    let k = js::kind(env, v)?;
+    if k != Kind::String {
+        return Err(JsError::Type(format!("new {class}: {field} must be a string, got {}", k.describe())));
+    }
+    Ok(Some(js::string_value(env, v)?))
+}
+
+/// For constructors: throws `error` and returns the napi error that says so.
+pub fn throw(env: &Env, error: JsError) -> napi::Error {
+    js::throw(env, &error);
+    napi::Error::new(napi::Status::PendingException, error.message().to_owned())
+}

@@ -1,0 +1,147 @@
+//! Getting results from the tokio runtime back to the JS thread.
+//!
+//! One threadsafe function per JS thread (per Node environment) and one queue: a finished
+//! future pushes a job and wakes the JS thread at most once per batch, and the JS thread
+//! runs every queued job in one go (resolving promises, enqueuing pub/sub messages). The
+//! threadsafe function keeps the event loop alive only while promises are outstanding,
+//! so pub/sub subscriptions and idle stores never hold a process open.
+
+use std::cell::RefCell;
+use std::ffi::c_void;
+use std::future::Future;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use napi::{sys, Env};
+use parking_lot::Mutex;
+
+use super::js::{self, JsError, JsResult, Value};
+
+type Job = Box<dyn FnOnce(&Env) + Send>;
+
+pub struct Shared {
+    /// Set once, right after creation, before any other thread sees it.
+    tsfn: AtomicPtr<sys::napi_threadsafe_function__>,
+    queue: Mutex<Vec<Job>>,
+    scheduled: AtomicBool,
+    /// Promises created and not yet settled (JS thread only, atomic for simplicity).
+    outstanding: AtomicUsize,
+}
+
+// A threadsafe function is made to be called from any thread; the rest is synchronized.
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    fn tsfn(&self) -> sys::napi_threadsafe_function {
+        self.tsfn.load(Ordering::Acquire)
+    }
+}
+
+/// A handle background tasks use to run jobs on the JS thread.
+#[derive(Clone)]
+pub struct Poster(Arc<Shared>);
+
+impl Poster {
+    /// Runs `job` on the JS thread soon. Dropped silently if the environment is gone.
+    pub fn post(&self, job: Job) {
+        self.0.queue.lock().push(job);
+        if !self.0.scheduled.swap(true, Ordering::AcqRel) {
+            unsafe {
+                sys::napi_call_threadsafe_function(self.0.tsfn(), ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static POSTER: RefCell<Option<Poster>> = const { RefCell::new(None) };
+}
+
+/// The poster of the current JS thread, created on first use.
+pub fn poster(env: &Env) -> JsResult<Poster> {
+    if let Some(p) = POSTER.with(|p| p.borrow().clone()) {
+        return Ok(p);
+    }
+    let name = js::string(env, "mcp-sessions-native")?;
+    let shared = Arc::new(Shared {
+        tsfn: AtomicPtr::new(ptr::null_mut()),
+        queue: Mutex::new(Vec::new()),
+        scheduled: AtomicBool::new(false),
+        outstanding: AtomicUsize::new(0),
+    });
+    let context = Arc::into_raw(shared.clone()) as *mut c_void;
+    let mut tsfn = ptr::null_mut();
+    let status = unsafe {
+        sys::napi_create_threadsafe_function(
+            env.raw(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            name.0,
+            0,
+            1,
+            context,
+            Some(finalize),
+            context,
+            Some(call_js),
+            &mut tsfn,
+        )
+    };
+    if status != sys::Status::napi_ok {
+        unsafe { drop(Arc::from_raw(context as *const Shared)) };
+        return Err(JsError::Error("mcp-sessions-native: cannot create the completion queue".into()));
+    }
+    unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn) };
+    shared.tsfn.store(tsfn, Ordering::Release);
+    let p = Poster(shared);
+    POSTER.with(|slot| *slot.borrow_mut() = Some(p.clone()));
+    Ok(p)
+}
+
+/// Runs `fut` on the runtime and returns a promise settled with `finish(result)` on the
+/// JS thread.
+pub fn spawn<T, F, R>(env: &Env, fut: F, finish: R) -> JsResult<Value>
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+    R: FnOnce(&Env, T) -> JsResult<Value> + Send + 'static,
+{
+    let handle = crate::runtime::handle().map_err(|e| JsError::Error(format!("mcp-sessions-native: {e}")))?;
+    let poster = poster(env)?;
+    let (deferred, promise) = js::pending(env)?;
+    if poster.0.outstanding.fetch_add(1, Ordering::AcqRel) == 0 {
+        unsafe { sys::napi_ref_threadsafe_function(env.raw(), poster.0.tsfn()) };
+    }
+    handle.spawn(async move {
+        let value = fut.await;
+        let shared = poster.0.clone();
+        poster.post(Box::new(move |env| {
+            js::settle(env, deferred, finish(env, value));
+            if shared.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
+                unsafe { sys::napi_unref_threadsafe_function(env.raw(), shared.tsfn()) };
+            }
+        }));
+    });
+    Ok(promise)
+}
+
+unsafe extern "C" fn call_js(env: sys::napi_env, _f: sys::napi_value, context: *mut c_void, _data: *mut c_void) {
+    if env.is_null() || context.is_null() {
+        return;
+    }
+    let shared = unsafe { &*(context as *const Shared) };
+    shared.scheduled.store(false, Ordering::Release);
+    let jobs = std::mem::take(&mut *shared.queue.lock());
+    let env = Env::from_raw(env);
+    for job in jobs {
+        job(&env);
+    }
+}
+
+unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    if !data.is_null() {
+        unsafe { drop(Arc::from_raw(data as *const Shared)) };
+    }
+    POSTER.with(|slot| slot.borrow_mut().take());
+}

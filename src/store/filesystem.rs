@@ -1,0 +1,510 @@
+//! `FileSystemSessionStore`: the in-memory store, persisted to one JSON file.
+//!
+//! The file is one JSON object `{ "<session id>": <metadata>, ... }`, the format of
+//! mcp-use's class, so either can read the other's file. Differences from the reference:
+//!
+//! - saves run on the shared runtime's blocking pool: the snapshot is a list of shared
+//!   pointers taken under the lock, the serialization and I/O happen off the JS thread;
+//! - a save writes a temp file created with mode 0600, fsyncs it, renames it over the
+//!   file and fsyncs the directory, so a crash leaves either the old or the new file;
+//! - saves never overlap (one save lock per store), and `flush` returns only once every
+//!   change made before it was called is on disk;
+//! - a debounced save happens at most `debounce` after the first unsaved change (the
+//!   reference restarts its timer on every change, so a steady stream of writes can
+//!   postpone the save indefinitely);
+//! - a file that does not parse is moved aside to `<path>.corrupt-<ms>` instead of being
+//!   overwritten, and a file that cannot be read is an error rather than a fresh start;
+//! - [`flush_all_blocking`] writes every store's unsaved changes; the addon calls it when
+//!   the process exits.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde_json::value::RawValue;
+
+use crate::metadata::{now_ms, Metadata};
+use crate::store::memory::MemoryStore;
+
+#[derive(Clone, Debug)]
+pub struct FileStoreConfig {
+    pub path: PathBuf,
+    pub debounce: Duration,
+    /// Sessions whose `lastAccessedAt` is older than this are dropped on load.
+    pub max_age_ms: f64,
+}
+
+/// A disk failure, naming the file and the operation.
+#[derive(Debug)]
+pub struct FileStoreError {
+    pub op: &'static str,
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+impl std::fmt::Display for FileStoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} failed: {}", self.op, self.path.display(), self.source)
+    }
+}
+
+impl std::error::Error for FileStoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// What loading found, for the caller to report.
+#[derive(Debug, Default, PartialEq)]
+pub struct LoadReport {
+    pub loaded: usize,
+    pub dropped_stale: usize,
+    /// Where an unparseable file was moved.
+    pub moved_corrupt_to: Option<PathBuf>,
+}
+
+pub struct FileStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    map: MemoryStore,
+    path: PathBuf,
+    tmp_path: PathBuf,
+    debounce: Duration,
+    /// Bumped by every change.
+    version: AtomicU64,
+    /// The version last written; the lock is held for the whole of a save.
+    saved: Mutex<u64>,
+    timer_armed: AtomicBool,
+}
+
+static LIVE: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
+
+/// Writes the unsaved changes of every live file store, blocking. For process exit.
+pub fn flush_all_blocking() {
+    let live: Vec<Arc<Inner>> = {
+        let mut list = LIVE.lock();
+        list.retain(|w| w.strong_count() > 0);
+        list.iter().filter_map(Weak::upgrade).collect()
+    };
+    for inner in live {
+        if let Err(e) = inner.save() {
+            tracing::error!(error = %e, "saving sessions at exit failed");
+        }
+    }
+}
+
+impl FileStore {
+    /// Opens the store, loading the file synchronously.
+    pub fn open(config: FileStoreConfig) -> Result<(FileStore, LoadReport), FileStoreError> {
+        let mut tmp_name = config.path.as_os_str().to_owned();
+        tmp_name.push(format!(".{}.tmp", std::process::id()));
+        let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
+            let weak = weak.clone();
+            Inner {
+                map: MemoryStore::with_expiry_hook(Box::new(move |_| {
+                    if let Some(inner) = weak.upgrade() {
+                        inner.changed();
+                    }
+                })),
+                path: config.path.clone(),
+                tmp_path: PathBuf::from(tmp_name),
+                debounce: config.debounce,
+                version: AtomicU64::new(0),
+                saved: Mutex::new(0),
+                timer_armed: AtomicBool::new(false),
+            }
+        });
+        let (sessions, report) = load(&config.path, config.max_age_ms, now_ms())?;
+        inner.map.extend(sessions);
+        LIVE.lock().push(Arc::downgrade(&inner));
+        Ok((FileStore { inner }, report))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub fn get(&self, id: &str) -> Option<Metadata> {
+        self.inner.map.get(id)
+    }
+
+    pub fn has(&self, id: &str) -> bool {
+        self.inner.map.has(id)
+    }
+
+    pub fn keys(&self) -> Vec<String> {
+        self.inner.map.keys()
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.map.is_empty()
+    }
+
+    pub fn set(&self, id: String, metadata: Metadata) {
+        self.inner.map.set(id, metadata);
+        self.inner.changed();
+    }
+
+    /// As the reference: stamps `lastAccessedAt` with the current time, then expires the
+    /// session after `ttl` (the deadline is also enforced on the next load by `max_age_ms`).
+    pub fn set_with_ttl(&self, id: String, metadata: Metadata, ttl: Duration) -> io::Result<()> {
+        let stamped = metadata.with_last_accessed_at(now_ms());
+        self.inner.map.set_with_ttl(id, stamped, ttl)?;
+        self.inner.changed();
+        Ok(())
+    }
+
+    pub fn delete(&self, id: &str) -> bool {
+        let removed = self.inner.map.delete(id);
+        if removed {
+            self.inner.changed();
+        }
+        removed
+    }
+
+    pub fn clear(&self) {
+        self.inner.map.clear();
+        self.inner.changed();
+    }
+
+    /// Writes every change made so far, unless already written. Blocking: call it from a
+    /// blocking thread (see [`FileStore::flush`]) or at exit.
+    pub fn flush_blocking(&self) -> Result<(), FileStoreError> {
+        self.inner.save()
+    }
+
+    /// Writes every change made before the call, off the caller's thread.
+    pub async fn flush(&self) -> Result<(), FileStoreError> {
+        let inner = self.inner.clone();
+        let handle = crate::runtime::handle().map_err(|e| inner.error("save", e))?;
+        match handle.spawn_blocking(move || inner.save()).await {
+            Ok(result) => result,
+            Err(join) => Err(self.inner.error("save", io::Error::other(join.to_string()))),
+        }
+    }
+}
+
+impl Inner {
+    fn error(&self, op: &'static str, source: io::Error) -> FileStoreError {
+        FileStoreError { op, path: self.path.clone(), source }
+    }
+
+    /// Records a change and makes sure a save is scheduled within `debounce`.
+    fn changed(self: &Arc<Self>) {
+        self.version.fetch_add(1, Ordering::SeqCst);
+        if self.timer_armed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let handle = match crate::runtime::handle() {
+            Ok(h) => h,
+            Err(e) => {
+                self.timer_armed.store(false, Ordering::SeqCst);
+                tracing::error!(error = %e, "cannot schedule a session save");
+                return;
+            }
+        };
+        let inner = self.clone();
+        handle.spawn(async move {
+            tokio::time::sleep(inner.debounce).await;
+            // Changes from here on schedule another save.
+            inner.timer_armed.store(false, Ordering::SeqCst);
+            let path = inner.path.clone();
+            let result = tokio::task::spawn_blocking(move || inner.save()).await;
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "debounced session save failed; will retry on the next change or flush"),
+                Err(e) => tracing::error!(error = %e, path = %path.display(), "session save task failed"),
+            }
+        });
+    }
+
+    fn save(&self) -> Result<(), FileStoreError> {
+        let mut saved = self.saved.lock();
+        let target = self.version.load(Ordering::SeqCst);
+        if *saved >= target {
+            return Ok(());
+        }
+        let snapshot = self.map.snapshot();
+        let started = std::time::Instant::now();
+        write_atomically(&self.path, &self.tmp_path, &encode(&snapshot))?;
+        *saved = target;
+        tracing::debug!(sessions = snapshot.len(), elapsed_ms = started.elapsed().as_millis() as u64, "sessions saved");
+        Ok(())
+    }
+}
+
+/// `{\n"id":<metadata>,\n...}\n`: one session a line, valid JSON for any reader.
+fn encode(snapshot: &[(String, Metadata)]) -> Vec<u8> {
+    let size: usize = snapshot.iter().map(|(k, m)| k.len() + m.len() + 8).sum();
+    let mut out = Vec::with_capacity(size + 4);
+    out.extend_from_slice(b"{");
+    for (i, (id, metadata)) in snapshot.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
+        // Serializing a &str to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, id);
+        out.push(b':');
+        out.extend_from_slice(metadata.as_json().as_bytes());
+    }
+    out.extend_from_slice(b"\n}\n");
+    out
+}
+
+fn write_atomically(path: &Path, tmp: &Path, bytes: &[u8]) -> Result<(), FileStoreError> {
+    let fail = |op: &'static str, p: &Path| {
+        let p = p.to_path_buf();
+        move |source| FileStoreError { op, path: p, source }
+    };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(fail("create directory", dir))?;
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(tmp)
+            .map_err(fail("create", tmp))?;
+        file.write_all(bytes).map_err(fail("write", tmp))?;
+        file.sync_all().map_err(fail("fsync", tmp))?;
+        drop(file);
+        fs::rename(tmp, path).map_err(fail("rename into", path))?;
+        // Make the rename itself durable.
+        File::open(dir).and_then(|d| d.sync_all()).map_err(fail("fsync directory", dir))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    result
+}
+
+fn load(path: &Path, max_age_ms: f64, now: f64) -> Result<(Vec<(String, Metadata)>, LoadReport), FileStoreError> {
+    let mut report = LoadReport::default();
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            tracing::debug!(path = %path.display(), "no session file, starting empty");
+            return Ok((Vec::new(), report));
+        }
+        Err(e) => return Err(FileStoreError { op: "read", path: path.to_path_buf(), source: e }),
+    };
+    let parsed: HashMap<String, Box<RawValue>> = match serde_json::from_slice(&bytes) {
+        Ok(p) => p,
+        Err(parse_error) => {
+            let mut aside = path.as_os_str().to_owned();
+            aside.push(format!(".corrupt-{}", now as u64));
+            let aside = PathBuf::from(aside);
+            fs::rename(path, &aside).map_err(|source| FileStoreError { op: "move aside corrupt", path: path.to_path_buf(), source })?;
+            tracing::warn!(
+                path = %path.display(),
+                moved_to = %aside.display(),
+                error = %parse_error,
+                "session file is not a JSON object of sessions; moved it aside and started empty"
+            );
+            report.moved_corrupt_to = Some(aside);
+            return Ok((Vec::new(), report));
+        }
+    };
+    let mut sessions = Vec::with_capacity(parsed.len());
+    for (id, raw) in parsed {
+        let metadata = Metadata::from_json(minify(raw.get()));
+        // As the reference: a session with no numeric lastAccessedAt is kept.
+        if metadata.last_accessed_at().is_some_and(|t| now - t > max_age_ms) {
+            report.dropped_stale += 1;
+            continue;
+        }
+        sessions.push((id, metadata));
+    }
+    report.loaded = sessions.len();
+    tracing::debug!(path = %path.display(), loaded = report.loaded, dropped = report.dropped_stale, "sessions loaded");
+    Ok((sessions, report))
+}
+
+/// Removes insignificant whitespace from valid JSON text (mcp-use writes its file
+/// pretty-printed), keeping key order and number spelling.
+fn minify(json: &str) -> String {
+    if !json.bytes().any(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t')) {
+        return json.to_owned();
+    }
+    let mut out = String::with_capacity(json.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !c.is_ascii_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn config(dir: &Path) -> FileStoreConfig {
+        FileStoreConfig { path: dir.join("sub/sessions.json"), debounce: Duration::from_millis(5), max_age_ms: 86_400_000.0 }
+    }
+
+    fn meta(t: f64) -> Metadata {
+        Metadata::from_json(format!(r#"{{"lastAccessedAt":{t},"clientInfo":{{"name":"x y"}}}}"#))
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn flush_writes_a_0600_json_object_that_loads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, report) = FileStore::open(config(dir.path())).unwrap();
+        assert_eq!(report, LoadReport::default());
+        store.set("a\"b".into(), meta(now_ms()));
+        store.set("c".into(), meta(now_ms()));
+        store.flush().await.unwrap();
+        let path = dir.path().join("sub/sessions.json");
+        let text = fs::read_to_string(&path).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v.as_object().unwrap().len(), 2);
+        assert_eq!(v["a\"b"]["clientInfo"]["name"], "x y");
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        drop(store);
+        let (again, report) = FileStore::open(config(dir.path())).unwrap();
+        assert_eq!(report.loaded, 2);
+        assert_eq!(again.get("c"), Some(meta(v["c"]["lastAccessedAt"].as_f64().unwrap())));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn debounced_save_happens_without_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = FileStore::open(config(dir.path())).unwrap();
+        store.set("a".into(), meta(now_ms()));
+        let path = dir.path().join("sub/sessions.json");
+        for _ in 0..200 {
+            if path.exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        assert!(v.get("a").is_some());
+    }
+
+    #[test]
+    fn drops_stale_and_keeps_sessions_without_timestamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let now = now_ms();
+        fs::write(&path, format!(r#"{{"old":{{"lastAccessedAt":{}}},"new":{{"lastAccessedAt":{now}}},"none":{{}}}}"#, now - 10_000.0)).unwrap();
+        let cfg = FileStoreConfig { path, debounce: Duration::from_millis(5), max_age_ms: 5_000.0 };
+        let (store, report) = FileStore::open(cfg).unwrap();
+        assert_eq!(report.dropped_stale, 1);
+        let mut keys = store.keys();
+        keys.sort();
+        assert_eq!(keys, vec!["new", "none"]);
+    }
+
+    #[test]
+    fn corrupt_file_is_moved_aside_not_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        fs::write(&path, b"{\"a\": {\"lastAcc").unwrap();
+        let cfg = FileStoreConfig { path: path.clone(), debounce: Duration::from_millis(5), max_age_ms: 1e9 };
+        let (store, report) = FileStore::open(cfg).unwrap();
+        assert!(store.is_empty());
+        let aside = report.moved_corrupt_to.unwrap();
+        assert_eq!(fs::read(&aside).unwrap(), b"{\"a\": {\"lastAcc");
+        assert!(aside.file_name().unwrap().to_string_lossy().starts_with("s.json.corrupt-"));
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn non_object_file_counts_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        fs::write(&path, b"[1,2]").unwrap();
+        let cfg = FileStoreConfig { path, debounce: Duration::from_millis(5), max_age_ms: 1e9 };
+        let (_, report) = FileStore::open(cfg).unwrap();
+        assert!(report.moved_corrupt_to.is_some());
+    }
+
+    #[test]
+    fn unreadable_path_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the file should be: read fails with something other than NotFound.
+        let path = dir.path().join("s.json");
+        fs::create_dir(&path).unwrap();
+        let cfg = FileStoreConfig { path, debounce: Duration::from_millis(5), max_age_ms: 1e9 };
+        let err = FileStore::open(cfg).err().unwrap();
+        assert!(err.to_string().contains("s.json"), "{err}");
+        assert_eq!(err.op, "read");
+    }
+
+    #[test]
+    fn reference_pretty_file_loads_minified_with_key_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let now = now_ms();
+        fs::write(&path, format!("{{\n  \"s1\": {{\n    \"zeta\": \"a b\\\" c\",\n    \"lastAccessedAt\": {now}\n  }}\n}}")).unwrap();
+        let cfg = FileStoreConfig { path, debounce: Duration::from_millis(5), max_age_ms: 1e9 };
+        let (store, _) = FileStore::open(cfg).unwrap();
+        assert_eq!(store.get("s1").unwrap().as_json(), format!("{{\"zeta\":\"a b\\\" c\",\"lastAccessedAt\":{now}}}"));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn flush_all_blocking_writes_pending_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = FileStoreConfig { debounce: Duration::from_secs(3600), ..config(dir.path()) };
+        let (store, _) = FileStore::open(cfg).unwrap();
+        store.set("pending".into(), meta(now_ms()));
+        tokio::task::spawn_blocking(flush_all_blocking).await.unwrap();
+        let text = fs::read_to_string(dir.path().join("sub/sessions.json")).unwrap();
+        assert!(text.contains("\"pending\""));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn concurrent_flushes_do_not_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = FileStore::open(config(dir.path())).unwrap();
+        let store = Arc::new(store);
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                s.set(format!("id{i}"), meta(now_ms()));
+                s.flush().await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.path().join("sub/sessions.json")).unwrap()).unwrap();
+        assert_eq!(v.as_object().unwrap().len(), 20);
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("sub")).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn minify_keeps_strings() {
+        assert_eq!(minify("{ \"a b\" : [ 1 , \"x\\\\\" ] }"), "{\"a b\":[1,\"x\\\\\"]}");
+    }
+}

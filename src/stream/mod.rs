@@ -1,0 +1,4 @@
+//! Stream routing: which sessions have a live SSE stream, and how messages reach them.
+
+pub mod local;
+pub mod redis;
