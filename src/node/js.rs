@@ -153,12 +153,6 @@ pub fn string(env: &Env, s: &str) -> JsResult<Value> {
     Ok(Value(out))
 }
 
-pub fn number(env: &Env, n: f64) -> JsResult<Value> {
-    let mut out = ptr::null_mut();
-    check(unsafe { sys::napi_create_double(env.raw(), n, &mut out) }, "create number")?;
-    Ok(Value(out))
-}
-
 pub fn boolean(env: &Env, b: bool) -> JsResult<Value> {
     let mut out = ptr::null_mut();
     check(unsafe { sys::napi_get_boolean(env.raw(), b, &mut out) }, "create boolean")?;
@@ -431,4 +425,31 @@ impl JsRef {
     pub fn release(self, env: &Env) {
         unsafe { sys::napi_delete_reference(env.raw(), self.0) };
     }
+}
+
+unsafe extern "C" fn return_undefined(env: sys::napi_env, _info: sys::napi_callback_info) -> sys::napi_value {
+    let mut out = ptr::null_mut();
+    unsafe { sys::napi_get_undefined(env, &mut out) };
+    out
+}
+
+/// `value.then(() => undefined)` for a thenable; `value` itself resolved for anything else.
+pub fn then_undefined(env: &Env, value: Value) -> JsResult<Value> {
+    let then = get_property(env, value, "then")?;
+    if kind(env, then)? != Kind::Function {
+        return undefined(env);
+    }
+    let mut f = ptr::null_mut();
+    check(
+        unsafe { sys::napi_create_function(env.raw(), c"undefined".as_ptr(), 9, Some(return_undefined), ptr::null_mut(), &mut f) },
+        "create function",
+    )?;
+    call(env, value, then, &[Value(f)])?.map_err(|m| JsError::Error(format!("then() threw: {m}")))
+}
+
+/// `String(value)`.
+pub fn coerce_string(env: &Env, value: Value) -> JsResult<String> {
+    let mut out = ptr::null_mut();
+    check(unsafe { sys::napi_coerce_to_string(env.raw(), value.0, &mut out) }, "String()")?;
+    string_value(env, Value(out))
 }

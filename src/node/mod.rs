@@ -4,10 +4,14 @@
 
 mod args;
 mod completion;
+mod controllers;
 mod file_store;
 mod js;
 mod memory_store;
 mod memory_stream;
+mod redis_client;
+mod redis_store;
+mod redis_stream;
 
 use std::sync::Once;
 

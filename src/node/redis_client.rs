@@ -1,0 +1,121 @@
+//! Reading Redis connection settings from what the user passes: `{ url }`, or a connected
+//! node-redis (v4/v5) or ioredis client, whose `options` hold host, port, credentials,
+//! database and TLS. The addon opens its own native connections with those settings.
+
+use std::time::Duration;
+
+use napi::Env;
+
+use super::js::{self, JsError, JsResult, Kind, Value};
+use crate::redis::{RedisEndpoint, RedisSettings};
+
+/// Settings for the connection described by `config[field]` (a client) or `config.url`,
+/// with the time limit `config.commandTimeoutMs` (default 5000).
+pub fn settings(env: &Env, config: Value, field: &str, class: &str) -> JsResult<RedisSettings> {
+    let mut settings = match js::optional_property(env, config, "url")? {
+        Some(url) => {
+            if js::kind(env, url)? != Kind::String {
+                return Err(JsError::Type(format!("new {class}: url must be a redis:// or rediss:// URL string")));
+            }
+            RedisSettings::from_url(js::string_value(env, url)?)
+        }
+        None => match js::optional_property(env, config, field)? {
+            Some(client) => from_client(env, client, field, class)?,
+            None => {
+                return Err(JsError::Type(format!(
+                    "new {class}: config.{field} is required (a connected node-redis or ioredis client), or pass {{ url: \"redis://host:6379\" }}"
+                )))
+            }
+        },
+    };
+    if let Some(ms) = super::args::number_field(env, Some(config), "commandTimeoutMs", class, 1.0)? {
+        let limit = Duration::from_secs_f64(ms / 1000.0);
+        settings.command_timeout = limit;
+        settings.response_timeout = limit;
+        settings.connect_timeout = settings.connect_timeout.min(limit);
+    }
+    Ok(settings)
+}
+
+fn from_client(env: &Env, client: Value, field: &str, class: &str) -> JsResult<RedisSettings> {
+    let unreadable = || {
+        JsError::Type(format!(
+            "new {class}: cannot read the connection settings of config.{field}: expected a node-redis (v4/v5) or ioredis client (with .options); pass {{ url: \"redis://host:6379\" }} instead"
+        ))
+    };
+    if js::kind(env, client)? != Kind::Object {
+        return Err(unreadable());
+    }
+    let Some(options) = js::optional_property(env, client, "options")? else { return Err(unreadable()) };
+    if js::kind(env, options)? != Kind::Object {
+        return Err(unreadable());
+    }
+    // node-redis keeps the socket settings under `socket`, ioredis at the top level.
+    let socket = js::optional_property(env, options, "socket")?.filter(|s| js::kind(env, *s).ok() == Some(Kind::Object));
+    let socket_or_options = socket.unwrap_or(options);
+
+    if let Some(path) = opt_string(env, socket_or_options, "path")? {
+        let db = opt_number(env, options, "database")?.or(opt_number(env, options, "db")?).unwrap_or(0.0);
+        return Ok(RedisSettings::from_url(format!("redis+unix://{path}?db={}", db as i64)));
+    }
+    let host = opt_string(env, socket_or_options, "host")?;
+    let url = opt_string(env, options, "url")?;
+    let Some(host) = host else {
+        return match url {
+            Some(url) => Ok(RedisSettings::from_url(url)),
+            None => Ok(RedisSettings::from_parts(&RedisEndpoint { host: "localhost".into(), port: 6379, ..Default::default() })),
+        };
+    };
+    let port = opt_number(env, socket_or_options, "port")?.unwrap_or(6379.0);
+    if !(0.0..=65535.0).contains(&port) {
+        return Err(JsError::Range(format!("new {class}: config.{field} has port {port}, not a TCP port")));
+    }
+    let tls = match js::optional_property(env, socket_or_options, "tls")? {
+        None => url.as_deref().is_some_and(|u| u.starts_with("rediss:")),
+        Some(v) => match js::kind(env, v)? {
+            Kind::Boolean => truthy(env, v)?,
+            Kind::Object => true,
+            _ => false,
+        },
+    };
+    let endpoint = RedisEndpoint {
+        host,
+        port: port as u16,
+        username: opt_string(env, options, "username")?,
+        password: opt_string(env, options, "password")?,
+        db: opt_number(env, options, "database")?.or(opt_number(env, options, "db")?).unwrap_or(0.0) as i64,
+        tls,
+    };
+    Ok(RedisSettings::from_parts(&endpoint))
+}
+
+fn truthy(env: &Env, v: Value) -> JsResult<bool> {
+    let mut b = false;
+    let status = unsafe { napi::sys::napi_get_value_bool(env.raw(), v.0, &mut b) };
+    Ok(status == napi::sys::Status::napi_ok && b)
+}
+
+fn opt_string(env: &Env, object: Value, name: &str) -> JsResult<Option<String>> {
+    match js::optional_property(env, object, name)? {
+        Some(v) if js::kind(env, v)? == Kind::String => {
+            let s = js::string_value(env, v)?;
+            Ok(if s.is_empty() { None } else { Some(s) })
+        }
+        _ => Ok(None),
+    }
+}
+
+fn opt_number(env: &Env, object: Value, name: &str) -> JsResult<Option<f64>> {
+    match js::optional_property(env, object, name)? {
+        Some(v) if js::kind(env, v)? == Kind::Number => Ok(Some(js::number_value(env, v)?).filter(|n| n.is_finite())),
+        _ => Ok(None),
+    }
+}
+
+/// Calls `client.quit()` and returns a promise of `undefined` once it resolved.
+pub fn quit(env: &Env, client: Value, class: &str) -> JsResult<Value> {
+    match js::call_method(env, client, "quit", &[])? {
+        Ok(promise) => js::then_undefined(env, promise),
+        Err(message) => Err(JsError::Error(format!("{class}.close: client.quit() failed: {message}"))),
+    }
+}

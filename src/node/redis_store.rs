@@ -1,0 +1,195 @@
+//! `RedisSessionStore` for JS: config, argument checks and conversion around the core
+//! [`crate::store::redis::RedisSessionStore`]. As the reference: `get`/`has`/`keys` log a
+//! Redis failure and resolve `null`/`false`/`[]`; `set`/`setWithTTL`/`delete`/`clear`/`close`
+//! reject with an error naming Redis and the command.
+
+use std::sync::Arc;
+
+use napi::Env;
+use napi_derive::napi;
+use parking_lot::Mutex;
+
+use super::args;
+use super::completion;
+use super::js::{self, JsError, JsRef, JsResult, Value};
+use super::redis_client;
+use crate::redis::{connect_lazy, RedisError};
+use crate::store::redis::RedisSessionStore as Core;
+
+const CLASS: &str = "RedisSessionStore";
+
+#[napi(js_name = "RedisSessionStore", custom_finalize)]
+pub struct RedisSessionStore {
+    /// `None` once closed.
+    core: Mutex<Option<Arc<Core>>>,
+    /// The client the user passed, for `close()` to `quit()` as the reference does.
+    client: Mutex<Option<JsRef>>,
+}
+
+#[napi]
+impl RedisSessionStore {
+    #[napi(constructor)]
+    pub fn new(env: Env, config: Value) -> napi::Result<Self> {
+        super::init();
+        Self::build(&env, config).map_err(|e| args::throw(&env, e))
+    }
+
+    fn build(env: &Env, config: Value) -> JsResult<Self> {
+        let Some(config) = args::config(env, config, CLASS)? else {
+            return Err(JsError::Type(format!("new {CLASS}: config is required: {{ client }} (a connected node-redis or ioredis client) or {{ url }}")));
+        };
+        let settings = redis_client::settings(env, config, "client", CLASS)?;
+        let prefix = args::string_field(env, Some(config), "prefix", CLASS)?.unwrap_or_else(|| "mcp:session:".to_owned());
+        let ttl = args::number_field(env, Some(config), "defaultTTL", CLASS, 1.0)?.unwrap_or(3600.0);
+        let conn = connect_lazy(&settings).map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
+        let client = match js::optional_property(env, config, "client")? {
+            Some(c) => Some(JsRef::new(env, c)?),
+            None => None,
+        };
+        Ok(RedisSessionStore { core: Mutex::new(Some(Arc::new(Core::new(conn, prefix, ttl.ceil() as u64)))), client: Mutex::new(client) })
+    }
+
+    fn core(&self, method: &str) -> JsResult<Arc<Core>> {
+        self.core.lock().clone().ok_or_else(|| JsError::Error(format!("{method}: the store is closed")))
+    }
+
+    /// Resolves the metadata, or `null` when absent or when Redis fails (logged).
+    #[napi]
+    pub fn get(&self, env: Env, session_id: Value) -> napi::Result<Value> {
+        let method = "RedisSessionStore.get";
+        run(&env, || {
+            let id = args::session_id(&env, session_id, method)?;
+            let core = self.core(method)?;
+            completion::spawn(&env, async move { core.get(&id).await }, move |env, result| match result {
+                Ok(Some(json)) => js::json_parse(env, &json).or_else(|e| {
+                    tracing::warn!(error = %e.message(), "{method}: stored value is not JSON; returning null");
+                    js::null(env)
+                }),
+                Ok(None) => js::null(env),
+                Err(e) => {
+                    tracing::warn!(error = %e, "{method} failed; returning null");
+                    js::null(env)
+                }
+            })
+        })
+    }
+
+    #[napi]
+    pub fn set(&self, env: Env, session_id: Value, data: Value) -> napi::Result<Value> {
+        let method = "RedisSessionStore.set";
+        run(&env, || {
+            let id = args::session_id(&env, session_id, method)?;
+            let metadata = args::metadata(&env, data, method)?;
+            let core = self.core(method)?;
+            completion::spawn(&env, async move { core.set(&id, metadata.as_json()).await }, move |env, r| unit(env, r, method))
+        })
+    }
+
+    /// Stores with a TTL of `ceil(ttlMs / 1000)` seconds.
+    #[napi(js_name = "setWithTTL")]
+    pub fn set_with_ttl(&self, env: Env, session_id: Value, data: Value, ttl_ms: Value) -> napi::Result<Value> {
+        let method = "RedisSessionStore.setWithTTL";
+        run(&env, || {
+            let id = args::session_id(&env, session_id, method)?;
+            let metadata = args::metadata(&env, data, method)?;
+            let ttl = args::ttl_ms(&env, ttl_ms, method)?;
+            let core = self.core(method)?;
+            completion::spawn(&env, async move { core.set_with_ttl(&id, metadata.as_json(), ttl).await }, move |env, r| unit(env, r, method))
+        })
+    }
+
+    #[napi]
+    pub fn delete(&self, env: Env, session_id: Value) -> napi::Result<Value> {
+        let method = "RedisSessionStore.delete";
+        run(&env, || {
+            let id = args::session_id(&env, session_id, method)?;
+            let core = self.core(method)?;
+            completion::spawn(&env, async move { core.delete(&id).await }, move |env, r| unit(env, r, method))
+        })
+    }
+
+    /// `false` when absent or when Redis fails (logged).
+    #[napi]
+    pub fn has(&self, env: Env, session_id: Value) -> napi::Result<Value> {
+        let method = "RedisSessionStore.has";
+        run(&env, || {
+            let id = args::session_id(&env, session_id, method)?;
+            let core = self.core(method)?;
+            completion::spawn(&env, async move { core.has(&id).await }, move |env, result| match result {
+                Ok(b) => js::boolean(env, b),
+                Err(e) => {
+                    tracing::warn!(error = %e, "{method} failed; returning false");
+                    js::boolean(env, false)
+                }
+            })
+        })
+    }
+
+    /// Session ids (prefix stripped), found with `SCAN`; `[]` when Redis fails (logged).
+    #[napi]
+    pub fn keys(&self, env: Env) -> napi::Result<Value> {
+        let method = "RedisSessionStore.keys";
+        run(&env, || {
+            let core = self.core(method)?;
+            completion::spawn(&env, async move { core.keys().await }, move |env, result| match result {
+                Ok(keys) => js::string_array(env, &keys),
+                Err(e) => {
+                    tracing::warn!(error = %e, "{method} failed; returning []");
+                    js::string_array(env, &[])
+                }
+            })
+        })
+    }
+
+    /// Deletes every key under the prefix (`SCAN` + `UNLINK` in batches).
+    #[napi]
+    pub fn clear(&self, env: Env) -> napi::Result<Value> {
+        let method = "RedisSessionStore.clear";
+        run(&env, || {
+            let core = self.core(method)?;
+            completion::spawn(&env, async move { core.clear().await }, move |env, r| unit(env, r, method))
+        })
+    }
+
+    /// Closes the native connection and calls the passed client's `quit()`.
+    #[napi]
+    pub fn close(&self, env: Env) -> napi::Result<Value> {
+        run(&env, || {
+            self.core.lock().take();
+            match self.client.lock().take() {
+                Some(client) => {
+                    let value = client.get(&env);
+                    client.release(&env);
+                    let promise = redis_client::quit(&env, value?, CLASS)?;
+                    Ok(promise)
+                }
+                None => js::settled(&env, js::undefined(&env)).map_err(JsError::from),
+            }
+        })
+    }
+}
+
+impl napi::bindgen_prelude::ObjectFinalize for RedisSessionStore {
+    fn finalize(self, env: Env) -> napi::Result<()> {
+        if let Some(client) = self.client.lock().take() {
+            client.release(&env);
+        }
+        Ok(())
+    }
+}
+
+/// Runs `f`, which returns a promise; an error before the promise exists becomes a rejected one.
+pub fn run(env: &Env, f: impl FnOnce() -> JsResult<Value>) -> napi::Result<Value> {
+    match f() {
+        Ok(promise) => Ok(promise),
+        Err(e) => js::settled(env, Err(e)),
+    }
+}
+
+/// `undefined`, or the Redis error naming the method.
+pub fn unit(env: &Env, result: Result<(), RedisError>, method: &str) -> JsResult<Value> {
+    match result {
+        Ok(()) => js::undefined(env),
+        Err(e) => Err(JsError::Error(format!("{method}: {e}"))),
+    }
+}

@@ -1,0 +1,284 @@
+//! `RedisStreamManager` for JS: local controllers on the JS thread, everything else in the
+//! core [`crate::stream::redis::RedisStreamManager`]. Messages from Redis arrive in batches
+//! through the completion queue and are enqueued to controllers in publish order.
+
+use std::sync::Arc;
+
+use napi::Env;
+use napi_derive::napi;
+use parking_lot::Mutex;
+
+use super::args;
+use super::completion::{self, Poster};
+use super::controllers::{close_controller, controller_arg};
+use super::js::{self, JsError, JsRef, JsResult, Kind, Value};
+use super::redis_client;
+use super::redis_store::{run, unit};
+use crate::redis::{connect_lazy, connect_subscriber_lazy};
+use crate::stream::local::LocalStreams;
+use crate::stream::redis::{Inbound, InboundSink, RedisStreamManager as Core};
+
+const CLASS: &str = "RedisStreamManager";
+
+type Controllers = Arc<Mutex<LocalStreams<JsRef>>>;
+type Handler = Arc<Mutex<Option<JsRef>>>;
+
+#[napi(js_name = "RedisStreamManager", custom_finalize)]
+pub struct RedisStreamManager {
+    core: Arc<Core>,
+    controllers: Controllers,
+    handler: Handler,
+}
+
+#[napi]
+impl RedisStreamManager {
+    #[napi(constructor)]
+    pub fn new(env: Env, config: Value) -> napi::Result<Self> {
+        super::init();
+        Self::build(&env, config).map_err(|e| args::throw(&env, e))
+    }
+
+    fn build(env: &Env, config: Value) -> JsResult<Self> {
+        let Some(config) = args::config(env, config, CLASS)? else {
+            return Err(JsError::Type(format!("new {CLASS}: config is required: {{ client, pubSubClient }} (node-redis or ioredis clients) or {{ url }}")));
+        };
+        let settings = redis_client::settings(env, config, "client", CLASS)?;
+        // The subscriber connects where pubSubClient points, else where client does.
+        let sub_settings = match js::optional_property(env, config, "pubSubClient")? {
+            Some(_) if js::optional_property(env, config, "url")?.is_none() => redis_client::settings(env, config, "pubSubClient", CLASS)?,
+            _ => settings.clone(),
+        };
+        let prefix = args::string_field(env, Some(config), "prefix", CLASS)?.unwrap_or_else(|| "mcp:stream:".to_owned());
+        let heartbeat = args::number_field(env, Some(config), "heartbeatInterval", CLASS, 1.0)?.unwrap_or(10.0);
+        let conn = connect_lazy(&settings).map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
+        let subscriber = connect_subscriber_lazy(&sub_settings).map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
+        let controllers: Controllers = Arc::default();
+        let handler: Handler = Arc::default();
+        let sink = sink(completion::poster(env)?, controllers.clone(), handler.clone());
+        let core = Core::new(conn, subscriber, prefix, heartbeat.ceil() as u64, sink).map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
+        Ok(RedisStreamManager { core: Arc::new(core), controllers, handler })
+    }
+
+    /// Registers the SSE stream of a session here and subscribes to its channels.
+    /// Idempotent: a reconnecting stream replaces the earlier controller.
+    #[napi]
+    pub fn create(&self, env: Env, session_id: Value, controller: Value) -> napi::Result<Value> {
+        let method = "RedisStreamManager.create";
+        run(&env, || {
+            let id = args::session_id(&env, session_id, method)?;
+            let controller = controller_arg(&env, controller, method)?;
+            let r = JsRef::new(&env, controller)?;
+            if let Some(old) = self.controllers.lock().insert(id.clone(), r) {
+                old.release(&env);
+            }
+            let core = self.core.clone();
+            let controllers = self.controllers.clone();
+            let sid = id.clone();
+            completion::spawn(&env, async move { core.create(&sid).await }, move |env, result| {
+                if result.is_err() {
+                    if let Some(r) = controllers.lock().remove(&id) {
+                        r.release(env);
+                    }
+                }
+                unit(env, result, method)
+            })
+        })
+    }
+
+    /// Publishes `data` to the listed sessions, or to every active session when `undefined`.
+    #[napi]
+    pub fn send(&self, env: Env, session_ids: Value, data: Value) -> napi::Result<Value> {
+        let method = "RedisStreamManager.send";
+        run(&env, || {
+            let ids = args::session_ids(&env, session_ids, method)?;
+            let data = args::string(&env, data, method, "data")?;
+            let core = self.core.clone();
+            completion::spawn(&env, async move { core.send(ids.as_deref(), &data).await }, move |env, r| unit(env, r, method))
+        })
+    }
+
+    /// Closes the local stream, unsubscribes, and tells other instances to drop theirs.
+    #[napi]
+    pub fn delete(&self, env: Env, session_id: Value) -> napi::Result<Value> {
+        let method = "RedisStreamManager.delete";
+        run(&env, || {
+            let id = args::session_id(&env, session_id, method)?;
+            let removed = self.controllers.lock().remove(&id);
+            if let Some(controller) = removed {
+                close_controller(&env, controller);
+            }
+            let core = self.core.clone();
+            completion::spawn(&env, async move { core.delete(&id).await }, move |env, r| unit(env, r, method))
+        })
+    }
+
+    /// Whether the session has a stream on any instance; `false` when Redis fails (logged).
+    #[napi]
+    pub fn has(&self, env: Env, session_id: Value) -> napi::Result<Value> {
+        let method = "RedisStreamManager.has";
+        run(&env, || {
+            let id = args::session_id(&env, session_id, method)?;
+            let core = self.core.clone();
+            completion::spawn(&env, async move { core.has(&id).await }, move |env, result| match result {
+                Ok(b) => js::boolean(env, b),
+                Err(e) => {
+                    tracing::warn!(error = %e, "{method} failed; returning false");
+                    js::boolean(env, false)
+                }
+            })
+        })
+    }
+
+    /// Closes every local stream and removes this instance's sessions from Redis.
+    #[napi]
+    pub fn close(&self, env: Env) -> napi::Result<Value> {
+        let method = "RedisStreamManager.close";
+        run(&env, || {
+            let drained = self.controllers.lock().drain();
+            for (_, controller) in drained {
+                close_controller(&env, controller);
+            }
+            let core = self.core.clone();
+            completion::spawn(&env, async move { core.close().await }, move |env, r| unit(env, r, method))
+        })
+    }
+
+    /// Streams held by this instance.
+    #[napi(getter, js_name = "localSize")]
+    pub fn local_size(&self) -> u32 {
+        self.controllers.lock().len() as u32
+    }
+
+    #[napi(js_name = "registerOutboundRequest")]
+    pub fn register_outbound_request(&self, env: Env, request_id: Value, session_id: Value) -> napi::Result<Value> {
+        let method = "RedisStreamManager.registerOutboundRequest";
+        run(&env, || {
+            let request_id = request_id_arg(&env, request_id, method, "requestId")?;
+            let id = args::session_id(&env, session_id, method)?;
+            let core = self.core.clone();
+            completion::spawn(&env, async move { core.register_outbound_request(&request_id, &id).await }, move |env, r| unit(env, r, method))
+        })
+    }
+
+    /// Publishes a response to the instance that sent the request, if that is another one.
+    #[napi(js_name = "forwardInboundResponse")]
+    pub fn forward_inbound_response(&self, env: Env, message: Value, session_id: Value) -> napi::Result<Value> {
+        let method = "RedisStreamManager.forwardInboundResponse";
+        run(&env, || {
+            if js::kind(&env, message)? != Kind::Object {
+                return Err(JsError::Type(format!("{method}: message must be a JSON-RPC response object")));
+            }
+            let request_id = request_id_arg(&env, js::get_property(&env, message, "id")?, method, "message.id")?;
+            let id = args::session_id(&env, session_id, method)?;
+            let json = match js::json_stringify(&env, message)? {
+                Ok(Some(json)) => json,
+                Ok(None) | Err(_) => return Err(JsError::Type(format!("{method}: message cannot be serialized as JSON"))),
+            };
+            let core = self.core.clone();
+            completion::spawn(&env, async move { core.forward_inbound_response(&request_id, &json, &id).await }, move |env, result| match result {
+                Ok(b) => js::boolean(env, b),
+                Err(e) => Err(JsError::Error(format!("{method}: {e}"))),
+            })
+        })
+    }
+
+    /// Sets the handler for responses forwarded here by other instances.
+    #[napi(js_name = "onForwardedResponse")]
+    pub fn on_forwarded_response(&self, env: Env, handler: Value) -> napi::Result<()> {
+        let method = "RedisStreamManager.onForwardedResponse";
+        if js::kind(&env, handler).map_err(|e| args::throw(&env, e))? != Kind::Function {
+            return Err(args::throw(&env, JsError::Type(format!("{method}: handler must be a function"))));
+        }
+        let r = JsRef::new(&env, handler).map_err(|e| args::throw(&env, e))?;
+        if let Some(old) = self.handler.lock().replace(r) {
+            old.release(&env);
+        }
+        let core = self.core.clone();
+        if let Ok(rt) = crate::runtime::handle() {
+            rt.spawn(async move {
+                if let Err(e) = core.enable_forwarded_responses().await {
+                    tracing::warn!(error = %e, "{method}: cannot subscribe to this server's channel; response forwarding is disabled");
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+impl napi::bindgen_prelude::ObjectFinalize for RedisStreamManager {
+    fn finalize(self, env: Env) -> napi::Result<()> {
+        for (_, r) in self.controllers.lock().drain() {
+            r.release(&env);
+        }
+        if let Some(h) = self.handler.lock().take() {
+            h.release(&env);
+        }
+        Ok(())
+    }
+}
+
+/// A JSON-RPC id as the reference writes it into keys: a string, or a number's JS string form.
+fn request_id_arg(env: &Env, v: Value, method: &str, name: &str) -> JsResult<String> {
+    match js::kind(env, v)? {
+        Kind::String => js::string_value(env, v),
+        Kind::Number => js::coerce_string(env, v),
+        k => Err(JsError::Type(format!("{method}: {name} must be a string or a number, got {}", k.describe()))),
+    }
+}
+
+/// The core's inbound sink: hands each batch to the JS thread.
+fn sink(poster: Poster, controllers: Controllers, handler: Handler) -> InboundSink {
+    Arc::new(move |batch: Vec<Inbound>| {
+        let controllers = controllers.clone();
+        let handler = handler.clone();
+        poster.post(Box::new(move |env| deliver(env, &controllers, &handler, batch)));
+    })
+}
+
+fn deliver(env: &Env, controllers: &Controllers, handler: &Handler, batch: Vec<Inbound>) {
+    for inbound in batch {
+        let result = match inbound {
+            Inbound::Message { session_id, payload } => enqueue(env, controllers, &session_id, &payload),
+            Inbound::Delete { session_id } => {
+                let removed = controllers.lock().remove(&session_id);
+                if let Some(c) = removed {
+                    close_controller(env, c);
+                }
+                Ok(())
+            }
+            Inbound::ForwardedResponse { session_id, response_json } => forward(env, handler, &session_id, &response_json),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e.message(), "delivering a message from Redis failed");
+        }
+    }
+}
+
+fn enqueue(env: &Env, controllers: &Controllers, session_id: &str, payload: &str) -> JsResult<()> {
+    let controller = match controllers.lock().get(session_id) {
+        Some(r) => r.get(env)?,
+        None => return Ok(()),
+    };
+    let chunk = js::uint8_array(env, payload.as_bytes())?;
+    if let Err(message) = js::call_method(env, controller, "enqueue", &[chunk])? {
+        tracing::debug!(session = %session_id, error = %message, "enqueue failed; dropping the local stream");
+        if let Some(r) = controllers.lock().remove(session_id) {
+            r.release(env);
+        }
+    }
+    Ok(())
+}
+
+fn forward(env: &Env, handler: &Handler, session_id: &str, response_json: &str) -> JsResult<()> {
+    let f = match handler.lock().as_ref() {
+        Some(r) => r.get(env)?,
+        None => return Ok(()),
+    };
+    let message = js::json_parse(env, response_json)?;
+    let sid = js::string(env, session_id)?;
+    let this = js::undefined(env)?;
+    if let Err(m) = js::call(env, this, f, &[message, sid])? {
+        tracing::warn!(error = %m, "onForwardedResponse handler threw");
+    }
+    Ok(())
+}

@@ -1,0 +1,762 @@
+//! `RedisStreamManager` core: which SSE streams this instance holds, and Redis pub/sub so a
+//! message published by any instance reaches the instance holding the stream.
+//!
+//! The stream controllers live in JS; this core tracks the ids of the local sessions, talks to
+//! Redis, and hands inbound messages to a sink in batches (everything available at one
+//! wake-up, each session's messages in publish order).
+//!
+//! # Wire layout (identical to mcp-use's TypeScript `RedisStreamManager`)
+//!
+//! | what | name | value |
+//! |---|---|---|
+//! | stream channel | `{prefix}{sid}` | SSE text |
+//! | delete channel | `delete:{prefix}{sid}` | any message: tear down the local stream |
+//! | availability key | `available:{prefix}{sid}` | `"active"`, `EX heartbeat*2` |
+//! | active set | `{prefix}active` | SET of session ids, `EXPIRE heartbeat*2` |
+//! | request route | `{prefix}req-route:{sid}:{requestId}` | `{"serverId":..,"sessionId":..}`, `EX 300` |
+//! | server channel | `{prefix}server:{serverId}` | `{"response":<JSON-RPC>,"sessionId":..}` |
+//!
+//! The server id is a random v4 UUID, as `crypto.randomUUID()` makes.
+//!
+//! # Differences from the reference
+//! * `create` is two round trips (SUBSCRIBE both channels, then one pipeline), not eight.
+//! * Broadcast is one Lua script that publishes to every id of the active set whose
+//!   availability key exists, and removes the others from the set (dead instances' ids).
+//! * One heartbeat task per manager: one pipelined round trip per interval refreshes every
+//!   local availability key (re-creating any lost one, e.g. after a Redis restart without
+//!   persistence), re-adds the ids to the active set and refreshes its expiry. Every
+//!   [`PRUNE_EVERY`] heartbeats the active set is pruned (SSCAN + atomic EXISTS/SREM script).
+//! * The delete message carries this instance's server id (the reference sends `""`; any
+//!   payload means "delete" to both). A delete this instance published is never acted upon
+//!   by itself: it unsubscribes before publishing, and ignores its own marker anyway.
+//! * Subscriptions survive Redis restarts (see [`crate::redis::Subscriber`]); a watchdog pings
+//!   the subscriber after a disconnect until it is back.
+//! * Nothing is logged on the happy path.
+
+use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use redis::{PushInfo, PushKind};
+use tokio::runtime::Handle;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinHandle;
+
+use crate::redis::{Connection, RedisError, RedisErrorKind, Result, Subscriber};
+
+/// Default channel / key prefix, as in the reference.
+pub const DEFAULT_PREFIX: &str = "mcp:stream:";
+/// Default heartbeat interval in seconds, as in the reference.
+pub const DEFAULT_HEARTBEAT_SECS: u64 = 10;
+/// Lifetime of a request route, as in the reference.
+pub const REQUEST_ROUTE_TTL_SECS: u64 = 300;
+/// The active set is pruned every this many heartbeats.
+pub const PRUNE_EVERY: u64 = 3;
+
+/// Ids per SADD / SREM / UNSUBSCRIBE command and per prune batch.
+const BATCH: usize = 1000;
+/// Most inbound messages handed to the sink in one call.
+const MAX_BATCH: usize = 4096;
+/// How often the watchdog pings the subscriber while it is disconnected.
+const WATCHDOG_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Something that arrived from Redis for this instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    /// A message published on the channel of a local session: enqueue `payload` (SSE text) to
+    /// its stream.
+    Message { session_id: String, payload: String },
+    /// Another instance deleted this local session: close its stream. The core already
+    /// forgot the session and unsubscribed its channels.
+    Delete { session_id: String },
+    /// A response to a server-to-client request of this instance, received by another
+    /// instance. `response_json` is the JSON-RPC response as JSON text.
+    ForwardedResponse { session_id: String, response_json: String },
+}
+
+/// Receives inbound messages, in batches, on a background task. It must not block.
+pub type InboundSink = Arc<dyn Fn(Vec<Inbound>) + Send + Sync>;
+
+// KEYS[1] active set; ARGV[1] availability key prefix; ARGV[2] channel prefix; ARGV[3] data.
+const BROADCAST_LUA: &str = r"
+local ids = redis.call('SMEMBERS', KEYS[1])
+local sent = 0
+for i = 1, #ids do
+  local id = ids[i]
+  if redis.call('EXISTS', ARGV[1] .. id) == 1 then
+    redis.call('PUBLISH', ARGV[2] .. id, ARGV[3])
+    sent = sent + 1
+  else
+    redis.call('SREM', KEYS[1], id)
+  end
+end
+return sent
+";
+
+// KEYS[1] active set; ARGV[1] availability key prefix; ARGV[2..] ids to check.
+const PRUNE_LUA: &str = r"
+local removed = 0
+for i = 2, #ARGV do
+  if redis.call('EXISTS', ARGV[1] .. ARGV[i]) == 0 then
+    removed = removed + redis.call('SREM', KEYS[1], ARGV[i])
+  end
+end
+return removed
+";
+
+struct Inner {
+    conn: Connection,
+    subscriber: Subscriber,
+    prefix: String,
+    heartbeat: Duration,
+    ttl_secs: u64,
+    server_id: String,
+    local: Mutex<HashSet<String>>,
+    server_channel_subscribed: AtomicBool,
+    closed: AtomicBool,
+    /// Set when the subscriber reported a disconnect; the watchdog pings until it is back.
+    subscriber_down: AtomicBool,
+    broadcast_script: redis::Script,
+    prune_script: redis::Script,
+}
+
+/// Distributed stream manager on Redis pub/sub (see the module docs).
+///
+/// Dropping it stops its background tasks without touching Redis; call
+/// [`RedisStreamManager::close`] first to remove this instance's sessions from Redis.
+pub struct RedisStreamManager {
+    inner: Arc<Inner>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for RedisStreamManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStreamManager")
+            .field("prefix", &self.inner.prefix)
+            .field("server_id", &self.inner.server_id)
+            .field("local", &self.inner.local.lock().len())
+            .finish()
+    }
+}
+
+impl Drop for RedisStreamManager {
+    fn drop(&mut self) {
+        for task in self.tasks.lock().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl RedisStreamManager {
+    /// A manager publishing on `conn`, receiving on `subscriber` (its own dedicated pub/sub
+    /// connection), with the given prefix and heartbeat interval (seconds, at least 1; keys
+    /// expire after twice that). Inbound messages go to `sink`. Background tasks run on
+    /// [`crate::runtime::handle`].
+    pub fn new(
+        conn: Connection,
+        subscriber: Subscriber,
+        prefix: String,
+        heartbeat_interval_secs: u64,
+        sink: InboundSink,
+    ) -> Result<Self> {
+        let handle = crate::runtime::handle().map_err(|e| {
+            RedisError::new(RedisErrorKind::Config, "stream manager setup", e.to_string())
+        })?;
+        Self::with_handle(conn, subscriber, prefix, heartbeat_interval_secs, sink, &handle)
+    }
+
+    /// Like [`RedisStreamManager::new`], spawning the background tasks on `handle`.
+    pub fn with_handle(
+        conn: Connection,
+        subscriber: Subscriber,
+        prefix: String,
+        heartbeat_interval_secs: u64,
+        sink: InboundSink,
+        handle: &Handle,
+    ) -> Result<Self> {
+        let receiver = subscriber.take_receiver().ok_or_else(|| {
+            RedisError::new(
+                RedisErrorKind::Config,
+                "stream manager setup",
+                "the subscriber is already used by another stream manager",
+            )
+        })?;
+        let interval_secs = heartbeat_interval_secs.max(1);
+        let inner = Arc::new(Inner {
+            conn,
+            subscriber,
+            prefix,
+            heartbeat: Duration::from_secs(interval_secs),
+            ttl_secs: interval_secs.saturating_mul(2),
+            server_id: random_uuid_v4(),
+            local: Mutex::new(HashSet::new()),
+            server_channel_subscribed: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            subscriber_down: AtomicBool::new(false),
+            broadcast_script: redis::Script::new(BROADCAST_LUA),
+            prune_script: redis::Script::new(PRUNE_LUA),
+        });
+        let dispatcher = handle.spawn(dispatch_loop(inner.clone(), receiver, sink));
+        let heartbeat = handle.spawn(heartbeat_loop(inner.clone()));
+        Ok(Self { inner, tasks: Mutex::new(vec![dispatcher, heartbeat]) })
+    }
+
+    /// This instance's id (a v4 UUID), used for request routing.
+    pub fn server_id(&self) -> &str {
+        &self.inner.server_id
+    }
+
+    /// The channel / key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// Number of sessions whose stream this instance holds.
+    pub fn local_len(&self) -> usize {
+        self.inner.local.lock().len()
+    }
+
+    /// Whether this instance holds the stream of `session_id`.
+    pub fn is_local(&self, session_id: &str) -> bool {
+        self.inner.local.lock().contains(session_id)
+    }
+
+    /// Registers a local stream for `session_id`: subscribes to its channel and delete
+    /// channel (one command, confirmed), then marks it available and adds it to the active
+    /// set (one pipeline). Idempotent: calling it again for a local session refreshes the
+    /// keys and does not duplicate the subscription.
+    pub async fn create(&self, session_id: &str) -> Result<()> {
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(closed_error(format!("create {}", inner.channel(session_id))));
+        }
+        let newly_local = inner.local.lock().insert(session_id.to_string());
+        let channels = [inner.channel(session_id), inner.delete_channel(session_id)];
+        if let Err(e) = inner.subscriber.subscribe(&channels).await {
+            if newly_local {
+                inner.local.lock().remove(session_id);
+            }
+            return Err(e);
+        }
+        let available = inner.available_key(session_id);
+        let active = inner.active_key();
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(&available).arg("active").arg("EX").arg(inner.ttl_secs).ignore();
+        pipe.cmd("SADD").arg(&active).arg(session_id).ignore();
+        pipe.cmd("EXPIRE").arg(&active).arg(inner.ttl_secs).ignore();
+        if let Err(e) = inner
+            .conn
+            .query_pipeline::<()>(&pipe, || format!("SET {available} / SADD {active}"))
+            .await
+        {
+            if newly_local {
+                inner.local.lock().remove(session_id);
+                let _ = inner.subscriber.unsubscribe(&channels).await;
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Publishes `data` to the listed sessions (one pipeline of PUBLISH), or with `None` to
+    /// every session of the active set whose availability key exists (one Lua script; ids
+    /// whose key is gone are removed from the set). Channels are literal names: an id with
+    /// glob characters reaches only itself.
+    pub async fn send(&self, session_ids: Option<&[String]>, data: &str) -> Result<()> {
+        let inner = &self.inner;
+        match session_ids {
+            Some([]) => Ok(()),
+            Some([one]) => {
+                let channel = inner.channel(one);
+                let mut cmd = redis::cmd("PUBLISH");
+                cmd.arg(&channel).arg(data);
+                inner.conn.query::<()>(&cmd, || format!("PUBLISH {channel}")).await
+            }
+            Some(ids) => {
+                let mut pipe = redis::pipe();
+                for id in ids {
+                    pipe.cmd("PUBLISH").arg(inner.channel(id)).arg(data).ignore();
+                }
+                let n = ids.len();
+                inner
+                    .conn
+                    .query_pipeline::<()>(&pipe, || {
+                        format!("PUBLISH to {n} channels {}*", inner.prefix)
+                    })
+                    .await
+            }
+            None => {
+                let active = inner.active_key();
+                let mut invocation = inner.broadcast_script.key(&active);
+                invocation
+                    .arg(format!("available:{}", inner.prefix))
+                    .arg(&inner.prefix)
+                    .arg(data);
+                let _sent: i64 = inner
+                    .conn
+                    .invoke_script(&invocation, || format!("broadcast script on {active}"))
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Deletes the stream of `session_id` everywhere: forgets it locally, unsubscribes both
+    /// its channels (confirmed before going on), then in one pipeline publishes on its delete
+    /// channel (so the instance holding it closes it), removes its availability key and its
+    /// active-set entry. Works for sessions held by other instances too.
+    pub async fn delete(&self, session_id: &str) -> Result<()> {
+        let inner = &self.inner;
+        inner.local.lock().remove(session_id);
+        let channel = inner.channel(session_id);
+        let delete_channel = inner.delete_channel(session_id);
+        let unsubscribed =
+            inner.subscriber.unsubscribe(&[channel, delete_channel.clone()]).await;
+        let available = inner.available_key(session_id);
+        let active = inner.active_key();
+        let mut pipe = redis::pipe();
+        pipe.cmd("PUBLISH").arg(&delete_channel).arg(&inner.server_id).ignore();
+        pipe.cmd("DEL").arg(&available).ignore();
+        pipe.cmd("SREM").arg(&active).arg(session_id).ignore();
+        let cleaned = inner
+            .conn
+            .query_pipeline::<()>(&pipe, || {
+                format!("PUBLISH {delete_channel} / DEL {available} / SREM {active}")
+            })
+            .await;
+        unsubscribed.and(cleaned)
+    }
+
+    /// Whether any instance holds a stream for `session_id` (`EXISTS` of its availability
+    /// key).
+    pub async fn has(&self, session_id: &str) -> Result<bool> {
+        let key = self.inner.available_key(session_id);
+        let mut cmd = redis::cmd("EXISTS");
+        cmd.arg(&key);
+        let n: i64 = self.inner.conn.query(&cmd, || format!("EXISTS {key}")).await?;
+        Ok(n == 1)
+    }
+
+    /// Shuts down: stops the heartbeat, removes the availability keys and active-set entries
+    /// of the sessions this instance holds (and only those), unsubscribes everything and stops
+    /// the background tasks. Later calls of `create` fail; `close` again is a no-op.
+    pub async fn close(&self) -> Result<()> {
+        let inner = &self.inner;
+        if inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let tasks: Vec<JoinHandle<()>> = self.tasks.lock().drain(..).collect();
+        let ids: Vec<String> = inner.local.lock().drain().collect();
+
+        let mut first_error: Option<RedisError> = None;
+        if !ids.is_empty() {
+            let active = inner.active_key();
+            let mut pipe = redis::pipe();
+            for chunk in ids.chunks(BATCH) {
+                let keys: Vec<String> = chunk.iter().map(|id| inner.available_key(id)).collect();
+                pipe.cmd("DEL").arg(keys).ignore();
+                pipe.cmd("SREM").arg(&active).arg(chunk).ignore();
+            }
+            let n = ids.len();
+            if let Err(e) = inner
+                .conn
+                .query_pipeline::<()>(&pipe, || format!("DEL/SREM of {n} sessions in {active}"))
+                .await
+            {
+                first_error.get_or_insert(e);
+            }
+        }
+        let mut channels: Vec<String> = Vec::with_capacity(ids.len() * 2 + 1);
+        for id in &ids {
+            channels.push(inner.channel(id));
+            channels.push(inner.delete_channel(id));
+        }
+        if inner.server_channel_subscribed.load(Ordering::Acquire) {
+            channels.push(inner.server_channel(&inner.server_id));
+        }
+        for chunk in channels.chunks(BATCH) {
+            if let Err(e) = inner.subscriber.unsubscribe(chunk).await {
+                first_error.get_or_insert(e);
+                break;
+            }
+        }
+        for task in tasks {
+            task.abort();
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Records that the server-to-client request `request_id` of `session_id` was sent by
+    /// this instance: `SET {prefix}req-route:{sid}:{requestId} {"serverId","sessionId"} EX 300`.
+    /// `request_id` is the id as JS would interpolate it into a string (number 5 -> "5").
+    pub async fn register_outbound_request(&self, request_id: &str, session_id: &str) -> Result<()> {
+        let inner = &self.inner;
+        let key = inner.route_key(session_id, request_id);
+        let value = format!(
+            "{{\"serverId\":{},\"sessionId\":{}}}",
+            json_string(&inner.server_id),
+            json_string(session_id)
+        );
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(&key).arg(value).arg("EX").arg(REQUEST_ROUTE_TTL_SECS);
+        inner.conn.query::<()>(&cmd, || format!("SET {key}")).await
+    }
+
+    /// Routes an inbound JSON-RPC response (JSON text, with id `request_id`) of `session_id`
+    /// to the instance that sent the request. Returns `true` when a route names another
+    /// instance: the response was published to that instance's server channel as
+    /// `{"response":..,"sessionId":..}` and the route removed. Returns `false` when there is no
+    /// route, the route is unparseable, the route is this instance's own, or `response_json`
+    /// is not JSON.
+    pub async fn forward_inbound_response(
+        &self,
+        request_id: &str,
+        response_json: &str,
+        session_id: &str,
+    ) -> Result<bool> {
+        let inner = &self.inner;
+        let key = inner.route_key(session_id, request_id);
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(&key);
+        let raw: Option<String> = inner.conn.query(&cmd, || format!("GET {key}")).await?;
+        let Some(raw) = raw.filter(|r| !r.is_empty()) else { return Ok(false) };
+        let Ok(route) = serde_json::from_str::<serde_json::Value>(&raw) else { return Ok(false) };
+        let Some(target) = route.get("serverId").and_then(|v| v.as_str()) else {
+            return Ok(false);
+        };
+        if target == inner.server_id {
+            return Ok(false);
+        }
+        let response = response_json.trim();
+        if serde_json::from_str::<serde_json::Value>(response).is_err() {
+            tracing::warn!(session = session_id, "inbound response is not JSON; not forwarded");
+            return Ok(false);
+        }
+        let route_session = match route.get("sessionId") {
+            Some(v) if !v.is_null() => v.to_string(),
+            _ => json_string(session_id),
+        };
+        let payload = format!("{{\"response\":{response},\"sessionId\":{route_session}}}");
+        let channel = inner.server_channel(target);
+        let mut pipe = redis::pipe();
+        pipe.cmd("PUBLISH").arg(&channel).arg(payload).ignore();
+        pipe.cmd("DEL").arg(&key).ignore();
+        inner.conn.query_pipeline::<()>(&pipe, || format!("PUBLISH {channel} / DEL {key}")).await?;
+        Ok(true)
+    }
+
+    /// Subscribes (once) to this instance's server channel; responses forwarded by other
+    /// instances then reach the sink as [`Inbound::ForwardedResponse`].
+    pub async fn enable_forwarded_responses(&self) -> Result<()> {
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(closed_error(format!("SUBSCRIBE {}", inner.server_channel(&inner.server_id))));
+        }
+        if inner.server_channel_subscribed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let channel = inner.server_channel(&inner.server_id);
+        if let Err(e) = inner.subscriber.subscribe(&[channel]).await {
+            inner.server_channel_subscribed.store(false, Ordering::Release);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Runs one heartbeat now (what the background task does every interval).
+    pub async fn heartbeat_now(&self) -> Result<()> {
+        heartbeat_once(&self.inner).await
+    }
+
+    /// Prunes the active set now: removes ids whose availability key is gone. Returns how many
+    /// were removed.
+    pub async fn prune_now(&self) -> Result<u64> {
+        prune_once(&self.inner).await
+    }
+}
+
+impl Inner {
+    fn channel(&self, sid: &str) -> String {
+        format!("{}{}", self.prefix, sid)
+    }
+    fn delete_channel(&self, sid: &str) -> String {
+        format!("delete:{}{}", self.prefix, sid)
+    }
+    fn available_key(&self, sid: &str) -> String {
+        format!("available:{}{}", self.prefix, sid)
+    }
+    fn active_key(&self) -> String {
+        format!("{}active", self.prefix)
+    }
+    fn route_key(&self, sid: &str, request_id: &str) -> String {
+        format!("{}req-route:{}:{}", self.prefix, sid, request_id)
+    }
+    fn server_channel(&self, server_id: &str) -> String {
+        format!("{}server:{}", self.prefix, server_id)
+    }
+
+    /// Turns one push message into an inbound item (or nothing).
+    fn classify(&self, push: PushInfo, out: &mut Vec<Inbound>, deleted: &mut Vec<String>) {
+        if push.kind == PushKind::Disconnection {
+            self.subscriber_down.store(true, Ordering::Release);
+            tracing::debug!(prefix = %self.prefix, "Redis subscriber disconnected; reconnecting");
+            return;
+        }
+        let Some(msg) = redis::Msg::from_push_info(push) else { return };
+        let channel = msg.get_channel_name();
+        let payload = msg.get_payload_bytes();
+
+        if self.server_channel_subscribed.load(Ordering::Acquire) {
+            if let Some(rest) = channel.strip_prefix(self.prefix.as_str()) {
+                if rest.strip_prefix("server:") == Some(self.server_id.as_str()) {
+                    self.forwarded(payload, out);
+                    return;
+                }
+            }
+        }
+        if let Some(sid) =
+            channel.strip_prefix("delete:").and_then(|c| c.strip_prefix(self.prefix.as_str()))
+        {
+            if payload == self.server_id.as_bytes() {
+                return; // our own delete, seen after a re-create: not a request to close it
+            }
+            if self.local.lock().remove(sid) {
+                deleted.push(sid.to_string());
+                out.push(Inbound::Delete { session_id: sid.to_string() });
+            }
+            return;
+        }
+        if let Some(sid) = channel.strip_prefix(self.prefix.as_str()) {
+            if self.local.lock().contains(sid) {
+                let payload = match std::str::from_utf8(payload) {
+                    Ok(s) => s.to_string(),
+                    Err(_) => String::from_utf8_lossy(payload).into_owned(),
+                };
+                out.push(Inbound::Message { session_id: sid.to_string(), payload });
+            }
+        }
+    }
+
+    fn forwarded(&self, payload: &[u8], out: &mut Vec<Inbound>) {
+        let parsed = serde_json::from_slice::<serde_json::Value>(payload);
+        let Ok(serde_json::Value::Object(mut obj)) = parsed else {
+            tracing::warn!(prefix = %self.prefix, "forwarded response is not a JSON object; dropped");
+            return;
+        };
+        let session_id = match obj.get("sessionId") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other) if !other.is_null() => other.to_string(),
+            _ => String::new(),
+        };
+        let response = obj.remove("response").unwrap_or(serde_json::Value::Null);
+        match serde_json::to_string(&response) {
+            Ok(response_json) => out.push(Inbound::ForwardedResponse { session_id, response_json }),
+            Err(_) => tracing::warn!(prefix = %self.prefix, "forwarded response not serializable; dropped"),
+        }
+    }
+}
+
+fn closed_error(operation: String) -> RedisError {
+    RedisError::new(RedisErrorKind::Closed, operation, "the stream manager is closed")
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
+/// Reads the subscriber's push messages and hands them to the sink in batches.
+async fn dispatch_loop(inner: Arc<Inner>, mut rx: UnboundedReceiver<PushInfo>, sink: InboundSink) {
+    let mut batch = Vec::new();
+    let mut deleted = Vec::new();
+    while let Some(first) = rx.recv().await {
+        inner.classify(first, &mut batch, &mut deleted);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(push) => inner.classify(push, &mut batch, &mut deleted),
+                Err(_) => break,
+            }
+        }
+        if !deleted.is_empty() {
+            // Another instance deleted these sessions: drop our subscriptions (the deleter
+            // already removed the keys).
+            let mut channels = Vec::with_capacity(deleted.len() * 2);
+            for sid in deleted.drain(..) {
+                channels.push(inner.channel(&sid));
+                channels.push(inner.delete_channel(&sid));
+            }
+            let inner2 = inner.clone();
+            tokio::spawn(async move {
+                if let Err(e) = inner2.subscriber.unsubscribe(&channels).await {
+                    tracing::debug!(error = %e, "unsubscribe after remote delete failed");
+                }
+            });
+        }
+        if !batch.is_empty() {
+            let items = std::mem::take(&mut batch);
+            let sink = sink.clone();
+            if std::panic::catch_unwind(AssertUnwindSafe(move || sink(items))).is_err() {
+                tracing::warn!(prefix = %inner.prefix, "stream message sink panicked; batch dropped");
+            }
+        }
+    }
+}
+
+/// Heartbeat (+ periodic prune) and subscriber watchdog.
+async fn heartbeat_loop(inner: Arc<Inner>) {
+    let mut heartbeat = tokio::time::interval(inner.heartbeat);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    heartbeat.tick().await; // the first tick is immediate; create() already set the keys
+    let mut watchdog = tokio::time::interval(WATCHDOG_INTERVAL);
+    watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut beats: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = heartbeat.tick() => {
+                beats += 1;
+                if let Err(e) = heartbeat_once(&inner).await {
+                    tracing::warn!(error = %e, "stream heartbeat failed");
+                }
+                if beats % PRUNE_EVERY == 0 {
+                    if let Err(e) = prune_once(&inner).await {
+                        tracing::debug!(error = %e, "active-set prune failed");
+                    }
+                }
+            }
+            _ = watchdog.tick() => {
+                if inner.subscriber_down.load(Ordering::Acquire) {
+                    // A command makes the connection manager start a new reconnect round if the
+                    // previous one gave up; on success the subscriptions are replayed.
+                    if inner.subscriber.ping().await.is_ok() {
+                        inner.subscriber_down.store(false, Ordering::Release);
+                        tracing::debug!(prefix = %inner.prefix, "Redis subscriber reconnected");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One pipelined round trip: EXPIRE every local availability key, SADD the ids to the active
+/// set, EXPIRE the set. Keys that were gone (Redis restarted without persistence) are set
+/// again in a second round trip.
+async fn heartbeat_once(inner: &Inner) -> Result<()> {
+    let ids: Vec<String> = inner.local.lock().iter().cloned().collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let active = inner.active_key();
+    let mut pipe = redis::pipe();
+    for id in &ids {
+        pipe.cmd("EXPIRE").arg(inner.available_key(id)).arg(inner.ttl_secs);
+    }
+    for chunk in ids.chunks(BATCH) {
+        pipe.cmd("SADD").arg(&active).arg(chunk).ignore();
+    }
+    pipe.cmd("EXPIRE").arg(&active).arg(inner.ttl_secs).ignore();
+    let n = ids.len();
+    let refreshed: Vec<i64> = inner
+        .conn
+        .query_pipeline(&pipe, || format!("heartbeat EXPIRE of {n} keys available:{}*", inner.prefix))
+        .await?;
+    let missing: Vec<&String> = {
+        let local = inner.local.lock();
+        ids.iter()
+            .zip(refreshed.iter())
+            .filter(|(id, r)| **r == 0 && local.contains(id.as_str()))
+            .map(|(id, _)| id)
+            .collect()
+    };
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut pipe = redis::pipe();
+    for id in &missing {
+        pipe.cmd("SET").arg(inner.available_key(id)).arg("active").arg("EX").arg(inner.ttl_secs).ignore();
+    }
+    let m = missing.len();
+    inner
+        .conn
+        .query_pipeline::<()>(&pipe, || format!("heartbeat SET of {m} lost keys available:{}*", inner.prefix))
+        .await
+}
+
+/// SSCANs the active set and removes, batch by batch and atomically, ids whose availability
+/// key is gone.
+async fn prune_once(inner: &Inner) -> Result<u64> {
+    let active = inner.active_key();
+    let available_prefix = format!("available:{}", inner.prefix);
+    let mut cursor: u64 = 0;
+    let mut removed: u64 = 0;
+    loop {
+        let mut cmd = redis::cmd("SSCAN");
+        cmd.arg(&active).arg(cursor).arg("COUNT").arg(BATCH);
+        let (next, ids): (u64, Vec<String>) =
+            inner.conn.query(&cmd, || format!("SSCAN {active} {cursor}")).await?;
+        if !ids.is_empty() {
+            let mut invocation = inner.prune_script.key(&active);
+            invocation.arg(&available_prefix);
+            for id in &ids {
+                invocation.arg(id);
+            }
+            let n: u64 = inner
+                .conn
+                .invoke_script(&invocation, || format!("prune script on {active}"))
+                .await?;
+            removed += n;
+        }
+        if next == 0 {
+            return Ok(removed);
+        }
+        cursor = next;
+    }
+}
+
+/// A random v4 UUID in the `crypto.randomUUID()` format (lowercase, hyphenated).
+fn random_uuid_v4() -> String {
+    let mut bytes = [0u8; 16];
+    // SAFETY: getrandom writes at most `bytes.len()` bytes into the buffer we own.
+    let got = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if got != bytes.len() as isize {
+        // Fallback: hash the time, pid and a per-process random key.
+        use std::hash::{BuildHasher, Hasher};
+        let state = std::collections::hash_map::RandomState::new();
+        for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+            let mut h = state.build_hasher();
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0),
+            );
+            h.write_u32(std::process::id());
+            h.write_usize(i);
+            chunk.copy_from_slice(&h.finish().to_le_bytes());
+        }
+    }
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::random_uuid_v4;
+
+    #[test]
+    fn server_id_is_a_v4_uuid() {
+        let id = random_uuid_v4();
+        assert_eq!(id.len(), 36);
+        let parts: Vec<&str> = id.split('-').collect();
+        assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), vec![8, 4, 4, 4, 12]);
+        assert!(parts[2].starts_with('4'));
+        assert!(matches!(parts[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'));
+        assert_ne!(id, random_uuid_v4());
+    }
+}
