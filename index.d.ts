@@ -111,3 +111,92 @@ export declare class InMemoryStreamManager implements StreamManager {
   close(): Promise<void>
   get size(): number
 }
+
+/**
+ * A connected node-redis (v4/v5) or ioredis client. The addon reads its connection
+ * settings (`options`: url or host/port, username, password, database, TLS) and opens its
+ * own native connections; the client itself is only used for `quit()` on `close()`.
+ */
+export interface RedisClientLike {
+  options?: unknown
+  quit?(): Promise<unknown>
+  [key: string]: any
+}
+
+/** Where to connect: a client to read settings from, or a URL. */
+export interface RedisConnectionConfig {
+  /** `redis://[user[:password]@]host[:port][/db]`, `rediss://` for TLS. Takes precedence over `client`. */
+  url?: string
+  /**
+   * Limit in ms for one operation, including waiting for a reconnect: while Redis is
+   * unreachable a command fails after this long with an error naming Redis. Default 5000.
+   */
+  commandTimeoutMs?: number
+}
+
+export interface RedisSessionStoreConfig extends RedisConnectionConfig {
+  /** node-redis or ioredis client (required unless `url` is given). `close()` calls its `quit()`. */
+  client?: RedisClientLike
+  /** Key prefix. Default `"mcp:session:"`. */
+  prefix?: string
+  /** TTL of `set` in seconds. Default 3600. */
+  defaultTTL?: number
+  /** Accepted for compatibility; values are always JSON, as in mcp-use. */
+  serialize?: boolean
+}
+
+/**
+ * Session metadata in Redis under `{prefix}{sessionId}` as JSON, the keys and values of
+ * mcp-use's class. `get`/`has`/`keys` log a Redis failure and resolve `null`/`false`/`[]`;
+ * the other methods reject with an error naming Redis and the command.
+ */
+export declare class RedisSessionStore implements SessionStore {
+  constructor(config: RedisSessionStoreConfig)
+  get(sessionId: string): Promise<SessionMetadata | null>
+  /** `SET key json EX defaultTTL`. */
+  set(sessionId: string, data: SessionMetadata): Promise<void>
+  delete(sessionId: string): Promise<void>
+  has(sessionId: string): Promise<boolean>
+  /** Session ids under the prefix, found with `SCAN` (never `KEYS`). */
+  keys(): Promise<string[]>
+  /** `SET key json EX ceil(ttlMs / 1000)`. */
+  setWithTTL(sessionId: string, data: SessionMetadata, ttlMs: number): Promise<void>
+  /** Closes the native connection and calls the client's `quit()`. */
+  close(): Promise<void>
+  /** Deletes every session under the prefix (`SCAN` + `UNLINK` in batches). */
+  clear(): Promise<void>
+}
+
+export interface RedisStreamManagerConfig extends RedisConnectionConfig {
+  /** Client for commands and publishing (required unless `url` is given). */
+  client?: RedisClientLike
+  /** Client whose settings the dedicated subscriber connection uses (default: `client`'s). */
+  pubSubClient?: RedisClientLike
+  /** Channel and key prefix. Default `"mcp:stream:"`. */
+  prefix?: string
+  /** Heartbeat interval in seconds; availability keys expire after twice this. Default 10. */
+  heartbeatInterval?: number
+}
+
+/**
+ * SSE streams routed across instances by Redis pub/sub, on the channels and keys of
+ * mcp-use's class. One subscriber connection and one heartbeat per manager; it reconnects
+ * and re-subscribes by itself after a Redis restart.
+ */
+export declare class RedisStreamManager implements StreamManager {
+  constructor(config: RedisStreamManagerConfig)
+  /** Idempotent: a reconnecting stream replaces the earlier controller. */
+  create(sessionId: string, controller: ReadableStreamDefaultController): Promise<void>
+  /** Publishes to the listed sessions, or to every active session when `undefined`. */
+  send(sessionIds: string[] | undefined, data: string): Promise<void>
+  delete(sessionId: string): Promise<void>
+  /** Whether the session has a stream on any instance. */
+  has(sessionId: string): Promise<boolean>
+  /** Closes local streams and removes only this instance's sessions from Redis. */
+  close(): Promise<void>
+  /** Streams held by this instance. */
+  get localSize(): number
+  registerOutboundRequest(requestId: string | number, sessionId: string): Promise<void>
+  forwardInboundResponse(message: { id: string | number; [key: string]: unknown }, sessionId: string): Promise<boolean>
+  onForwardedResponse(handler: (message: unknown, sessionId: string) => void): void
+}

@@ -30,12 +30,34 @@ pub fn resolve_targets(env: &Env, streams: &LocalStreams<JsRef>, ids: Option<&[S
     Ok(out)
 }
 
-/// Enqueues `chunk` to every controller; returns the ids whose controller threw.
+/// Chunks a stream may hold unread before it counts as stuck (its client stopped reading).
+///
+/// Slow-consumer policy: a `ReadableStream` cannot drop its oldest chunks, so a stream
+/// whose queue reaches this many chunks (`desiredSize <= -MAX_BACKLOG` with the default
+/// high-water mark of 1) is errored — which discards its backlog at once and ends the
+/// client's SSE response, so the client reconnects — and dropped from the manager. Memory
+/// per stream is therefore bounded by about `MAX_BACKLOG` messages.
+pub const MAX_BACKLOG: f64 = 1024.0;
+
+/// Enqueues `chunk` unless the stream is stuck. `Err(reason)` when the stream is to be
+/// dropped: its `enqueue` threw (closed or errored), or its backlog hit [`MAX_BACKLOG`].
+pub fn enqueue(env: &Env, controller: Value, chunk: Value) -> JsResult<Result<(), String>> {
+    let desired = js::get_property(env, controller, "desiredSize")?;
+    if js::kind(env, desired)? == Kind::Number && js::number_value(env, desired)? <= -MAX_BACKLOG {
+        let reason = format!("the client did not read {MAX_BACKLOG} queued messages; closing its stream");
+        let error = js::error_value(env, &JsError::Error(format!("mcp-sessions-native: {reason}")))?;
+        let _ = js::call_method(env, controller, "error", &[error])?;
+        return Ok(Err(reason));
+    }
+    Ok(js::call_method(env, controller, "enqueue", &[chunk])?.map(|_| ()))
+}
+
+/// Enqueues `chunk` to every controller; returns the ids to drop (see [`enqueue`]).
 pub fn enqueue_all(env: &Env, controllers: &[(String, Value)], chunk: Value) -> JsResult<Vec<String>> {
     let mut dead = Vec::new();
     for (id, controller) in controllers {
-        if let Err(message) = js::call_method(env, *controller, "enqueue", &[chunk])? {
-            tracing::debug!(session = %id, error = %message, "enqueue failed; dropping the stream");
+        if let Err(reason) = enqueue(env, *controller, chunk)? {
+            tracing::debug!(session = %id, %reason, "dropping the stream");
             dead.push(id.clone());
         }
     }

@@ -25,7 +25,7 @@ impl FileSystemSessionStore {
     #[napi(constructor)]
     pub fn new(env: Env, config: Option<Value>) -> napi::Result<Self> {
         super::init();
-        super::flush_file_stores_at_exit(&env);
+        super::exit::flush_file_stores_at_exit(&env);
         let config = match config {
             Some(c) => args::config(&env, c, CLASS).map_err(|e| args::throw(&env, e))?,
             None => None,

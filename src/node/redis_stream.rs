@@ -2,7 +2,7 @@
 //! core [`crate::stream::redis::RedisStreamManager`]. Messages from Redis arrive in batches
 //! through the completion queue and are enqueued to controllers in publish order.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 
 use napi::Env;
 use napi_derive::napi;
@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 
 use super::args;
 use super::completion::{self, Poster};
-use super::controllers::{close_controller, controller_arg};
+use super::controllers::{self, close_controller, controller_arg};
 use super::js::{self, JsError, JsRef, JsResult, Kind, Value};
 use super::redis_client;
 use super::redis_store::{run, unit};
@@ -54,9 +54,12 @@ impl RedisStreamManager {
         let subscriber = connect_subscriber_lazy(&sub_settings).map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
         let controllers: Controllers = Arc::default();
         let handler: Handler = Arc::default();
-        let sink = sink(completion::poster(env)?, controllers.clone(), handler.clone());
+        let core_cell: Arc<OnceLock<Weak<Core>>> = Arc::default();
+        let sink = sink(completion::poster(env)?, core_cell.clone(), controllers.clone(), handler.clone());
         let core = Core::new(conn, subscriber, prefix, heartbeat.ceil() as u64, sink).map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
-        Ok(RedisStreamManager { core: Arc::new(core), controllers, handler })
+        let core = Arc::new(core);
+        let _ = core_cell.set(Arc::downgrade(&core));
+        Ok(RedisStreamManager { core, controllers, handler })
     }
 
     /// Registers the SSE stream of a session here and subscribes to its channels.
@@ -226,19 +229,21 @@ fn request_id_arg(env: &Env, v: Value, method: &str, name: &str) -> JsResult<Str
     }
 }
 
-/// The core's inbound sink: hands each batch to the JS thread.
-fn sink(poster: Poster, controllers: Controllers, handler: Handler) -> InboundSink {
+/// The core's inbound sink: hands each batch to the JS thread. `core` is filled in once the
+/// core exists (it owns the sink, hence the weak reference).
+fn sink(poster: Poster, core: Arc<OnceLock<Weak<Core>>>, controllers: Controllers, handler: Handler) -> InboundSink {
     Arc::new(move |batch: Vec<Inbound>| {
         let controllers = controllers.clone();
         let handler = handler.clone();
-        poster.post(Box::new(move |env| deliver(env, &controllers, &handler, batch)));
+        let core = core.get().cloned().unwrap_or_default();
+        poster.post(Box::new(move |env| deliver(env, &core, &controllers, &handler, batch)));
     })
 }
 
-fn deliver(env: &Env, controllers: &Controllers, handler: &Handler, batch: Vec<Inbound>) {
+fn deliver(env: &Env, core: &Weak<Core>, controllers: &Controllers, handler: &Handler, batch: Vec<Inbound>) {
     for inbound in batch {
         let result = match inbound {
-            Inbound::Message { session_id, payload } => enqueue(env, controllers, &session_id, &payload),
+            Inbound::Message { session_id, payload } => enqueue(env, core, controllers, &session_id, &payload),
             Inbound::Delete { session_id } => {
                 let removed = controllers.lock().remove(&session_id);
                 if let Some(c) = removed {
@@ -254,16 +259,26 @@ fn deliver(env: &Env, controllers: &Controllers, handler: &Handler, batch: Vec<I
     }
 }
 
-fn enqueue(env: &Env, controllers: &Controllers, session_id: &str, payload: &str) -> JsResult<()> {
+fn enqueue(env: &Env, core: &Weak<Core>, controllers: &Controllers, session_id: &str, payload: &str) -> JsResult<()> {
     let controller = match controllers.lock().get(session_id) {
         Some(r) => r.get(env)?,
         None => return Ok(()),
     };
     let chunk = js::uint8_array(env, payload.as_bytes())?;
-    if let Err(message) = js::call_method(env, controller, "enqueue", &[chunk])? {
-        tracing::debug!(session = %session_id, error = %message, "enqueue failed; dropping the local stream");
+    if let Err(reason) = controllers::enqueue(env, controller, chunk)? {
+        tracing::debug!(session = %session_id, %reason, "dropping the local stream");
         if let Some(r) = controllers.lock().remove(session_id) {
             r.release(env);
+        }
+        if let Some(core) = core.upgrade() {
+            let sid = session_id.to_owned();
+            if let Ok(rt) = crate::runtime::handle() {
+                rt.spawn(async move {
+                    if let Err(e) = core.delete(&sid).await {
+                        tracing::warn!(error = %e, "removing a dropped stream from Redis failed");
+                    }
+                });
+            }
         }
     }
     Ok(())

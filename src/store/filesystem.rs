@@ -15,11 +15,16 @@
 //! - a file that does not parse is moved aside to `<path>.corrupt-<ms>` instead of being
 //!   overwritten, and a file that cannot be read is an error rather than a fresh start;
 //! - [`flush_all_blocking`] writes every store's unsaved changes; the addon calls it when
-//!   the process exits.
+//!   the process exits;
+//! - an advisory lock (`flock` on `<path>.lock`, held while the store lives) makes a second
+//!   process that opens the same file fail with an error naming the holder, instead of two
+//!   writers silently overwriting each other. Stores of one process share the lock.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -83,6 +88,13 @@ struct Inner {
     /// The version last written; the lock is held for the whole of a save.
     saved: Mutex<u64>,
     timer_armed: AtomicBool,
+    _lock: Arc<FileLock>,
+}
+
+/// An exclusive advisory lock on `<path>.lock`, released when the last store of this
+/// process using the file is dropped (or the process dies).
+struct FileLock {
+    _file: File,
 }
 
 static LIVE: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
@@ -106,6 +118,7 @@ impl FileStore {
     pub fn open(config: FileStoreConfig) -> Result<(FileStore, LoadReport), FileStoreError> {
         let mut tmp_name = config.path.as_os_str().to_owned();
         tmp_name.push(format!(".{}.tmp", std::process::id()));
+        let lock = acquire_lock(&config.path)?;
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
             let weak = weak.clone();
             Inner {
@@ -120,6 +133,7 @@ impl FileStore {
                 version: AtomicU64::new(0),
                 saved: Mutex::new(0),
                 timer_armed: AtomicBool::new(false),
+                _lock: lock,
             }
         });
         let (sessions, report) = load(&config.path, config.max_age_ms, now_ms())?;
@@ -243,6 +257,41 @@ impl Inner {
         tracing::debug!(sessions = snapshot.len(), elapsed_ms = started.elapsed().as_millis() as u64, "sessions saved");
         Ok(())
     }
+}
+
+/// The lock of `path`: shared with a live store of this process, else taken with `flock`.
+fn acquire_lock(path: &Path) -> Result<Arc<FileLock>, FileStoreError> {
+    let shared = LIVE.lock().iter().filter_map(Weak::upgrade).find(|i| i.path == path).map(|i| i._lock.clone());
+    if let Some(lock) = shared {
+        return Ok(lock);
+    }
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let fail = |op: &'static str, p: &Path| {
+        let p = p.to_path_buf();
+        move |source| FileStoreError { op, path: p, source }
+    };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(fail("create directory", dir))?;
+    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(&lock_path).map_err(fail("open lock file", &lock_path))?;
+    // SAFETY: flock on a file descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::WouldBlock {
+            return Err(fail("lock", &lock_path)(err));
+        }
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        let holder = holder.trim();
+        let who = if holder.is_empty() { "another process".to_owned() } else { format!("another process (pid {holder})") };
+        return Err(fail("lock", &lock_path)(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!("the session file is in use by {who}; two stores writing one file would overwrite each other's sessions"),
+        )));
+    }
+    let _ = file.set_len(0).and_then(|_| file.write_all(std::process::id().to_string().as_bytes()));
+    Ok(Arc::new(FileLock { _file: file }))
 }
 
 /// `{\n"id":<metadata>,\n...}\n`: one session a line, valid JSON for any reader.
@@ -501,6 +550,23 @@ mod tests {
         assert_eq!(v.as_object().unwrap().len(), 20);
         let leftovers: Vec<_> = fs::read_dir(dir.path().join("sub")).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn second_process_is_refused_by_the_lock_same_process_shares_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = FileStoreConfig { path: dir.path().join("s.json"), debounce: Duration::from_millis(5), max_age_ms: 1e9 };
+        let (first, _) = FileStore::open(cfg.clone()).unwrap();
+        // Same process: shares the lock.
+        let (second, _) = FileStore::open(cfg.clone()).unwrap();
+        drop(second);
+        // Another open file description, as another process would have: refused.
+        let other = File::open(dir.path().join("s.json.lock")).unwrap();
+        let rc = unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        assert_ne!(rc, 0, "the lock must be held while a store lives");
+        drop(first);
+        let rc = unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        assert_eq!(rc, 0, "the lock is released with the last store");
     }
 
     #[test]
