@@ -134,9 +134,7 @@ export interface RedisConnectionConfig {
   commandTimeoutMs?: number
 }
 
-export interface RedisSessionStoreConfig extends RedisConnectionConfig {
-  /** node-redis or ioredis client (required unless `url` is given). `close()` calls its `quit()`. */
-  client?: RedisClientLike
+interface RedisSessionStoreOptions extends RedisConnectionConfig {
   /** Key prefix. Default `"mcp:session:"`. */
   prefix?: string
   /** TTL of `set` in seconds. Default 3600. */
@@ -144,6 +142,11 @@ export interface RedisSessionStoreConfig extends RedisConnectionConfig {
   /** Accepted for compatibility; values are always JSON, as in mcp-use. */
   serialize?: boolean
 }
+
+/** A client (node-redis or ioredis; `close()` calls its `quit()`), or a `url`. */
+export type RedisSessionStoreConfig =
+  | (RedisSessionStoreOptions & { client: RedisClientLike })
+  | (RedisSessionStoreOptions & { url: string; client?: RedisClientLike })
 
 /**
  * Session metadata in Redis under `{prefix}{sessionId}` as JSON, the keys and values of
@@ -167,16 +170,20 @@ export declare class RedisSessionStore implements SessionStore {
   clear(): Promise<void>
 }
 
-export interface RedisStreamManagerConfig extends RedisConnectionConfig {
-  /** Client for commands and publishing (required unless `url` is given). */
-  client?: RedisClientLike
-  /** Client whose settings the dedicated subscriber connection uses (default: `client`'s). */
-  pubSubClient?: RedisClientLike
+interface RedisStreamManagerOptions extends RedisConnectionConfig {
   /** Channel and key prefix. Default `"mcp:stream:"`. */
   prefix?: string
   /** Heartbeat interval in seconds; availability keys expire after twice this. Default 10. */
   heartbeatInterval?: number
 }
+
+/**
+ * `client` (commands, publishing) and `pubSubClient` (whose settings the dedicated
+ * subscriber connection uses), as in mcp-use; or a `url` for both.
+ */
+export type RedisStreamManagerConfig =
+  | (RedisStreamManagerOptions & { client: RedisClientLike; pubSubClient: RedisClientLike })
+  | (RedisStreamManagerOptions & { url: string; client?: RedisClientLike; pubSubClient?: RedisClientLike })
 
 /**
  * SSE streams routed across instances by Redis pub/sub, on the channels and keys of

@@ -37,6 +37,36 @@ impl Metadata {
             .and_then(|v| v.as_f64())
     }
 
+    /// `lastAccessedAt` as JS's `Number()` would coerce it in `now - lastAccessedAt`:
+    /// `null`/`false` → 0, `true` → 1, a numeric string → its value; `None` where the
+    /// result is `NaN` (missing, non-numeric string, object).
+    pub fn last_accessed_at_coerced(&self) -> Option<f64> {
+        // `Some(Null)` for an explicit null, `None` for a missing field.
+        fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+            serde_json::Value::deserialize(d).map(Some)
+        }
+        #[derive(Deserialize)]
+        struct Probe {
+            #[serde(rename = "lastAccessedAt", default, deserialize_with = "present")]
+            last_accessed_at: Option<serde_json::Value>,
+        }
+        let probe = serde_json::from_str::<Probe>(&self.0).ok()?;
+        match probe.last_accessed_at? {
+            serde_json::Value::Null => Some(0.0),
+            serde_json::Value::Bool(b) => Some(if b { 1.0 } else { 0.0 }),
+            serde_json::Value::Number(n) => n.as_f64(),
+            serde_json::Value::String(s) => {
+                let t = s.trim();
+                if t.is_empty() {
+                    Some(0.0)
+                } else {
+                    t.parse::<f64>().ok().filter(|v| v.is_finite())
+                }
+            }
+            _ => None,
+        }
+    }
+
     /// Returns a copy whose `lastAccessedAt` is `now_ms`, other fields unchanged.
     /// Non-object metadata is returned as is.
     pub fn with_last_accessed_at(&self, now_ms: f64) -> Metadata {
@@ -88,6 +118,18 @@ mod tests {
         assert_eq!(Metadata::from_json(r#"{"x":1}"#).last_accessed_at(), None);
         assert_eq!(Metadata::from_json("[1,2]").last_accessed_at(), None);
         assert_eq!(Metadata::from_json(r#"{"lastAccessedAt":"x"}"#).last_accessed_at(), None);
+    }
+
+    #[test]
+    fn coerces_last_accessed_at_like_js() {
+        let c = |s: &str| Metadata::from_json(s).last_accessed_at_coerced();
+        assert_eq!(c(r#"{"lastAccessedAt":null}"#), Some(0.0));
+        assert_eq!(c(r#"{"lastAccessedAt":"12"}"#), Some(12.0));
+        assert_eq!(c(r#"{"lastAccessedAt":true}"#), Some(1.0));
+        assert_eq!(c(r#"{"lastAccessedAt":"abc"}"#), None);
+        assert_eq!(c(r#"{"lastAccessedAt":{}}"#), None);
+        assert_eq!(c(r#"{"other":1}"#), None);
+        assert_eq!(c(r#"{"lastAccessedAt":5}"#), Some(5.0));
     }
 
     #[test]

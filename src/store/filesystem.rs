@@ -259,7 +259,11 @@ impl Inner {
     }
 }
 
-/// The lock of `path`: shared with a live store of this process, else taken with `flock`.
+/// How long opening a store waits for another process to release the file.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// The lock of `path`: shared with a live store of this process, else taken with `flock`
+/// (waiting up to [`LOCK_WAIT`] for a holder that is exiting).
 fn acquire_lock(path: &Path) -> Result<Arc<FileLock>, FileStoreError> {
     let shared = LIVE.lock().iter().filter_map(Weak::upgrade).find(|i| i.path == path).map(|i| i._lock.clone());
     if let Some(lock) = shared {
@@ -275,11 +279,21 @@ fn acquire_lock(path: &Path) -> Result<Arc<FileLock>, FileStoreError> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(fail("create directory", dir))?;
     let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(&lock_path).map_err(fail("open lock file", &lock_path))?;
-    // SAFETY: flock on a file descriptor we own.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    // A process that is exiting (a restart that starts the new process first) still holds
+    // the lock while it writes its last save: give it a moment before refusing.
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        // SAFETY: flock on a file descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            break;
+        }
         let err = io::Error::last_os_error();
         if err.kind() != io::ErrorKind::WouldBlock {
             return Err(fail("lock", &lock_path)(err));
+        }
+        if std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(25));
+            continue;
         }
         let mut holder = String::new();
         let _ = file.read_to_string(&mut holder);
@@ -368,8 +382,9 @@ fn load(path: &Path, max_age_ms: f64, now: f64) -> Result<(Vec<(String, Metadata
     let mut sessions = Vec::with_capacity(parsed.len());
     for (id, raw) in parsed {
         let metadata = Metadata::from_json(minify(raw.get()));
-        // As the reference: a session with no numeric lastAccessedAt is kept.
-        if metadata.last_accessed_at().is_some_and(|t| now - t > max_age_ms) {
+        // As the reference (`now - lastAccessedAt > maxAgeMs` with JS coercion): a session
+        // whose timestamp coerces to NaN (missing, non-numeric) is kept.
+        if metadata.last_accessed_at_coerced().is_some_and(|t| now - t > max_age_ms) {
             report.dropped_stale += 1;
             continue;
         }
