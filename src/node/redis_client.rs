@@ -7,7 +7,7 @@ use std::time::Duration;
 use napi::Env;
 
 use super::js::{self, JsError, JsResult, Kind, Value};
-use crate::redis::{RedisEndpoint, RedisSettings};
+use crate::redis::{RedisEndpoint, RedisSettings, RedisTls};
 
 /// Settings for the connection described by `config[field]` (a client) or `config.url`,
 /// with the time limit `config.commandTimeoutMs` (default 5000).
@@ -70,13 +70,19 @@ fn from_client(env: &Env, client: Value, field: &str, class: &str) -> JsResult<R
     if !(0.0..=65535.0).contains(&port) {
         return Err(JsError::Range(format!("new {class}: config.{field} has port {port}, not a TCP port")));
     }
-    let tls = match js::optional_property(env, socket_or_options, "tls")? {
+    // node-redis: `socket.tls: true` with `socket.ca/cert/key`; ioredis: `tls: { ca, cert, key }`.
+    let tls_option = js::optional_property(env, socket_or_options, "tls")?;
+    let tls = match tls_option {
         None => url.as_deref().is_some_and(|u| u.starts_with("rediss:")),
         Some(v) => match js::kind(env, v)? {
             Kind::Boolean => truthy(env, v)?,
             Kind::Object => true,
             _ => false,
         },
+    };
+    let pem_source = match tls_option {
+        Some(v) if js::kind(env, v)? == Kind::Object => v,
+        _ => socket_or_options,
     };
     let endpoint = RedisEndpoint {
         host,
@@ -86,7 +92,26 @@ fn from_client(env: &Env, client: Value, field: &str, class: &str) -> JsResult<R
         db: opt_number(env, options, "database")?.or(opt_number(env, options, "db")?).unwrap_or(0.0) as i64,
         tls,
     };
-    Ok(RedisSettings::from_parts(&endpoint))
+    let mut settings = RedisSettings::from_parts(&endpoint);
+    settings.tls = RedisTls { ca_pem: pem(env, pem_source, "ca")?, client_cert_pem: pem(env, pem_source, "cert")?, client_key_pem: pem(env, pem_source, "key")? };
+    Ok(settings)
+}
+
+/// PEM text from a string, a Buffer, or an array of them (as Node's `tls` options allow).
+fn pem(env: &Env, object: Value, name: &str) -> JsResult<Option<Vec<u8>>> {
+    let Some(v) = js::optional_property(env, object, name)? else { return Ok(None) };
+    let parts = match js::kind(env, v)? {
+        Kind::Array => js::array_elements(env, v)?,
+        Kind::String | Kind::Object => vec![v],
+        _ => return Ok(None),
+    };
+    let mut out = Vec::new();
+    for part in parts {
+        // String(buffer) is its UTF-8 text, which is what a PEM buffer holds.
+        out.extend_from_slice(js::coerce_string(env, part)?.as_bytes());
+        out.push(b'\n');
+    }
+    Ok(Some(out))
 }
 
 fn truthy(env: &Env, v: Value) -> JsResult<bool> {

@@ -49,8 +49,16 @@ pub struct RedisError {
 
 impl RedisError {
     /// Builds an error for `operation` (e.g. `"GET mcp:session:abc"`).
-    pub fn new(kind: RedisErrorKind, operation: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { kind, operation: operation.into(), detail: detail.into() }
+    pub fn new(
+        kind: RedisErrorKind,
+        operation: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind,
+            operation: operation.into(),
+            detail: detail.into(),
+        }
     }
 
     /// Wraps a redis-rs error.
@@ -117,8 +125,28 @@ pub struct RedisEndpoint {
     pub tls: bool,
 }
 
+/// Certificates for `rediss://` beyond the system trust store (PEM bytes), as node-redis'
+/// `socket.ca` / `socket.cert` / `socket.key` or ioredis' `tls.ca` / `tls.cert` / `tls.key`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RedisTls {
+    /// Trust these CA certificates instead of the system store.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Client certificate chain for mutual TLS (needs `client_key_pem` too).
+    pub client_cert_pem: Option<Vec<u8>>,
+    /// Client private key for mutual TLS.
+    pub client_key_pem: Option<Vec<u8>>,
+}
+
+impl RedisTls {
+    fn is_empty(&self) -> bool {
+        self.ca_pem.is_none() && self.client_cert_pem.is_none() && self.client_key_pem.is_none()
+    }
+}
+
 /// Where and how to connect. Build it with [`RedisSettings::from_url`] or
 /// [`RedisSettings::from_parts`], then adjust the public fields.
+///
+/// TLS (`rediss://`) uses rustls with the system's trust store, or [`RedisSettings::tls`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisSettings {
     /// `redis://[user[:password]@]host[:port][/db]` or `rediss://...` for TLS.
@@ -138,6 +166,8 @@ pub struct RedisSettings {
     pub reconnect_min_delay: Duration,
     /// Upper bound of the reconnect backoff delay. Default 2 s.
     pub reconnect_max_delay: Duration,
+    /// Extra TLS material for `rediss://` (CA, client certificate). Empty by default.
+    pub tls: RedisTls,
 }
 
 impl fmt::Debug for RedisSettings {
@@ -150,6 +180,7 @@ impl fmt::Debug for RedisSettings {
             .field("reconnect_retries", &self.reconnect_retries)
             .field("reconnect_min_delay", &self.reconnect_min_delay)
             .field("reconnect_max_delay", &self.reconnect_max_delay)
+            .field("custom_tls", &!self.tls.is_empty())
             .finish()
     }
 }
@@ -165,6 +196,7 @@ impl RedisSettings {
             reconnect_retries: 4,
             reconnect_min_delay: Duration::from_millis(100),
             reconnect_max_delay: Duration::from_secs(2),
+            tls: RedisTls::default(),
         }
     }
 
@@ -183,7 +215,11 @@ impl RedisSettings {
             }
             auth.push('@');
         }
-        let host = if parts.host.is_empty() { "127.0.0.1" } else { parts.host.as_str() };
+        let host = if parts.host.is_empty() {
+            "127.0.0.1"
+        } else {
+            parts.host.as_str()
+        };
         let host = if host.contains(':') && !host.starts_with('[') {
             format!("[{host}]")
         } else {
@@ -212,9 +248,40 @@ impl RedisSettings {
                 "this address type is not supported by this build",
             ));
         }
-        let redis_info = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
+        let redis_info = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
         let info = info.set_redis_settings(redis_info);
-        redis::Client::open(info).map_err(|e| RedisError::from_redis(what(), &e))
+        if self.tls.is_empty() {
+            return redis::Client::open(info).map_err(|e| RedisError::from_redis(what(), &e));
+        }
+        if !matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
+            return Err(RedisError::new(
+                RedisErrorKind::Config,
+                what(),
+                "TLS certificates were given but the URL is not rediss://",
+            ));
+        }
+        let client_tls = match (&self.tls.client_cert_pem, &self.tls.client_key_pem) {
+            (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+                client_cert: cert.clone(),
+                client_key: key.clone(),
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(RedisError::new(
+                    RedisErrorKind::Config,
+                    what(),
+                    "a TLS client certificate needs its key and the other way round",
+                ))
+            }
+        };
+        let certs = redis::TlsCertificates {
+            client_tls,
+            root_cert: self.tls.ca_pem.clone(),
+        };
+        redis::Client::build_with_tls(info, certs).map_err(|e| RedisError::from_redis(what(), &e))
     }
 
     fn manager_config(&self) -> ConnectionManagerConfig {
@@ -242,7 +309,9 @@ fn percent_encode(s: &str) -> String {
 
 fn redact_url(url: &str) -> String {
     // scheme://user:password@host... -> scheme://user:***@host...
-    let Some(scheme_end) = url.find("://") else { return url.to_string() };
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
     let rest = &url[scheme_end + 3..];
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let authority = &rest[..authority_end];
@@ -250,7 +319,11 @@ fn redact_url(url: &str) -> String {
         Some(at) => {
             let userinfo = &authority[..at];
             let user = userinfo.split(':').next().unwrap_or("");
-            let masked = if userinfo.contains(':') { format!("{user}:***") } else { user.to_string() };
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_string()
+            };
             format!("{}://{}@{}", &url[..scheme_end], masked, &rest[at + 1..])
         }
         None => url.to_string(),
@@ -281,7 +354,9 @@ pub struct Connection {
 
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Connection").field("command_timeout", &self.command_timeout).finish()
+        f.debug_struct("Connection")
+            .field("command_timeout", &self.command_timeout)
+            .finish()
     }
 }
 
@@ -296,7 +371,10 @@ where
         Err(_) => Err(RedisError::new(
             RedisErrorKind::Timeout,
             what(),
-            format!("no answer within {} ms (Redis unreachable or busy)", limit.as_millis()),
+            format!(
+                "no answer within {} ms (Redis unreachable or busy)",
+                limit.as_millis()
+            ),
         )),
     }
 }
@@ -314,7 +392,12 @@ impl Connection {
         what: impl FnOnce() -> String,
     ) -> Result<T> {
         let mut conn = self.manager.clone();
-        bounded(self.command_timeout, async move { cmd.query_async(&mut conn).await }, what).await
+        bounded(
+            self.command_timeout,
+            async move { cmd.query_async(&mut conn).await },
+            what,
+        )
+        .await
     }
 
     /// Runs a pipeline in one round trip.
@@ -324,7 +407,12 @@ impl Connection {
         what: impl FnOnce() -> String,
     ) -> Result<T> {
         let mut conn = self.manager.clone();
-        bounded(self.command_timeout, async move { pipe.query_async(&mut conn).await }, what).await
+        bounded(
+            self.command_timeout,
+            async move { pipe.query_async(&mut conn).await },
+            what,
+        )
+        .await
     }
 
     /// Runs a Lua script (EVALSHA, falling back to EVAL when Redis does not know it yet).
@@ -334,21 +422,26 @@ impl Connection {
         what: impl FnOnce() -> String,
     ) -> Result<T> {
         let mut conn = self.manager.clone();
-        bounded(self.command_timeout, async move { invocation.invoke_async(&mut conn).await }, what)
-            .await
+        bounded(
+            self.command_timeout,
+            async move { invocation.invoke_async(&mut conn).await },
+            what,
+        )
+        .await
     }
 
     /// `PING`: checks that Redis answers.
     pub async fn ping(&self) -> Result<()> {
-        let _: String = self.query(&redis::cmd("PING"), || "PING".to_string()).await?;
+        let _: String = self
+            .query(&redis::cmd("PING"), || "PING".to_string())
+            .await?;
         Ok(())
     }
 }
 
 fn spawn_context() -> Result<tokio::runtime::Handle> {
-    crate::runtime::handle().map_err(|e| {
-        RedisError::new(RedisErrorKind::Config, "connection setup", e.to_string())
-    })
+    crate::runtime::handle()
+        .map_err(|e| RedisError::new(RedisErrorKind::Config, "connection setup", e.to_string()))
 }
 
 /// Connects and waits until the first connection answers `PING` (at most
@@ -356,7 +449,11 @@ fn spawn_context() -> Result<tokio::runtime::Handle> {
 pub async fn connect(settings: &RedisSettings) -> Result<Connection> {
     let conn = connect_lazy(settings)?;
     conn.ping().await.map_err(|e| {
-        RedisError::new(e.kind(), format!("connect to {}", settings.redacted_url()), e.detail)
+        RedisError::new(
+            e.kind(),
+            format!("connect to {}", settings.redacted_url()),
+            e.detail,
+        )
     })?;
     Ok(conn)
 }
@@ -368,8 +465,13 @@ pub fn connect_lazy(settings: &RedisSettings) -> Result<Connection> {
     let handle = spawn_context()?;
     let _guard = handle.enter();
     let manager = ConnectionManager::new_lazy_with_config(client, settings.manager_config())
-        .map_err(|e| RedisError::from_redis(format!("connect to {}", settings.redacted_url()), &e))?;
-    Ok(Connection { manager, command_timeout: settings.command_timeout })
+        .map_err(|e| {
+            RedisError::from_redis(format!("connect to {}", settings.redacted_url()), &e)
+        })?;
+    Ok(Connection {
+        manager,
+        command_timeout: settings.command_timeout,
+    })
 }
 
 /// A dedicated pub/sub connection. Messages of subscribed channels arrive, in order, on the
@@ -383,7 +485,9 @@ pub struct Subscriber {
 
 impl fmt::Debug for Subscriber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Subscriber").field("command_timeout", &self.command_timeout).finish()
+        f.debug_struct("Subscriber")
+            .field("command_timeout", &self.command_timeout)
+            .finish()
     }
 }
 
@@ -442,7 +546,11 @@ impl Subscriber {
 pub async fn connect_subscriber(settings: &RedisSettings) -> Result<Subscriber> {
     let sub = connect_subscriber_lazy(settings)?;
     sub.ping().await.map_err(|e| {
-        RedisError::new(e.kind(), format!("connect to {} (subscriber)", settings.redacted_url()), e.detail)
+        RedisError::new(
+            e.kind(),
+            format!("connect to {} (subscriber)", settings.redacted_url()),
+            e.detail,
+        )
     })?;
     Ok(sub)
 }
@@ -451,11 +559,17 @@ pub async fn connect_subscriber(settings: &RedisSettings) -> Result<Subscriber> 
 pub fn connect_subscriber_lazy(settings: &RedisSettings) -> Result<Subscriber> {
     let client = settings.client()?;
     let (tx, rx) = unbounded_channel();
-    let config = settings.manager_config().set_push_sender(tx).set_automatic_resubscription();
+    let config = settings
+        .manager_config()
+        .set_push_sender(tx)
+        .set_automatic_resubscription();
     let handle = spawn_context()?;
     let _guard = handle.enter();
     let manager = ConnectionManager::new_lazy_with_config(client, config).map_err(|e| {
-        RedisError::from_redis(format!("connect to {} (subscriber)", settings.redacted_url()), &e)
+        RedisError::from_redis(
+            format!("connect to {} (subscriber)", settings.redacted_url()),
+            &e,
+        )
     })?;
     Ok(Subscriber {
         manager,
@@ -488,7 +602,10 @@ mod tests {
         assert_eq!(s.redacted_url(), "rediss://u:***@[::1]:6380/2");
         let info = s.url.as_str().into_connection_info();
         assert!(info.is_ok());
-        let plain = RedisSettings::from_parts(&RedisEndpoint { host: "h".into(), ..Default::default() });
+        let plain = RedisSettings::from_parts(&RedisEndpoint {
+            host: "h".into(),
+            ..Default::default()
+        });
         assert_eq!(plain.url, "redis://h:6379/0");
         let pw_only = RedisSettings::from_parts(&RedisEndpoint {
             host: "h".into(),

@@ -39,7 +39,11 @@ impl RedisSessionStore {
     /// A store on `conn` with keys `{prefix}{id}` that expire after `default_ttl_secs`
     /// (0: no expiry).
     pub fn new(conn: Connection, prefix: String, default_ttl_secs: u64) -> Self {
-        Self { conn, prefix, default_ttl_secs }
+        Self {
+            conn,
+            prefix,
+            default_ttl_secs,
+        }
     }
 
     /// The key prefix.
@@ -98,7 +102,9 @@ impl RedisSessionStore {
         let secs = (ttl_ms / 1000.0).ceil().max(1.0) as u64;
         let mut cmd = redis::cmd("SET");
         cmd.arg(&key).arg(json).arg("EX").arg(secs);
-        self.conn.query::<()>(&cmd, || format!("SET {key} EX {secs}")).await
+        self.conn
+            .query::<()>(&cmd, || format!("SET {key} EX {secs}"))
+            .await
     }
 
     /// `DEL {prefix}{id}`.
@@ -142,8 +148,10 @@ impl RedisSessionStore {
         let mut cursor: u64 = 0;
         loop {
             let (next, page) = self.scan_once(cursor, &pattern).await?;
-            let page: Vec<String> =
-                page.into_iter().filter(|k| k.starts_with(self.prefix.as_str())).collect();
+            let page: Vec<String> = page
+                .into_iter()
+                .filter(|k| k.starts_with(self.prefix.as_str()))
+                .collect();
             if !page.is_empty() {
                 let mut cmd = redis::cmd("UNLINK");
                 cmd.arg(&page);
@@ -165,8 +173,14 @@ impl RedisSessionStore {
 
     async fn scan_once(&self, cursor: u64, pattern: &str) -> Result<(u64, Vec<String>)> {
         let mut cmd = redis::cmd("SCAN");
-        cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(SCAN_COUNT);
-        self.conn.query(&cmd, || format!("SCAN {cursor} MATCH {pattern}")).await
+        cmd.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(SCAN_COUNT);
+        self.conn
+            .query(&cmd, || format!("SCAN {cursor} MATCH {pattern}"))
+            .await
     }
 
     async fn scan_pages(&self, mut on_page: impl FnMut(Vec<String>)) -> Result<()> {

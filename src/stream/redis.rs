@@ -33,7 +33,7 @@
 //!   the subscriber after a disconnect until it is back.
 //! * Nothing is logged on the happy path.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -41,6 +41,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use redis::{PushInfo, PushKind};
+use serde_json::value::RawValue;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
@@ -74,7 +75,10 @@ pub enum Inbound {
     Delete { session_id: String },
     /// A response to a server-to-client request of this instance, received by another
     /// instance. `response_json` is the JSON-RPC response as JSON text.
-    ForwardedResponse { session_id: String, response_json: String },
+    ForwardedResponse {
+        session_id: String,
+        response_json: String,
+    },
 }
 
 /// Receives inbound messages, in batches, on a background task. It must not block.
@@ -119,6 +123,9 @@ struct Inner {
     closed: AtomicBool,
     /// Set when the subscriber reported a disconnect; the watchdog pings until it is back.
     subscriber_down: AtomicBool,
+    /// Serializes changes of the session subscriptions with the local-set checks that decide
+    /// them, so a late unsubscribe never cancels a newer subscribe of the same session.
+    subscriptions: tokio::sync::Mutex<()>,
     broadcast_script: redis::Script,
     prune_script: redis::Script,
 }
@@ -163,9 +170,20 @@ impl RedisStreamManager {
         sink: InboundSink,
     ) -> Result<Self> {
         let handle = crate::runtime::handle().map_err(|e| {
-            RedisError::new(RedisErrorKind::Config, "stream manager setup", e.to_string())
+            RedisError::new(
+                RedisErrorKind::Config,
+                "stream manager setup",
+                e.to_string(),
+            )
         })?;
-        Self::with_handle(conn, subscriber, prefix, heartbeat_interval_secs, sink, &handle)
+        Self::with_handle(
+            conn,
+            subscriber,
+            prefix,
+            heartbeat_interval_secs,
+            sink,
+            &handle,
+        )
     }
 
     /// Like [`RedisStreamManager::new`], spawning the background tasks on `handle`.
@@ -196,12 +214,16 @@ impl RedisStreamManager {
             server_channel_subscribed: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             subscriber_down: AtomicBool::new(false),
+            subscriptions: tokio::sync::Mutex::new(()),
             broadcast_script: redis::Script::new(BROADCAST_LUA),
             prune_script: redis::Script::new(PRUNE_LUA),
         });
         let dispatcher = handle.spawn(dispatch_loop(inner.clone(), receiver, sink));
         let heartbeat = handle.spawn(heartbeat_loop(inner.clone()));
-        Ok(Self { inner, tasks: Mutex::new(vec![dispatcher, heartbeat]) })
+        Ok(Self {
+            inner,
+            tasks: Mutex::new(vec![dispatcher, heartbeat]),
+        })
     }
 
     /// This instance's id (a v4 UUID), used for request routing.
@@ -231,20 +253,32 @@ impl RedisStreamManager {
     pub async fn create(&self, session_id: &str) -> Result<()> {
         let inner = &self.inner;
         if inner.closed.load(Ordering::Acquire) {
-            return Err(closed_error(format!("create {}", inner.channel(session_id))));
+            return Err(closed_error(format!(
+                "create {}",
+                inner.channel(session_id)
+            )));
         }
-        let newly_local = inner.local.lock().insert(session_id.to_string());
         let channels = [inner.channel(session_id), inner.delete_channel(session_id)];
-        if let Err(e) = inner.subscriber.subscribe(&channels).await {
-            if newly_local {
-                inner.local.lock().remove(session_id);
+        let newly_local = {
+            let _guard = inner.subscriptions.lock().await;
+            let newly_local = inner.local.lock().insert(session_id.to_string());
+            if let Err(e) = inner.subscriber.subscribe(&channels).await {
+                if newly_local {
+                    inner.local.lock().remove(session_id);
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+            newly_local
+        };
         let available = inner.available_key(session_id);
         let active = inner.active_key();
         let mut pipe = redis::pipe();
-        pipe.cmd("SET").arg(&available).arg("active").arg("EX").arg(inner.ttl_secs).ignore();
+        pipe.cmd("SET")
+            .arg(&available)
+            .arg("active")
+            .arg("EX")
+            .arg(inner.ttl_secs)
+            .ignore();
         pipe.cmd("SADD").arg(&active).arg(session_id).ignore();
         pipe.cmd("EXPIRE").arg(&active).arg(inner.ttl_secs).ignore();
         if let Err(e) = inner
@@ -253,8 +287,10 @@ impl RedisStreamManager {
             .await
         {
             if newly_local {
-                inner.local.lock().remove(session_id);
-                let _ = inner.subscriber.unsubscribe(&channels).await;
+                let _guard = inner.subscriptions.lock().await;
+                if inner.local.lock().remove(session_id) {
+                    let _ = inner.subscriber.unsubscribe(&channels).await;
+                }
             }
             return Err(e);
         }
@@ -273,12 +309,18 @@ impl RedisStreamManager {
                 let channel = inner.channel(one);
                 let mut cmd = redis::cmd("PUBLISH");
                 cmd.arg(&channel).arg(data);
-                inner.conn.query::<()>(&cmd, || format!("PUBLISH {channel}")).await
+                inner
+                    .conn
+                    .query::<()>(&cmd, || format!("PUBLISH {channel}"))
+                    .await
             }
             Some(ids) => {
                 let mut pipe = redis::pipe();
                 for id in ids {
-                    pipe.cmd("PUBLISH").arg(inner.channel(id)).arg(data).ignore();
+                    pipe.cmd("PUBLISH")
+                        .arg(inner.channel(id))
+                        .arg(data)
+                        .ignore();
                 }
                 let n = ids.len();
                 inner
@@ -310,15 +352,23 @@ impl RedisStreamManager {
     /// active-set entry. Works for sessions held by other instances too.
     pub async fn delete(&self, session_id: &str) -> Result<()> {
         let inner = &self.inner;
-        inner.local.lock().remove(session_id);
         let channel = inner.channel(session_id);
         let delete_channel = inner.delete_channel(session_id);
-        let unsubscribed =
-            inner.subscriber.unsubscribe(&[channel, delete_channel.clone()]).await;
+        let unsubscribed = {
+            let _guard = inner.subscriptions.lock().await;
+            inner.local.lock().remove(session_id);
+            inner
+                .subscriber
+                .unsubscribe(&[channel, delete_channel.clone()])
+                .await
+        };
         let available = inner.available_key(session_id);
         let active = inner.active_key();
         let mut pipe = redis::pipe();
-        pipe.cmd("PUBLISH").arg(&delete_channel).arg(&inner.server_id).ignore();
+        pipe.cmd("PUBLISH")
+            .arg(&delete_channel)
+            .arg(&inner.server_id)
+            .ignore();
         pipe.cmd("DEL").arg(&available).ignore();
         pipe.cmd("SREM").arg(&active).arg(session_id).ignore();
         let cleaned = inner
@@ -336,7 +386,11 @@ impl RedisStreamManager {
         let key = self.inner.available_key(session_id);
         let mut cmd = redis::cmd("EXISTS");
         cmd.arg(&key);
-        let n: i64 = self.inner.conn.query(&cmd, || format!("EXISTS {key}")).await?;
+        let n: i64 = self
+            .inner
+            .conn
+            .query(&cmd, || format!("EXISTS {key}"))
+            .await?;
         Ok(n == 1)
     }
 
@@ -349,6 +403,7 @@ impl RedisStreamManager {
             return Ok(());
         }
         let tasks: Vec<JoinHandle<()>> = self.tasks.lock().drain(..).collect();
+        let _guard = inner.subscriptions.lock().await;
         let ids: Vec<String> = inner.local.lock().drain().collect();
 
         let mut first_error: Option<RedisError> = None;
@@ -395,7 +450,11 @@ impl RedisStreamManager {
     /// Records that the server-to-client request `request_id` of `session_id` was sent by
     /// this instance: `SET {prefix}req-route:{sid}:{requestId} {"serverId","sessionId"} EX 300`.
     /// `request_id` is the id as JS would interpolate it into a string (number 5 -> "5").
-    pub async fn register_outbound_request(&self, request_id: &str, session_id: &str) -> Result<()> {
+    pub async fn register_outbound_request(
+        &self,
+        request_id: &str,
+        session_id: &str,
+    ) -> Result<()> {
         let inner = &self.inner;
         let key = inner.route_key(session_id, request_id);
         let value = format!(
@@ -404,7 +463,10 @@ impl RedisStreamManager {
             json_string(session_id)
         );
         let mut cmd = redis::cmd("SET");
-        cmd.arg(&key).arg(value).arg("EX").arg(REQUEST_ROUTE_TTL_SECS);
+        cmd.arg(&key)
+            .arg(value)
+            .arg("EX")
+            .arg(REQUEST_ROUTE_TTL_SECS);
         inner.conn.query::<()>(&cmd, || format!("SET {key}")).await
     }
 
@@ -425,8 +487,12 @@ impl RedisStreamManager {
         let mut cmd = redis::cmd("GET");
         cmd.arg(&key);
         let raw: Option<String> = inner.conn.query(&cmd, || format!("GET {key}")).await?;
-        let Some(raw) = raw.filter(|r| !r.is_empty()) else { return Ok(false) };
-        let Ok(route) = serde_json::from_str::<serde_json::Value>(&raw) else { return Ok(false) };
+        let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+            return Ok(false);
+        };
+        let Ok(route) = serde_json::from_str::<serde_json::Value>(&raw) else {
+            return Ok(false);
+        };
         let Some(target) = route.get("serverId").and_then(|v| v.as_str()) else {
             return Ok(false);
         };
@@ -435,7 +501,10 @@ impl RedisStreamManager {
         }
         let response = response_json.trim();
         if serde_json::from_str::<serde_json::Value>(response).is_err() {
-            tracing::warn!(session = session_id, "inbound response is not JSON; not forwarded");
+            tracing::warn!(
+                session = session_id,
+                "inbound response is not JSON; not forwarded"
+            );
             return Ok(false);
         }
         let route_session = match route.get("sessionId") {
@@ -447,7 +516,10 @@ impl RedisStreamManager {
         let mut pipe = redis::pipe();
         pipe.cmd("PUBLISH").arg(&channel).arg(payload).ignore();
         pipe.cmd("DEL").arg(&key).ignore();
-        inner.conn.query_pipeline::<()>(&pipe, || format!("PUBLISH {channel} / DEL {key}")).await?;
+        inner
+            .conn
+            .query_pipeline::<()>(&pipe, || format!("PUBLISH {channel} / DEL {key}"))
+            .await?;
         Ok(true)
     }
 
@@ -456,14 +528,19 @@ impl RedisStreamManager {
     pub async fn enable_forwarded_responses(&self) -> Result<()> {
         let inner = &self.inner;
         if inner.closed.load(Ordering::Acquire) {
-            return Err(closed_error(format!("SUBSCRIBE {}", inner.server_channel(&inner.server_id))));
+            return Err(closed_error(format!(
+                "SUBSCRIBE {}",
+                inner.server_channel(&inner.server_id)
+            )));
         }
         if inner.server_channel_subscribed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
         let channel = inner.server_channel(&inner.server_id);
         if let Err(e) = inner.subscriber.subscribe(&[channel]).await {
-            inner.server_channel_subscribed.store(false, Ordering::Release);
+            inner
+                .server_channel_subscribed
+                .store(false, Ordering::Release);
             return Err(e);
         }
         Ok(())
@@ -508,7 +585,9 @@ impl Inner {
             tracing::debug!(prefix = %self.prefix, "Redis subscriber disconnected; reconnecting");
             return;
         }
-        let Some(msg) = redis::Msg::from_push_info(push) else { return };
+        let Some(msg) = redis::Msg::from_push_info(push) else {
+            return;
+        };
         let channel = msg.get_channel_name();
         let payload = msg.get_payload_bytes();
 
@@ -520,15 +599,18 @@ impl Inner {
                 }
             }
         }
-        if let Some(sid) =
-            channel.strip_prefix("delete:").and_then(|c| c.strip_prefix(self.prefix.as_str()))
+        if let Some(sid) = channel
+            .strip_prefix("delete:")
+            .and_then(|c| c.strip_prefix(self.prefix.as_str()))
         {
             if payload == self.server_id.as_bytes() {
                 return; // our own delete, seen after a re-create: not a request to close it
             }
             if self.local.lock().remove(sid) {
                 deleted.push(sid.to_string());
-                out.push(Inbound::Delete { session_id: sid.to_string() });
+                out.push(Inbound::Delete {
+                    session_id: sid.to_string(),
+                });
             }
             return;
         }
@@ -538,32 +620,47 @@ impl Inner {
                     Ok(s) => s.to_string(),
                     Err(_) => String::from_utf8_lossy(payload).into_owned(),
                 };
-                out.push(Inbound::Message { session_id: sid.to_string(), payload });
+                out.push(Inbound::Message {
+                    session_id: sid.to_string(),
+                    payload,
+                });
             }
         }
     }
 
     fn forwarded(&self, payload: &[u8], out: &mut Vec<Inbound>) {
-        let parsed = serde_json::from_slice::<serde_json::Value>(payload);
-        let Ok(serde_json::Value::Object(mut obj)) = parsed else {
+        // Keep the response's JSON text as published (key order, number spelling).
+        let parsed = serde_json::from_slice::<HashMap<String, Box<RawValue>>>(payload);
+        let Ok(mut obj) = parsed else {
             tracing::warn!(prefix = %self.prefix, "forwarded response is not a JSON object; dropped");
             return;
         };
-        let session_id = match obj.get("sessionId") {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(other) if !other.is_null() => other.to_string(),
-            _ => String::new(),
+        let session_id = match obj
+            .get("sessionId")
+            .map(|raw| serde_json::from_str(raw.get()))
+        {
+            Some(Ok(serde_json::Value::String(s))) => s,
+            Some(Ok(serde_json::Value::Null)) | None => String::new(),
+            Some(Ok(other)) => other.to_string(),
+            Some(Err(_)) => String::new(),
         };
-        let response = obj.remove("response").unwrap_or(serde_json::Value::Null);
-        match serde_json::to_string(&response) {
-            Ok(response_json) => out.push(Inbound::ForwardedResponse { session_id, response_json }),
-            Err(_) => tracing::warn!(prefix = %self.prefix, "forwarded response not serializable; dropped"),
-        }
+        let response_json = match obj.remove("response") {
+            Some(raw) => raw.get().to_string(),
+            None => "null".to_string(),
+        };
+        out.push(Inbound::ForwardedResponse {
+            session_id,
+            response_json,
+        });
     }
 }
 
 fn closed_error(operation: String) -> RedisError {
-    RedisError::new(RedisErrorKind::Closed, operation, "the stream manager is closed")
+    RedisError::new(
+        RedisErrorKind::Closed,
+        operation,
+        "the stream manager is closed",
+    )
 }
 
 fn json_string(s: &str) -> String {
@@ -585,13 +682,19 @@ async fn dispatch_loop(inner: Arc<Inner>, mut rx: UnboundedReceiver<PushInfo>, s
         if !deleted.is_empty() {
             // Another instance deleted these sessions: drop our subscriptions (the deleter
             // already removed the keys).
-            let mut channels = Vec::with_capacity(deleted.len() * 2);
-            for sid in deleted.drain(..) {
-                channels.push(inner.channel(&sid));
-                channels.push(inner.delete_channel(&sid));
-            }
+            let sids = std::mem::take(&mut deleted);
             let inner2 = inner.clone();
             tokio::spawn(async move {
+                let _guard = inner2.subscriptions.lock().await;
+                let mut channels = Vec::with_capacity(sids.len() * 2);
+                {
+                    let local = inner2.local.lock();
+                    // a session re-created meanwhile keeps its (new) subscription
+                    for sid in sids.iter().filter(|sid| !local.contains(sid.as_str())) {
+                        channels.push(inner2.channel(sid));
+                        channels.push(inner2.delete_channel(sid));
+                    }
+                }
                 if let Err(e) = inner2.subscriber.unsubscribe(&channels).await {
                     tracing::debug!(error = %e, "unsubscribe after remote delete failed");
                 }
@@ -622,7 +725,11 @@ async fn heartbeat_loop(inner: Arc<Inner>) {
                 if let Err(e) = heartbeat_once(&inner).await {
                     tracing::warn!(error = %e, "stream heartbeat failed");
                 }
-                if beats % PRUNE_EVERY == 0 {
+                // Also catches a subscriber connection that died silently (no disconnect seen).
+                if inner.subscriber.ping().await.is_err() {
+                    inner.subscriber_down.store(true, Ordering::Release);
+                }
+                if beats.is_multiple_of(PRUNE_EVERY) {
                     if let Err(e) = prune_once(&inner).await {
                         tracing::debug!(error = %e, "active-set prune failed");
                     }
@@ -653,7 +760,9 @@ async fn heartbeat_once(inner: &Inner) -> Result<()> {
     let active = inner.active_key();
     let mut pipe = redis::pipe();
     for id in &ids {
-        pipe.cmd("EXPIRE").arg(inner.available_key(id)).arg(inner.ttl_secs);
+        pipe.cmd("EXPIRE")
+            .arg(inner.available_key(id))
+            .arg(inner.ttl_secs);
     }
     for chunk in ids.chunks(BATCH) {
         pipe.cmd("SADD").arg(&active).arg(chunk).ignore();
@@ -662,7 +771,9 @@ async fn heartbeat_once(inner: &Inner) -> Result<()> {
     let n = ids.len();
     let refreshed: Vec<i64> = inner
         .conn
-        .query_pipeline(&pipe, || format!("heartbeat EXPIRE of {n} keys available:{}*", inner.prefix))
+        .query_pipeline(&pipe, || {
+            format!("heartbeat EXPIRE of {n} keys available:{}*", inner.prefix)
+        })
         .await?;
     let missing: Vec<&String> = {
         let local = inner.local.lock();
@@ -677,12 +788,19 @@ async fn heartbeat_once(inner: &Inner) -> Result<()> {
     }
     let mut pipe = redis::pipe();
     for id in &missing {
-        pipe.cmd("SET").arg(inner.available_key(id)).arg("active").arg("EX").arg(inner.ttl_secs).ignore();
+        pipe.cmd("SET")
+            .arg(inner.available_key(id))
+            .arg("active")
+            .arg("EX")
+            .arg(inner.ttl_secs)
+            .ignore();
     }
     let m = missing.len();
     inner
         .conn
-        .query_pipeline::<()>(&pipe, || format!("heartbeat SET of {m} lost keys available:{}*", inner.prefix))
+        .query_pipeline::<()>(&pipe, || {
+            format!("heartbeat SET of {m} lost keys available:{}*", inner.prefix)
+        })
         .await
 }
 
@@ -696,8 +814,10 @@ async fn prune_once(inner: &Inner) -> Result<u64> {
     loop {
         let mut cmd = redis::cmd("SSCAN");
         cmd.arg(&active).arg(cursor).arg("COUNT").arg(BATCH);
-        let (next, ids): (u64, Vec<String>) =
-            inner.conn.query(&cmd, || format!("SSCAN {active} {cursor}")).await?;
+        let (next, ids): (u64, Vec<String>) = inner
+            .conn
+            .query(&cmd, || format!("SSCAN {active} {cursor}"))
+            .await?;
         if !ids.is_empty() {
             let mut invocation = inner.prune_script.key(&active);
             invocation.arg(&available_prefix);
@@ -742,7 +862,14 @@ fn random_uuid_v4() -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 #[cfg(test)]
@@ -754,7 +881,10 @@ mod tests {
         let id = random_uuid_v4();
         assert_eq!(id.len(), 36);
         let parts: Vec<&str> = id.split('-').collect();
-        assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), vec![8, 4, 4, 4, 12]);
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            vec![8, 4, 4, 4, 12]
+        );
         assert!(parts[2].starts_with('4'));
         assert!(matches!(parts[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'));
         assert_ne!(id, random_uuid_v4());

@@ -1,0 +1,622 @@
+//! RedisStreamManager core: two managers on one private Redis simulate two instances.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use common::{raw, redis_or_skip, Collector, RedisServer};
+use mcp_sessions_native::redis::{Connection, RedisErrorKind};
+use mcp_sessions_native::stream::redis::{Inbound, RedisStreamManager, DEFAULT_PREFIX};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+async fn manager(
+    server: &RedisServer,
+    prefix: &str,
+    heartbeat: u64,
+) -> (RedisStreamManager, Collector) {
+    let collector = Collector::default();
+    let m = RedisStreamManager::new(
+        server.conn().await,
+        server.subscriber().await,
+        prefix.to_string(),
+        heartbeat,
+        collector.sink(),
+    )
+    .expect("manager");
+    (m, collector)
+}
+
+fn ids(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+async fn members(conn: &Connection, key: &str) -> HashSet<String> {
+    let v: Vec<String> = raw(conn, &["SMEMBERS", key]).await;
+    v.into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn targeted_send_reaches_the_other_instance() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let (a, a_in) = manager(&server, DEFAULT_PREFIX, 10).await;
+    let (b, b_in) = manager(&server, DEFAULT_PREFIX, 10).await;
+    a.create("s1").await.expect("create");
+    a.create("s2").await.expect("create");
+    assert_eq!(a.local_len(), 2);
+    assert_eq!(b.local_len(), 0);
+    assert!(
+        b.has("s1").await.expect("has"),
+        "availability is visible from every instance"
+    );
+    assert!(!b.has("nope").await.expect("has"));
+
+    let data = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"x\"}\n\n";
+    b.send(Some(&ids(&["s1"])), data).await.expect("send");
+    b.send(Some(&ids(&["s1", "s2", "nobody"])), "two")
+        .await
+        .expect("send many");
+    assert!(
+        a_in.wait_for(WAIT, |i| i.len() >= 3).await,
+        "{:?}",
+        a_in.snapshot()
+    );
+    assert_eq!(
+        a_in.messages_for("s1"),
+        vec![data.to_string(), "two".to_string()]
+    );
+    assert_eq!(a_in.messages_for("s2"), vec!["two".to_string()]);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(a_in.snapshot().len(), 3, "nothing else delivered");
+    assert!(b_in.snapshot().is_empty(), "B holds no stream");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wire_layout_matches_the_reference() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let conn = server.conn().await;
+    let (a, a_in) = manager(&server, DEFAULT_PREFIX, 10).await;
+    a.create("w1").await.expect("create");
+
+    let v: Option<String> = raw(&conn, &["GET", "available:mcp:stream:w1"]).await;
+    assert_eq!(v.as_deref(), Some("active"));
+    let ttl: i64 = raw(&conn, &["TTL", "available:mcp:stream:w1"]).await;
+    assert!((19..=20).contains(&ttl), "heartbeat*2 = 20, got {ttl}");
+    assert!(members(&conn, "mcp:stream:active").await.contains("w1"));
+    let set_ttl: i64 = raw(&conn, &["TTL", "mcp:stream:active"]).await;
+    assert!(
+        (19..=20).contains(&set_ttl),
+        "active set expires like the reference's, got {set_ttl}"
+    );
+    let channels: Vec<String> = raw(&conn, &["PUBSUB", "CHANNELS", "*w1"]).await;
+    let channels: HashSet<String> = channels.into_iter().collect();
+    assert_eq!(
+        channels,
+        ["mcp:stream:w1", "delete:mcp:stream:w1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    );
+
+    // What a reference (TypeScript) instance does: plain PUBLISH on the session channel ...
+    let n: i64 = raw(&conn, &["PUBLISH", "mcp:stream:w1", "from-ts"]).await;
+    assert_eq!(n, 1, "exactly one subscriber");
+    // ... and PUBLISH "" on the delete channel.
+    let _: i64 = raw(&conn, &["PUBLISH", "delete:mcp:stream:w1", ""]).await;
+    assert!(a_in.wait_for(WAIT, |i| i.len() >= 2).await);
+    assert_eq!(
+        a_in.snapshot(),
+        vec![
+            Inbound::Message {
+                session_id: "w1".into(),
+                payload: "from-ts".into()
+            },
+            Inbound::Delete {
+                session_id: "w1".into()
+            },
+        ]
+    );
+    assert_eq!(a.local_len(), 0);
+    // the delete unsubscribed both channels
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let channels: Vec<String> = raw(&conn, &["PUBSUB", "CHANNELS", "*w1"]).await;
+        if channels.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still subscribed: {channels:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broadcast_reaches_all_live_sessions_and_drops_dead_ids() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let conn = server.conn().await;
+    let (a, a_in) = manager(&server, "bc:", 10).await;
+    let (b, b_in) = manager(&server, "bc:", 10).await;
+    a.create("a1").await.expect("create");
+    a.create("a2").await.expect("create");
+    b.create("b1").await.expect("create");
+    // an id left behind by a crashed instance: in the set, no availability key
+    let _: i64 = raw(&conn, &["SADD", "bc:active", "ghost"]).await;
+
+    b.send(None, "all").await.expect("broadcast");
+    assert!(a_in.wait_for(WAIT, |i| i.len() >= 2).await);
+    assert!(b_in.wait_for(WAIT, |i| !i.is_empty()).await);
+    assert_eq!(a_in.messages_for("a1"), vec!["all"]);
+    assert_eq!(a_in.messages_for("a2"), vec!["all"]);
+    assert_eq!(b_in.messages_for("b1"), vec!["all"]);
+    let set = members(&conn, "bc:active").await;
+    assert!(!set.contains("ghost"), "broadcast removed the dead id");
+    assert_eq!(set.len(), 3);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(a_in.snapshot().len(), 2);
+    assert_eq!(b_in.snapshot().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ids_with_glob_chars_reach_only_themselves() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let (a, a_in) = manager(&server, "g*[x]?:", 10).await;
+    let (b, _b_in) = manager(&server, "g*[x]?:", 10).await;
+    for id in ["*", "a*", "ab", "a?", "[ab]"] {
+        a.create(id).await.expect("create");
+    }
+    b.send(Some(&ids(&["a*"])), "star").await.expect("send");
+    b.send(Some(&ids(&["*"])), "only-star").await.expect("send");
+    b.send(Some(&ids(&["a?"])), "q").await.expect("send");
+    assert!(a_in.wait_for(WAIT, |i| i.len() >= 3).await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(a_in.messages_for("a*"), vec!["star"]);
+    assert_eq!(a_in.messages_for("*"), vec!["only-star"]);
+    assert_eq!(a_in.messages_for("a?"), vec!["q"]);
+    assert!(a_in.messages_for("ab").is_empty());
+    assert!(a_in.messages_for("[ab]").is_empty());
+    assert_eq!(a_in.snapshot().len(), 3);
+    b.send(None, "bc").await.expect("broadcast");
+    assert!(a_in.wait_for(WAIT, |i| i.len() >= 8).await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        a_in.snapshot().len(),
+        8,
+        "one broadcast message per session"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_propagates_to_the_holding_instance() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let conn = server.conn().await;
+    let (a, a_in) = manager(&server, "del:", 10).await;
+    let (b, b_in) = manager(&server, "del:", 10).await;
+    a.create("s").await.expect("create");
+    a.create("keep").await.expect("create");
+
+    b.delete("s").await.expect("delete from the other instance");
+    assert!(a_in.wait_for(WAIT, |i| !i.is_empty()).await);
+    assert_eq!(
+        a_in.snapshot(),
+        vec![Inbound::Delete {
+            session_id: "s".into()
+        }]
+    );
+    assert!(!a.is_local("s"));
+    assert_eq!(a.local_len(), 1);
+    assert!(!a.has("s").await.expect("has"));
+    assert!(!members(&conn, "del:active").await.contains("s"));
+    assert!(
+        b_in.snapshot().is_empty(),
+        "B held nothing, so it closes nothing"
+    );
+
+    // A no longer receives for s; "keep" is untouched
+    b.send(Some(&ids(&["s", "keep"])), "after")
+        .await
+        .expect("send");
+    assert!(a_in.wait_for(WAIT, |i| i.len() >= 2).await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(a_in.messages_for("keep"), vec!["after"]);
+    assert!(a_in.messages_for("s").is_empty());
+
+    // A deleting its own session: no Delete comes back to A, and a re-create right after is
+    // not torn down by the delete it published.
+    a.create("own").await.expect("create");
+    a.delete("own").await.expect("delete");
+    a.create("own").await.expect("re-create");
+    b.send(Some(&ids(&["own"])), "still-here")
+        .await
+        .expect("send");
+    assert!(a_in.wait_for(WAIT, |i| i.len() >= 3).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(a_in.messages_for("own"), vec!["still-here"]);
+    assert!(
+        !a_in
+            .snapshot()
+            .iter()
+            .any(|i| matches!(i, Inbound::Delete { session_id } if session_id == "own")),
+        "{:?}",
+        a_in.snapshot()
+    );
+    assert!(a.is_local("own"));
+    assert!(a.has("own").await.expect("has"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_is_idempotent() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let conn = server.conn().await;
+    let (a, a_in) = manager(&server, "idem:", 10).await;
+    let (b, _) = manager(&server, "idem:", 10).await;
+    for _ in 0..3 {
+        a.create("s").await.expect("create");
+    }
+    assert_eq!(a.local_len(), 1);
+    let n: i64 = raw(&conn, &["PUBLISH", "idem:s", "probe"]).await;
+    assert_eq!(n, 1, "one subscription, not three");
+    b.send(Some(&ids(&["s"])), "once").await.expect("send");
+    assert!(a_in.wait_for(WAIT, |i| i.len() >= 2).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(a_in.messages_for("s"), vec!["probe", "once"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_messages_arrive_in_order_in_batches() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let (a, a_in) = manager(&server, "ord:", 10).await;
+    let (b, _) = manager(&server, "ord:", 10).await;
+    a.create("x").await.expect("create");
+    a.create("y").await.expect("create");
+    let n = 2000;
+    for i in 0..n {
+        // x one by one, y in pairs through the pipelined path
+        b.send(Some(&ids(&["x"])), &format!("x{i}"))
+            .await
+            .expect("send");
+        if i % 2 == 0 {
+            b.send(Some(&ids(&["y", "y"])), &format!("y{i}"))
+                .await
+                .expect("send");
+        }
+    }
+    assert!(
+        a_in.wait_for(Duration::from_secs(20), |i| i.len() >= n + n)
+            .await,
+        "{}",
+        a_in.snapshot().len()
+    );
+    let xs = a_in.messages_for("x");
+    assert_eq!(xs, (0..n).map(|i| format!("x{i}")).collect::<Vec<_>>());
+    let ys = a_in.messages_for("y");
+    let expected: Vec<String> = (0..n)
+        .filter(|i| i % 2 == 0)
+        .flat_map(|i| [format!("y{i}"), format!("y{i}")])
+        .collect();
+    assert_eq!(ys, expected);
+    let batches = a_in.batches.lock().clone();
+    assert_eq!(batches.iter().sum::<usize>(), 2 * n);
+    assert!(batches.iter().all(|&b| b > 0), "no empty batches");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_routing_works_both_ways() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let conn = server.conn().await;
+    let (a, a_in) = manager(&server, DEFAULT_PREFIX, 10).await;
+    let (b, b_in) = manager(&server, DEFAULT_PREFIX, 10).await;
+    assert_ne!(a.server_id(), b.server_id());
+    a.enable_forwarded_responses().await.expect("enable");
+    a.enable_forwarded_responses()
+        .await
+        .expect("enable twice is fine");
+    b.enable_forwarded_responses().await.expect("enable");
+
+    // Watch A's server channel with a plain subscriber to check the exact wire JSON.
+    let watcher = server.subscriber().await;
+    let mut watch_rx = watcher.take_receiver().expect("receiver");
+    watcher
+        .subscribe(&[format!("mcp:stream:server:{}", a.server_id())])
+        .await
+        .expect("subscribe");
+
+    a.register_outbound_request("5", "sess-1")
+        .await
+        .expect("register");
+    let route_key = "mcp:stream:req-route:sess-1:5";
+    let route: Option<String> = raw(&conn, &["GET", route_key]).await;
+    assert_eq!(
+        route,
+        Some(format!(
+            r#"{{"serverId":"{}","sessionId":"sess-1"}}"#,
+            a.server_id()
+        ))
+    );
+    let ttl: i64 = raw(&conn, &["TTL", route_key]).await;
+    assert!((295..=300).contains(&ttl), "{ttl}");
+
+    // A sees its own route: not forwarded.
+    let resp = r#"{"jsonrpc":"2.0","id":5,"result":{"content":[{"type":"text","text":"hi"}]}}"#;
+    assert!(!a
+        .forward_inbound_response("5", resp, "sess-1")
+        .await
+        .expect("own"));
+    // B forwards it to A.
+    assert!(b
+        .forward_inbound_response("5", resp, "sess-1")
+        .await
+        .expect("forward"));
+    let exists: i64 = raw(&conn, &["EXISTS", route_key]).await;
+    assert_eq!(exists, 0, "route removed after forwarding");
+    assert!(a_in.wait_for(WAIT, |i| !i.is_empty()).await);
+    assert_eq!(
+        a_in.snapshot(),
+        vec![Inbound::ForwardedResponse {
+            session_id: "sess-1".into(),
+            response_json: resp.into()
+        }]
+    );
+    // exact wire JSON: {"response": <response>, "sessionId"}
+    let deadline = Instant::now() + WAIT;
+    let wire = loop {
+        let push = tokio::time::timeout(WAIT, watch_rx.recv())
+            .await
+            .expect("watch")
+            .expect("push");
+        if let Some(msg) = redis::Msg::from_push_info(push) {
+            break String::from_utf8(msg.get_payload_bytes().to_vec()).expect("utf8");
+        }
+        assert!(Instant::now() < deadline);
+    };
+    assert_eq!(
+        wire,
+        format!(r#"{{"response":{resp},"sessionId":"sess-1"}}"#)
+    );
+    // second attempt: the route is gone
+    assert!(!b
+        .forward_inbound_response("5", resp, "sess-1")
+        .await
+        .expect("gone"));
+
+    // Reverse direction, string id with odd characters.
+    b.register_outbound_request("req-\"7\"", "sess-2")
+        .await
+        .expect("register");
+    let resp2 = r#"{"jsonrpc":"2.0","id":"req-\"7\"","error":{"code":-1,"message":"no"}}"#;
+    assert!(a
+        .forward_inbound_response("req-\"7\"", resp2, "sess-2")
+        .await
+        .expect("forward"));
+    assert!(b_in.wait_for(WAIT, |i| !i.is_empty()).await);
+    assert_eq!(
+        b_in.snapshot(),
+        vec![Inbound::ForwardedResponse {
+            session_id: "sess-2".into(),
+            response_json: resp2.into()
+        }]
+    );
+
+    // No route, or an unparseable one: false.
+    assert!(!a
+        .forward_inbound_response("404", resp, "sess-1")
+        .await
+        .expect("none"));
+    let _: () = raw(&conn, &["SET", "mcp:stream:req-route:sess-1:9", "not json"]).await;
+    assert!(!a
+        .forward_inbound_response("9", resp, "sess-1")
+        .await
+        .expect("bad route"));
+
+    // A route written by a reference (TypeScript) instance with its own key order / spacing.
+    let _: () = raw(
+        &conn,
+        &[
+            "SET",
+            "mcp:stream:req-route:sess-3:11",
+            &format!(
+                r#"{{ "sessionId": "sess-3", "serverId": "{}" }}"#,
+                b.server_id()
+            ),
+        ],
+    )
+    .await;
+    assert!(a
+        .forward_inbound_response("11", r#"{"jsonrpc":"2.0","id":11,"result":{}}"#, "sess-3")
+        .await
+        .expect("forward"));
+    assert!(b_in.wait_for(WAIT, |i| i.len() >= 2).await);
+    assert_eq!(
+        b_in.snapshot()[1],
+        Inbound::ForwardedResponse {
+            session_id: "sess-3".into(),
+            response_json: r#"{"jsonrpc":"2.0","id":11,"result":{}}"#.into()
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn heartbeat_keeps_availability_alive_and_stops_with_the_instance() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let conn = server.conn().await;
+    let (a, _a_in) = manager(&server, "hb:", 1).await;
+    a.create("s").await.expect("create");
+    a.create("t").await.expect("create");
+    let ttl: i64 = raw(&conn, &["TTL", "available:hb:s"]).await;
+    assert_eq!(ttl, 2);
+    // 2*interval = 2 s; well past it the keys still exist thanks to the heartbeat
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    assert!(a.has("s").await.expect("has"));
+    assert!(a.has("t").await.expect("has"));
+    let set_ttl: i64 = raw(&conn, &["TTL", "hb:active"]).await;
+    assert!(set_ttl > 0, "active set kept alive, ttl {set_ttl}");
+    // An instance that dies (dropped without close) stops refreshing: keys expire.
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let n: i64 = raw(&conn, &["EXISTS", "available:hb:s", "available:hb:t"]).await;
+    assert_eq!(n, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_instance_ids_are_pruned_from_the_active_set() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let conn = server.conn().await;
+    let (alive, _) = manager(&server, "pr:", 1).await;
+    alive.create("alive1").await.expect("create");
+    {
+        let (dead, _) = manager(&server, "pr:", 1).await;
+        dead.create("dead1").await.expect("create");
+        dead.create("dead2").await.expect("create");
+        // crash: dropped without close()
+    }
+    assert!(members(&conn, "pr:active").await.contains("dead1"));
+    // keys expire after 2 s; the survivor prunes every 3 heartbeats (3 s)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let set = members(&conn, "pr:active").await;
+        if !set.contains("dead1") && !set.contains("dead2") {
+            assert!(set.contains("alive1"), "live id must stay: {set:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "dead ids not pruned: {set:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(alive.prune_now().await.expect("prune"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn close_removes_only_this_instances_sessions() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let conn = server.conn().await;
+    let (a, a_in) = manager(&server, "cl:", 10).await;
+    let (b, b_in) = manager(&server, "cl:", 10).await;
+    a.create("a1").await.expect("create");
+    a.enable_forwarded_responses().await.expect("enable");
+    b.create("b1").await.expect("create");
+    a.close().await.expect("close");
+    a.close().await.expect("second close is a no-op");
+    assert_eq!(a.local_len(), 0);
+    assert!(!b.has("a1").await.expect("has"));
+    assert!(b.has("b1").await.expect("has"));
+    let set = members(&conn, "cl:active").await;
+    assert_eq!(set, ["b1".to_string()].into_iter().collect());
+    let channels: Vec<String> = raw(&conn, &["PUBSUB", "CHANNELS", "*"]).await;
+    assert!(
+        !channels
+            .iter()
+            .any(|c| c.contains("a1") || c.contains(a.server_id())),
+        "{channels:?}"
+    );
+    let err = a.create("a2").await.expect_err("closed");
+    assert_eq!(err.kind(), RedisErrorKind::Closed);
+    b.send(None, "x").await.expect("broadcast");
+    assert!(b_in.wait_for(WAIT, |i| !i.is_empty()).await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(a_in.snapshot().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscriptions_survive_a_redis_restart() {
+    let Some(mut server) = redis_or_skip() else {
+        return;
+    };
+    let (a, a_in) = manager(&server, "ft:", 1).await;
+    let (b, b_in) = manager(&server, "ft:", 1).await;
+    a.create("s").await.expect("create");
+    a.enable_forwarded_responses().await.expect("enable");
+    b.send(Some(&ids(&["s"])), "before").await.expect("send");
+    assert!(a_in.wait_for(WAIT, |i| i.len() == 1).await);
+
+    server.stop();
+    let started = Instant::now();
+    let err = b
+        .send(Some(&ids(&["s"])), "lost")
+        .await
+        .expect_err("Redis is down");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "bounded: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.to_string().starts_with("Redis PUBLISH ft:s failed:"),
+        "{err}"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.start_again();
+
+    // No caller action on A: its subscriber reconnects and re-subscribes by itself.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut i = 0;
+    loop {
+        i += 1;
+        let _ = b.send(Some(&ids(&["s"])), &format!("after{i}")).await;
+        if a_in
+            .wait_for(Duration::from_millis(200), |items| items.len() >= 2)
+            .await
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no delivery after restart: {:?}",
+            a_in.snapshot()
+        );
+    }
+    assert!(a_in.messages_for("s")[1].starts_with("after"));
+    // The heartbeat restores the availability key Redis lost (no persistence).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.has("s").await.unwrap_or(false) {
+        assert!(Instant::now() < deadline, "availability not restored");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Request routing channel is back too.
+    a.register_outbound_request("r1", "s")
+        .await
+        .expect("register");
+    assert!(b
+        .forward_inbound_response("r1", r#"{"jsonrpc":"2.0","id":"r1","result":{}}"#, "s")
+        .await
+        .expect("forward"));
+    assert!(
+        a_in.wait_for(WAIT, |items| items
+            .iter()
+            .any(|x| matches!(x, Inbound::ForwardedResponse { .. })))
+            .await
+    );
+    // broadcast works again (the set was rebuilt by the heartbeat)
+    let before = a_in.messages_for("s").len();
+    b.send(None, "bc").await.expect("broadcast");
+    assert!(
+        a_in.wait_for(WAIT, |items| {
+            items
+                .iter()
+                .filter(|x| matches!(x, Inbound::Message { session_id, .. } if session_id == "s"))
+                .count()
+                > before
+        })
+        .await
+    );
+    assert!(b_in.snapshot().is_empty());
+}
