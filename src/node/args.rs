@@ -6,7 +6,14 @@ use napi::Env;
 use super::js::{self, JsError, JsResult, Kind, Value};
 use crate::metadata::Metadata;
 
-/// A session id: a non-empty string.
+/// The longest timer or timeout accepted, in ms: `setTimeout`'s limit (about 24.8 days).
+pub const MAX_TIMER_MS: f64 = 2_147_483_647.0;
+
+/// The longest TTL accepted, in ms (`Number.MAX_SAFE_INTEGER`; Redis takes it in seconds).
+pub const MAX_TTL_MS: f64 = 9_007_199_254_740_991.0;
+
+/// A session id: a non-empty, well-formed string (no lone UTF-16 surrogates, which would
+/// otherwise all become U+FFFD and collide).
 pub fn session_id(env: &Env, v: Value, method: &str) -> JsResult<String> {
     let k = js::kind(env, v)?;
     if k != Kind::String {
@@ -15,6 +22,10 @@ pub fn session_id(env: &Env, v: Value, method: &str) -> JsResult<String> {
     let id = js::string_value(env, v)?;
     if id.is_empty() {
         return Err(JsError::Type(format!("{method}: sessionId must be a non-empty string, got an empty string")));
+    }
+    // A lone surrogate comes out of the UTF-8 conversion as U+FFFD: only then look closer.
+    if id.contains('\u{FFFD}') && !js::is_well_formed(env, v)? {
+        return Err(JsError::Type(format!("{method}: sessionId must be well-formed Unicode (it contains a lone surrogate)")));
     }
     Ok(id)
 }
@@ -39,8 +50,8 @@ pub fn ttl_ms(env: &Env, v: Value, method: &str) -> JsResult<f64> {
         return Err(JsError::Type(format!("{method}: ttlMs must be a number of milliseconds, got {}", k.describe())));
     }
     let n = js::number_value(env, v)?;
-    if !n.is_finite() || n < 0.0 {
-        return Err(JsError::Range(format!("{method}: ttlMs must be a finite number >= 0, got {n}")));
+    if !n.is_finite() || !(0.0..=MAX_TTL_MS).contains(&n) {
+        return Err(JsError::Range(format!("{method}: ttlMs must be a finite number from 0 to {MAX_TTL_MS}, got {n}")));
     }
     Ok(n)
 }
@@ -76,8 +87,8 @@ pub fn config(env: &Env, v: Value, class: &str) -> JsResult<Option<Value>> {
     }
 }
 
-/// Optional numeric field of a config object, checked against `min`.
-pub fn number_field(env: &Env, config: Option<Value>, field: &str, class: &str, min: f64) -> JsResult<Option<f64>> {
+/// Optional numeric field of a config object, checked to be within `min..=max`.
+pub fn number_field(env: &Env, config: Option<Value>, field: &str, class: &str, min: f64, max: f64) -> JsResult<Option<f64>> {
     let Some(config) = config else { return Ok(None) };
     let Some(v) = js::optional_property(env, config, field)? else { return Ok(None) };
     let k = js::kind(env, v)?;
@@ -85,8 +96,8 @@ pub fn number_field(env: &Env, config: Option<Value>, field: &str, class: &str, 
         return Err(JsError::Type(format!("new {class}: {field} must be a number, got {}", k.describe())));
     }
     let n = js::number_value(env, v)?;
-    if !n.is_finite() || n < min {
-        return Err(JsError::Range(format!("new {class}: {field} must be a finite number >= {min}, got {n}")));
+    if !n.is_finite() || n < min || n > max {
+        return Err(JsError::Range(format!("new {class}: {field} must be a finite number from {min} to {max}, got {n}")));
     }
     Ok(Some(n))
 }

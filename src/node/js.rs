@@ -141,6 +141,17 @@ pub fn string_value(env: &Env, v: Value) -> JsResult<String> {
     String::from_utf8(buf).map_err(|e| JsError::Error(format!("mcp-sessions-native: string is not UTF-8: {e}")))
 }
 
+/// Whether a JS string has no lone surrogates (`String.prototype.isWellFormed`).
+pub fn is_well_formed(env: &Env, v: Value) -> JsResult<bool> {
+    let mut len = 0usize;
+    check(unsafe { sys::napi_get_value_string_utf16(env.raw(), v.0, ptr::null_mut(), 0, &mut len) }, "read string")?;
+    let mut buf = vec![0u16; len + 1];
+    let mut written = 0usize;
+    check(unsafe { sys::napi_get_value_string_utf16(env.raw(), v.0, buf.as_mut_ptr(), buf.len(), &mut written) }, "read string")?;
+    buf.truncate(written);
+    Ok(char::decode_utf16(buf).all(|c| c.is_ok()))
+}
+
 pub fn number_value(env: &Env, v: Value) -> JsResult<f64> {
     let mut n = 0f64;
     check(unsafe { sys::napi_get_value_double(env.raw(), v.0, &mut n) }, "read number")?;

@@ -12,12 +12,15 @@ use crate::redis::{RedisEndpoint, RedisSettings, RedisTls};
 /// Settings for the connection described by `config[field]` (a client) or `config.url`,
 /// with the time limit `config.commandTimeoutMs` (default 5000).
 pub fn settings(env: &Env, config: Value, field: &str, class: &str) -> JsResult<RedisSettings> {
+    client_field(env, config, field, class)?;
     let mut settings = match js::optional_property(env, config, "url")? {
         Some(url) => {
-            if js::kind(env, url)? != Kind::String {
-                return Err(JsError::Type(format!("new {class}: url must be a redis:// or rediss:// URL string")));
+            let text = if js::kind(env, url)? == Kind::String { js::string_value(env, url)? } else { String::new() };
+            const SCHEMES: [&str; 4] = ["redis://", "rediss://", "redis+unix://", "unix://"];
+            if !SCHEMES.iter().any(|s| text.len() > s.len() && text.starts_with(s)) {
+                return Err(JsError::Type(format!("new {class}: url must be a redis://, rediss:// or redis+unix:// URL")));
             }
-            RedisSettings::from_url(js::string_value(env, url)?)
+            RedisSettings::from_url(text)
         }
         None => match js::optional_property(env, config, field)? {
             Some(client) => from_client(env, client, field, class)?,
@@ -28,8 +31,8 @@ pub fn settings(env: &Env, config: Value, field: &str, class: &str) -> JsResult<
             }
         },
     };
-    if let Some(ms) = super::args::number_field(env, Some(config), "commandTimeoutMs", class, 1.0)? {
-        let limit = Duration::from_secs_f64(ms / 1000.0);
+    if let Some(ms) = super::args::number_field(env, Some(config), "commandTimeoutMs", class, 1.0, super::args::MAX_TIMER_MS)? {
+        let limit = Duration::from_millis(ms.ceil() as u64);
         settings.command_timeout = limit;
         settings.response_timeout = limit;
         settings.connect_timeout = settings.connect_timeout.min(limit);
@@ -67,7 +70,7 @@ fn from_client(env: &Env, client: Value, field: &str, class: &str) -> JsResult<R
         };
     };
     let port = opt_number(env, socket_or_options, "port")?.unwrap_or(6379.0);
-    if !(0.0..=65535.0).contains(&port) {
+    if !(0.0..=65535.0).contains(&port) || port.fract() != 0.0 {
         return Err(JsError::Range(format!("new {class}: config.{field} has port {port}, not a TCP port")));
     }
     // node-redis: `socket.tls: true` with `socket.ca/cert/key`; ioredis: `tls: { ca, cert, key }`.
@@ -134,6 +137,18 @@ fn opt_number(env: &Env, object: Value, name: &str) -> JsResult<Option<f64>> {
     match js::optional_property(env, object, name)? {
         Some(v) if js::kind(env, v)? == Kind::Number => Ok(Some(js::number_value(env, v)?).filter(|n| n.is_finite())),
         _ => Ok(None),
+    }
+}
+
+/// `config.client`-like field: absent, or an object (a client).
+pub fn client_field(env: &Env, config: Value, field: &str, class: &str) -> JsResult<Option<Value>> {
+    match js::optional_property(env, config, field)? {
+        None => Ok(None),
+        Some(v) if js::kind(env, v)? == Kind::Object => Ok(Some(v)),
+        Some(v) => Err(JsError::Type(format!(
+            "new {class}: config.{field} must be a node-redis or ioredis client, got {}",
+            js::kind(env, v)?.describe()
+        ))),
     }
 }
 

@@ -40,9 +40,9 @@ impl RedisSessionStore {
         };
         let settings = redis_client::settings(env, config, "client", CLASS)?;
         let prefix = args::string_field(env, Some(config), "prefix", CLASS)?.unwrap_or_else(|| "mcp:session:".to_owned());
-        let ttl = args::number_field(env, Some(config), "defaultTTL", CLASS, 1.0)?.unwrap_or(3600.0);
+        let ttl = args::number_field(env, Some(config), "defaultTTL", CLASS, 1.0, args::MAX_TTL_MS / 1000.0)?.unwrap_or(3600.0);
         let conn = connect_lazy(&settings).map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
-        let client = match js::optional_property(env, config, "client")? {
+        let client = match redis_client::client_field(env, config, "client", CLASS)? {
             Some(c) => Some(JsRef::new(env, c)?),
             None => None,
         };

@@ -43,13 +43,14 @@ impl RedisStreamManager {
             return Err(JsError::Type(format!("new {CLASS}: config is required: {{ client, pubSubClient }} (node-redis or ioredis clients) or {{ url }}")));
         };
         let settings = redis_client::settings(env, config, "client", CLASS)?;
+        redis_client::client_field(env, config, "pubSubClient", CLASS)?;
         // The subscriber connects where pubSubClient points, else where client does.
         let sub_settings = match js::optional_property(env, config, "pubSubClient")? {
             Some(_) if js::optional_property(env, config, "url")?.is_none() => redis_client::settings(env, config, "pubSubClient", CLASS)?,
             _ => settings.clone(),
         };
         let prefix = args::string_field(env, Some(config), "prefix", CLASS)?.unwrap_or_else(|| "mcp:stream:".to_owned());
-        let heartbeat = args::number_field(env, Some(config), "heartbeatInterval", CLASS, 1.0)?.unwrap_or(10.0);
+        let heartbeat = args::number_field(env, Some(config), "heartbeatInterval", CLASS, 1.0, args::MAX_TIMER_MS / 1000.0)?.unwrap_or(10.0);
         let conn = connect_lazy(&settings).map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
         let subscriber = connect_subscriber_lazy(&sub_settings).map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
         let controllers: Controllers = Arc::default();
