@@ -22,10 +22,11 @@
 //! * `create` is two round trips (SUBSCRIBE both channels, then one pipeline), not eight.
 //! * Broadcast is one Lua script that publishes to every id of the active set whose
 //!   availability key exists, and removes the others from the set (dead instances' ids).
-//! * One heartbeat task per manager: one pipelined round trip per interval refreshes every
-//!   local availability key (re-creating any lost one, e.g. after a Redis restart without
-//!   persistence), re-adds the ids to the active set and refreshes its expiry. Every
-//!   [`PRUNE_EVERY`] heartbeats the active set is pruned (SSCAN + atomic EXISTS/SREM script).
+//! * One heartbeat task per manager: one pipelined round trip per interval sets every local
+//!   availability key with its expiry (`SET … EX`, which also restores keys a Redis restart
+//!   without persistence lost), re-adds the ids to the active set and refreshes its expiry.
+//!   Every heartbeat also carries one prune step: a page of the active set (SSCAN, incremental
+//!   across beats) from which ids whose availability key expired are removed.
 //! * The delete message carries this instance's server id (the reference sends `""`; any
 //!   payload means "delete" to both). A delete this instance published is never acted upon
 //!   by itself: it unsubscribes before publishing, and ignores its own marker anyway.
@@ -54,9 +55,6 @@ pub const DEFAULT_PREFIX: &str = "mcp:stream:";
 pub const DEFAULT_HEARTBEAT_SECS: u64 = 10;
 /// Lifetime of a request route, as in the reference.
 pub const REQUEST_ROUTE_TTL_SECS: u64 = 300;
-/// The active set is pruned every this many heartbeats.
-pub const PRUNE_EVERY: u64 = 3;
-
 /// Ids per SADD / SREM / UNSUBSCRIBE command and per prune batch.
 const BATCH: usize = 1000;
 /// Most inbound messages handed to the sink in one call.
@@ -100,15 +98,18 @@ end
 return sent
 ";
 
-// KEYS[1] active set; ARGV[1] availability key prefix; ARGV[2..] ids to check.
-const PRUNE_LUA: &str = r"
+// One incremental prune step. KEYS[1] active set; ARGV[1] availability key prefix;
+// ARGV[2] SSCAN cursor; ARGV[3] COUNT. Removes ids whose availability key is gone and
+// returns { next cursor, removed }.
+const PRUNE_STEP_LUA: &str = r"
+local page = redis.call('SSCAN', KEYS[1], ARGV[2], 'COUNT', ARGV[3])
 local removed = 0
-for i = 2, #ARGV do
-  if redis.call('EXISTS', ARGV[1] .. ARGV[i]) == 0 then
-    removed = removed + redis.call('SREM', KEYS[1], ARGV[i])
+for _, id in ipairs(page[2]) do
+  if redis.call('EXISTS', ARGV[1] .. id) == 0 then
+    removed = removed + redis.call('SREM', KEYS[1], id)
   end
 end
-return removed
+return { page[1], removed }
 ";
 
 struct Inner {
@@ -127,7 +128,8 @@ struct Inner {
     /// them, so a late unsubscribe never cancels a newer subscribe of the same session.
     subscriptions: tokio::sync::Mutex<()>,
     broadcast_script: redis::Script,
-    prune_script: redis::Script,
+    /// SSCAN cursor of the incremental prune that rides along with each heartbeat.
+    prune_cursor: Mutex<String>,
 }
 
 /// Distributed stream manager on Redis pub/sub (see the module docs).
@@ -216,7 +218,7 @@ impl RedisStreamManager {
             subscriber_down: AtomicBool::new(false),
             subscriptions: tokio::sync::Mutex::new(()),
             broadcast_script: redis::Script::new(BROADCAST_LUA),
-            prune_script: redis::Script::new(PRUNE_LUA),
+            prune_cursor: Mutex::new("0".to_owned()),
         });
         let dispatcher = handle.spawn(dispatch_loop(inner.clone(), receiver, sink));
         let heartbeat = handle.spawn(heartbeat_loop(inner.clone()));
@@ -717,22 +719,15 @@ async fn heartbeat_loop(inner: Arc<Inner>) {
     heartbeat.tick().await; // the first tick is immediate; create() already set the keys
     let mut watchdog = tokio::time::interval(WATCHDOG_INTERVAL);
     watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut beats: u64 = 0;
     loop {
         tokio::select! {
             _ = heartbeat.tick() => {
-                beats += 1;
                 if let Err(e) = heartbeat_once(&inner).await {
                     tracing::warn!(error = %e, "stream heartbeat failed");
                 }
                 // Also catches a subscriber connection that died silently (no disconnect seen).
                 if inner.subscriber.ping().await.is_err() {
                     inner.subscriber_down.store(true, Ordering::Release);
-                }
-                if beats.is_multiple_of(PRUNE_EVERY) {
-                    if let Err(e) = prune_once(&inner).await {
-                        tracing::debug!(error = %e, "active-set prune failed");
-                    }
                 }
             }
             _ = watchdog.tick() => {
@@ -749,45 +744,16 @@ async fn heartbeat_loop(inner: Arc<Inner>) {
     }
 }
 
-/// One pipelined round trip: EXPIRE every local availability key, SADD the ids to the active
-/// set, EXPIRE the set. Keys that were gone (Redis restarted without persistence) are set
-/// again in a second round trip.
+/// One pipelined round trip per interval: SET (refresh, or restore after a Redis restart
+/// without persistence) every local availability key with its expiry, SADD the ids to the
+/// active set, EXPIRE the set, and one prune step (a page of the active set checked for ids
+/// whose availability key expired, e.g. those of a crashed instance). The prune runs after
+/// the SETs in the same pipeline, so it never sees this instance's own ids as dead.
 async fn heartbeat_once(inner: &Inner) -> Result<()> {
     let ids: Vec<String> = inner.local.lock().iter().cloned().collect();
-    if ids.is_empty() {
-        return Ok(());
-    }
     let active = inner.active_key();
     let mut pipe = redis::pipe();
     for id in &ids {
-        pipe.cmd("EXPIRE")
-            .arg(inner.available_key(id))
-            .arg(inner.ttl_secs);
-    }
-    for chunk in ids.chunks(BATCH) {
-        pipe.cmd("SADD").arg(&active).arg(chunk).ignore();
-    }
-    pipe.cmd("EXPIRE").arg(&active).arg(inner.ttl_secs).ignore();
-    let n = ids.len();
-    let refreshed: Vec<i64> = inner
-        .conn
-        .query_pipeline(&pipe, || {
-            format!("heartbeat EXPIRE of {n} keys available:{}*", inner.prefix)
-        })
-        .await?;
-    let missing: Vec<&String> = {
-        let local = inner.local.lock();
-        ids.iter()
-            .zip(refreshed.iter())
-            .filter(|(id, r)| **r == 0 && local.contains(id.as_str()))
-            .map(|(id, _)| id)
-            .collect()
-    };
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let mut pipe = redis::pipe();
-    for id in &missing {
         pipe.cmd("SET")
             .arg(inner.available_key(id))
             .arg("active")
@@ -795,42 +761,46 @@ async fn heartbeat_once(inner: &Inner) -> Result<()> {
             .arg(inner.ttl_secs)
             .ignore();
     }
-    let m = missing.len();
-    inner
+    for chunk in ids.chunks(BATCH) {
+        pipe.cmd("SADD").arg(&active).arg(chunk).ignore();
+    }
+    if !ids.is_empty() {
+        pipe.cmd("EXPIRE").arg(&active).arg(inner.ttl_secs).ignore();
+    }
+    let cursor = inner.prune_cursor.lock().clone();
+    pipe.cmd("EVAL")
+        .arg(PRUNE_STEP_LUA)
+        .arg(1)
+        .arg(&active)
+        .arg(format!("available:{}", inner.prefix))
+        .arg(&cursor)
+        .arg(BATCH);
+    let n = ids.len();
+    let ((next_cursor, removed),): ((String, i64),) = inner
         .conn
-        .query_pipeline::<()>(&pipe, || {
-            format!("heartbeat SET of {m} lost keys available:{}*", inner.prefix)
+        .query_pipeline(&pipe, || {
+            format!("heartbeat SET EX of {n} keys available:{}* + prune step", inner.prefix)
         })
-        .await
+        .await?;
+    if removed > 0 {
+        tracing::debug!(removed, prefix = %inner.prefix, "pruned dead ids from the active set");
+    }
+    *inner.prune_cursor.lock() = next_cursor;
+    Ok(())
 }
 
-/// SSCANs the active set and removes, batch by batch and atomically, ids whose availability
-/// key is gone.
+/// A whole prune pass: prune steps from cursor 0 until SSCAN wraps around.
 async fn prune_once(inner: &Inner) -> Result<u64> {
     let active = inner.active_key();
     let available_prefix = format!("available:{}", inner.prefix);
-    let mut cursor: u64 = 0;
+    let mut cursor = "0".to_owned();
     let mut removed: u64 = 0;
     loop {
-        let mut cmd = redis::cmd("SSCAN");
-        cmd.arg(&active).arg(cursor).arg("COUNT").arg(BATCH);
-        let (next, ids): (u64, Vec<String>) = inner
-            .conn
-            .query(&cmd, || format!("SSCAN {active} {cursor}"))
-            .await?;
-        if !ids.is_empty() {
-            let mut invocation = inner.prune_script.key(&active);
-            invocation.arg(&available_prefix);
-            for id in &ids {
-                invocation.arg(id);
-            }
-            let n: u64 = inner
-                .conn
-                .invoke_script(&invocation, || format!("prune script on {active}"))
-                .await?;
-            removed += n;
-        }
-        if next == 0 {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(PRUNE_STEP_LUA).arg(1).arg(&active).arg(&available_prefix).arg(&cursor).arg(BATCH);
+        let (next, n): (String, u64) = inner.conn.query(&cmd, || format!("prune step on {active} at {cursor}")).await?;
+        removed += n;
+        if next == "0" {
             return Ok(removed);
         }
         cursor = next;
