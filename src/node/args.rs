@@ -37,6 +37,8 @@ pub fn metadata(env: &Env, v: Value, method: &str) -> JsResult<Metadata> {
         return Err(JsError::Type(format!("{method}: data must be a session metadata object, got {}", k.describe())));
     }
     match js::json_stringify(env, v)? {
+        // A toJSON (a Date, say) can turn an object into a non-object.
+        Ok(Some(text)) if !text.starts_with('{') => Err(JsError::Type(format!("{method}: data must serialize to a JSON object, got {text:.40}"))),
         Ok(Some(text)) => Ok(Metadata::from_json(text)),
         Ok(None) => Err(JsError::Type(format!("{method}: data cannot be serialized as JSON"))),
         Err(message) => Err(JsError::Type(format!("{method}: data cannot be serialized as JSON: {message}"))),

@@ -159,3 +159,25 @@ pub fn quit(env: &Env, client: Value, class: &str) -> JsResult<Value> {
         Err(message) => Err(JsError::Error(format!("{class}.close: client.quit() failed: {message}"))),
     }
 }
+
+/// Logs a read that failed and fell back (`get` → null, `has` → false, `keys` → []), at most
+/// one line per 5 s per process, with the number of failures it stands for, so an outage
+/// does not flood the log.
+pub fn warn_read_fallback(method: &str, error: &crate::redis::RedisError, fallback: &str) {
+    use parking_lot::Mutex;
+    use std::time::Instant;
+    static LAST: Mutex<Option<(Instant, u64)>> = Mutex::new(None);
+    let mut last = LAST.lock();
+    match &mut *last {
+        Some((at, suppressed)) if at.elapsed() < Duration::from_secs(5) => *suppressed += 1,
+        _ => {
+            let suppressed = last.map(|(_, n)| n).unwrap_or(0);
+            *last = Some((Instant::now(), 0));
+            if suppressed > 0 {
+                tracing::warn!(%error, also_failed_since_last_report = suppressed, "{method} failed; returning {fallback}");
+            } else {
+                tracing::warn!(%error, "{method} failed; returning {fallback}");
+            }
+        }
+    }
+}

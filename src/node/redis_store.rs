@@ -67,7 +67,7 @@ impl RedisSessionStore {
                 }),
                 Ok(None) => js::null(env),
                 Err(e) => {
-                    tracing::warn!(error = %e, "{method} failed; returning null");
+                    redis_client::warn_read_fallback(method, &e, "null");
                     js::null(env)
                 }
             })
@@ -118,7 +118,7 @@ impl RedisSessionStore {
             completion::spawn(&env, async move { core.has(&id).await }, move |env, result| match result {
                 Ok(b) => js::boolean(env, b),
                 Err(e) => {
-                    tracing::warn!(error = %e, "{method} failed; returning false");
+                    redis_client::warn_read_fallback(method, &e, "false");
                     js::boolean(env, false)
                 }
             })
@@ -134,7 +134,7 @@ impl RedisSessionStore {
             completion::spawn(&env, async move { core.keys().await }, move |env, result| match result {
                 Ok(keys) => js::string_array(env, &keys),
                 Err(e) => {
-                    tracing::warn!(error = %e, "{method} failed; returning []");
+                    redis_client::warn_read_fallback(method, &e, "[]");
                     js::string_array(env, &[])
                 }
             })

@@ -126,7 +126,7 @@ impl RedisStreamManager {
             completion::spawn(&env, async move { core.has(&id).await }, move |env, result| match result {
                 Ok(b) => js::boolean(env, b),
                 Err(e) => {
-                    tracing::warn!(error = %e, "{method} failed; returning false");
+                    redis_client::warn_read_fallback(method, &e, "false");
                     js::boolean(env, false)
                 }
             })
@@ -242,9 +242,17 @@ fn sink(poster: Poster, core: Arc<OnceLock<Weak<Core>>>, controllers: Controller
 }
 
 fn deliver(env: &Env, core: &Weak<Core>, controllers: &Controllers, handler: &Handler, batch: Vec<Inbound>) {
+    // A broadcast arrives as the same payload on many channels: encode it once per batch.
+    let mut last_chunk: Option<(String, Value)> = None;
     for inbound in batch {
         let result = match inbound {
-            Inbound::Message { session_id, payload } => enqueue(env, core, controllers, &session_id, &payload),
+            Inbound::Message { session_id, payload } => {
+                let chunk = match &last_chunk {
+                    Some((text, chunk)) if *text == payload => Ok(*chunk),
+                    _ => js::uint8_array(env, payload.as_bytes()).inspect(|chunk| last_chunk = Some((payload.clone(), *chunk))),
+                };
+                chunk.and_then(|chunk| enqueue(env, core, controllers, &session_id, chunk))
+            }
             Inbound::Delete { session_id } => {
                 let removed = controllers.lock().remove(&session_id);
                 if let Some(c) = removed {
@@ -260,12 +268,11 @@ fn deliver(env: &Env, core: &Weak<Core>, controllers: &Controllers, handler: &Ha
     }
 }
 
-fn enqueue(env: &Env, core: &Weak<Core>, controllers: &Controllers, session_id: &str, payload: &str) -> JsResult<()> {
+fn enqueue(env: &Env, core: &Weak<Core>, controllers: &Controllers, session_id: &str, chunk: Value) -> JsResult<()> {
     let controller = match controllers.lock().get(session_id) {
         Some(r) => r.get(env)?,
         None => return Ok(()),
     };
-    let chunk = js::uint8_array(env, payload.as_bytes())?;
     if let Err(reason) = controllers::enqueue(env, controller, chunk)? {
         tracing::debug!(session = %session_id, %reason, "dropping the local stream");
         if let Some(r) = controllers.lock().remove(session_id) {

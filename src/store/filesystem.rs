@@ -20,7 +20,6 @@
 //!   process that opens the same file fail with an error naming the holder, instead of two
 //!   writers silently overwriting each other. Stores of one process share the lock.
 
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::io::Read;
@@ -119,6 +118,7 @@ impl FileStore {
         let mut tmp_name = config.path.as_os_str().to_owned();
         tmp_name.push(format!(".{}.tmp", std::process::id()));
         let lock = acquire_lock(&config.path)?;
+        remove_stale_temp_files(&config.path);
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
             let weak = weak.clone();
             Inner {
@@ -137,7 +137,7 @@ impl FileStore {
             }
         });
         let (sessions, report) = load(&config.path, config.max_age_ms, now_ms())?;
-        inner.map.extend(sessions);
+        inner.map.extend(sessions.into_iter());
         LIVE.lock().push(Arc::downgrade(&inner));
         Ok((FileStore { inner }, report))
     }
@@ -259,6 +259,29 @@ impl Inner {
     }
 }
 
+/// Removes `<file>.<pid>.tmp` files left by a process that died during a save. Called with
+/// the lock held, so no other process is writing one.
+fn remove_stale_temp_files(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        let is_temp = file_name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if is_temp {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => tracing::debug!(file = %file_name, "removed a temp file left by an interrupted save"),
+                Err(e) => tracing::debug!(file = %file_name, error = %e, "cannot remove a stale temp file"),
+            }
+        }
+    }
+}
+
 /// How long opening a store waits for another process to release the file.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
 
@@ -362,8 +385,8 @@ fn load(path: &Path, max_age_ms: f64, now: f64) -> Result<(Vec<(String, Metadata
         }
         Err(e) => return Err(FileStoreError { op: "read", path: path.to_path_buf(), source: e }),
     };
-    let parsed: HashMap<String, Box<RawValue>> = match serde_json::from_slice(&bytes) {
-        Ok(p) => p,
+    let parsed = match serde_json::from_slice::<Sessions<'_>>(&bytes) {
+        Ok(p) => p.0,
         Err(parse_error) => {
             let mut aside = path.as_os_str().to_owned();
             aside.push(format!(".corrupt-{}", now as u64));
@@ -388,11 +411,36 @@ fn load(path: &Path, max_age_ms: f64, now: f64) -> Result<(Vec<(String, Metadata
             report.dropped_stale += 1;
             continue;
         }
-        sessions.push((id, metadata));
+        sessions.push((id.into_owned(), metadata));
     }
     report.loaded = sessions.len();
     tracing::debug!(path = %path.display(), loaded = report.loaded, dropped = report.dropped_stale, "sessions loaded");
     Ok((sessions, report))
+}
+
+/// The top-level object of a session file, borrowed from the file's bytes: one pass, no
+/// per-value allocation until the metadata text is stored. Later duplicates of an id win
+/// when the sessions are inserted, as with `JSON.parse`.
+struct Sessions<'a>(Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for Sessions<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Sessions<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object of sessions")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(1024));
+                while let Some(entry) = map.next_entry::<std::borrow::Cow<'de, str>, &'de RawValue>()? {
+                    out.push(entry);
+                }
+                Ok(Sessions(out))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
 }
 
 /// Removes insignificant whitespace from valid JSON text (mcp-use writes its file
@@ -582,6 +630,20 @@ mod tests {
         drop(first);
         let rc = unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         assert_eq!(rc, 0, "the lock is released with the last store");
+    }
+
+    #[test]
+    fn stale_temp_files_are_removed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        fs::write(dir.path().join("s.json.12345.tmp"), b"{partial").unwrap();
+        fs::write(dir.path().join("s.json.notes.tmp"), b"keep").unwrap();
+        fs::write(dir.path().join("other.json.1.tmp"), b"keep").unwrap();
+        let cfg = FileStoreConfig { path, debounce: Duration::from_millis(5), max_age_ms: 1e9 };
+        let _store = FileStore::open(cfg).unwrap();
+        assert!(!dir.path().join("s.json.12345.tmp").exists());
+        assert!(dir.path().join("s.json.notes.tmp").exists());
+        assert!(dir.path().join("other.json.1.tmp").exists());
     }
 
     #[test]

@@ -143,8 +143,9 @@ impl MemoryStore {
     }
 
     /// Loads many sessions at once (no expiry), as on start-up.
-    pub fn extend(&self, sessions: impl IntoIterator<Item = (String, Metadata)>) {
+    pub fn extend(&self, sessions: impl ExactSizeIterator<Item = (String, Metadata)>) {
         let mut state = self.shared.state.lock();
+        state.sessions.reserve(sessions.len());
         for (id, metadata) in sessions {
             state.insert(id, metadata, None);
         }

@@ -25,7 +25,7 @@ pub const DEFAULT_PREFIX: &str = "mcp:session:";
 pub const DEFAULT_TTL_SECS: u64 = 3600;
 
 /// Keys fetched per `SCAN` page.
-const SCAN_COUNT: usize = 1000;
+const SCAN_COUNT: usize = 2500;
 
 /// Session metadata store backed by Redis. Values are already-serialized JSON text.
 #[derive(Clone, Debug)]

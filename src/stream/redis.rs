@@ -47,6 +47,8 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 
+use tokio::sync::oneshot;
+
 use crate::redis::{Connection, RedisError, RedisErrorKind, Result, Subscriber};
 
 /// Default channel / key prefix, as in the reference.
@@ -127,6 +129,8 @@ struct Inner {
     /// Serializes changes of the session subscriptions with the local-set checks that decide
     /// them, so a late unsubscribe never cancels a newer subscribe of the same session.
     subscriptions: tokio::sync::Mutex<()>,
+    /// Creates waiting for the next batch (see [`Inner::create_batched`]).
+    pending_creates: Mutex<Vec<(String, oneshot::Sender<Result<()>>)>>,
     broadcast_script: redis::Script,
     /// SSCAN cursor of the incremental prune that rides along with each heartbeat.
     prune_cursor: Mutex<String>,
@@ -217,6 +221,7 @@ impl RedisStreamManager {
             closed: AtomicBool::new(false),
             subscriber_down: AtomicBool::new(false),
             subscriptions: tokio::sync::Mutex::new(()),
+            pending_creates: Mutex::new(Vec::new()),
             broadcast_script: redis::Script::new(BROADCAST_LUA),
             prune_cursor: Mutex::new("0".to_owned()),
         });
@@ -260,43 +265,7 @@ impl RedisStreamManager {
                 inner.channel(session_id)
             )));
         }
-        let channels = [inner.channel(session_id), inner.delete_channel(session_id)];
-        let newly_local = {
-            let _guard = inner.subscriptions.lock().await;
-            let newly_local = inner.local.lock().insert(session_id.to_string());
-            if let Err(e) = inner.subscriber.subscribe(&channels).await {
-                if newly_local {
-                    inner.local.lock().remove(session_id);
-                }
-                return Err(e);
-            }
-            newly_local
-        };
-        let available = inner.available_key(session_id);
-        let active = inner.active_key();
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(&available)
-            .arg("active")
-            .arg("EX")
-            .arg(inner.ttl_secs)
-            .ignore();
-        pipe.cmd("SADD").arg(&active).arg(session_id).ignore();
-        pipe.cmd("EXPIRE").arg(&active).arg(inner.ttl_secs).ignore();
-        if let Err(e) = inner
-            .conn
-            .query_pipeline::<()>(&pipe, || format!("SET {available} / SADD {active}"))
-            .await
-        {
-            if newly_local {
-                let _guard = inner.subscriptions.lock().await;
-                if inner.local.lock().remove(session_id) {
-                    let _ = inner.subscriber.unsubscribe(&channels).await;
-                }
-            }
-            return Err(e);
-        }
-        Ok(())
+        inner.create_batched(session_id).await
     }
 
     /// Publishes `data` to the listed sessions (one pipeline of PUBLISH), or with `None` to
@@ -654,6 +623,80 @@ impl Inner {
             session_id,
             response_json,
         });
+    }
+}
+
+impl Inner {
+    /// Registers `session_id` as local: SUBSCRIBE to its two channels, then one pipeline
+    /// that sets its availability key and adds it to the active set.
+    ///
+    /// Creates that arrive while another batch is in flight queue up; the first of them
+    /// (the leader) runs both steps for the whole queue once the previous batch is done. A
+    /// burst of 2,000 concurrent creates therefore costs a few round trips, not 2,000
+    /// sequential SUBSCRIBEs. If a step fails, the sessions the batch added are rolled back
+    /// and every create of the batch gets the error.
+    async fn create_batched(&self, session_id: &str) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        let leader = {
+            let mut queue = self.pending_creates.lock();
+            queue.push((session_id.to_owned(), tx));
+            queue.len() == 1
+        };
+        if leader {
+            let _guard = self.subscriptions.lock().await;
+            let batch = std::mem::take(&mut *self.pending_creates.lock());
+            let ids: Vec<&String> = batch.iter().map(|(sid, _)| sid).collect();
+            let result = self.create_all(&ids).await;
+            for (_, waiter) in batch {
+                let _ = waiter.send(result.clone());
+            }
+        }
+        match rx.await {
+            Ok(result) => result,
+            Err(_) => Err(RedisError::new(RedisErrorKind::Closed, format!("create {}", self.channel(session_id)), "the creating task was cancelled")),
+        }
+    }
+
+    /// Both steps of [`Inner::create_batched`] for `ids`; call with `subscriptions` held.
+    async fn create_all(&self, ids: &[&String]) -> Result<()> {
+        let mut channels = Vec::with_capacity(ids.len() * 2);
+        let mut added = Vec::new();
+        {
+            let mut local = self.local.lock();
+            for sid in ids {
+                if local.insert((*sid).clone()) {
+                    added.push((*sid).clone());
+                }
+                channels.push(self.channel(sid));
+                channels.push(self.delete_channel(sid));
+            }
+        }
+        let active = self.active_key();
+        let result = async {
+            self.subscriber.subscribe(&channels).await?;
+            let mut pipe = redis::pipe();
+            for sid in ids {
+                pipe.cmd("SET").arg(self.available_key(sid)).arg("active").arg("EX").arg(self.ttl_secs).ignore();
+            }
+            for chunk in ids.chunks(BATCH) {
+                pipe.cmd("SADD").arg(&active).arg(chunk).ignore();
+            }
+            pipe.cmd("EXPIRE").arg(&active).arg(self.ttl_secs).ignore();
+            let n = ids.len();
+            self.conn.query_pipeline::<()>(&pipe, || format!("SET EX of {n} keys available:{}* / SADD {active}", self.prefix)).await
+        }
+        .await;
+        if result.is_err() && !added.is_empty() {
+            {
+                let mut local = self.local.lock();
+                for sid in &added {
+                    local.remove(sid);
+                }
+            }
+            let channels: Vec<String> = added.iter().flat_map(|sid| [self.channel(sid), self.delete_channel(sid)]).collect();
+            let _ = self.subscriber.unsubscribe(&channels).await;
+        }
+        result
     }
 }
 
