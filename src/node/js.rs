@@ -128,17 +128,31 @@ pub fn kind(env: &Env, v: Value) -> JsResult<Kind> {
 }
 
 pub fn string_value(env: &Env, v: Value) -> JsResult<String> {
-    let mut len = 0usize;
-    check(unsafe { sys::napi_get_value_string_utf8(env.raw(), v.0, ptr::null_mut(), 0, &mut len) }, "read string")?;
-    let mut buf = vec![0u8; len + 1];
+    // Most strings here (ids, small metadata) fit a stack buffer: one pass instead of a
+    // length query followed by a copy.
+    let mut stack = [0u8; 1024];
     let mut written = 0usize;
     check(
-        unsafe { sys::napi_get_value_string_utf8(env.raw(), v.0, buf.as_mut_ptr().cast(), buf.len(), &mut written) },
+        unsafe { sys::napi_get_value_string_utf8(env.raw(), v.0, stack.as_mut_ptr().cast(), stack.len(), &mut written) },
         "read string",
     )?;
-    buf.truncate(written);
+    // V8 stops at a character boundary: unless at least 4 bytes (the longest UTF-8
+    // character) stayed free besides the terminator, the string may have been cut.
+    let bytes = if written + 4 < stack.len() {
+        stack[..written].to_vec()
+    } else {
+        let mut len = 0usize;
+        check(unsafe { sys::napi_get_value_string_utf8(env.raw(), v.0, ptr::null_mut(), 0, &mut len) }, "read string")?;
+        let mut buf = vec![0u8; len + 1];
+        check(
+            unsafe { sys::napi_get_value_string_utf8(env.raw(), v.0, buf.as_mut_ptr().cast(), buf.len(), &mut written) },
+            "read string",
+        )?;
+        buf.truncate(written);
+        buf
+    };
     // V8 writes lone surrogates as U+FFFD, so this is valid UTF-8.
-    String::from_utf8(buf).map_err(|e| JsError::Error(format!("mcp-sessions-native: string is not UTF-8: {e}")))
+    String::from_utf8(bytes).map_err(|e| JsError::Error(format!("mcp-sessions-native: string is not UTF-8: {e}")))
 }
 
 /// Whether a JS string has no lone surrogates (`String.prototype.isWellFormed`).
