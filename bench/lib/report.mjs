@@ -1,0 +1,82 @@
+// The table (stdout) and the chart (hand-written SVG) of a run.
+
+export function fmt(v, unit) {
+  if (v === null || v === undefined || Number.isNaN(v)) return "-";
+  if (v === Infinity) return "inf";
+  if (unit === "ops/s") {
+    if (v >= 1e6) return `${(v / 1e6).toPrecision(3)} M/s`;
+    if (v >= 1e3) return `${(v / 1e3).toPrecision(3)} k/s`;
+    return `${v.toPrecision(3)} /s`;
+  }
+  const num = v === 0 ? "0" : Math.abs(v) >= 1000 ? Math.round(v).toLocaleString("en-US") : Math.abs(v) >= 0.01 ? String(+v.toPrecision(3)) : v.toExponential(1);
+  return unit ? `${num} ${unit}` : num;
+}
+
+export function fmtRatio(r) {
+  if (r === null || r === undefined || Number.isNaN(r)) return "-";
+  if (r === 0) return "0x";
+  if (r === Infinity) return "inf";
+  if (r >= 100) return `${Math.round(r)}x`;
+  if (r >= 0.01) return `${+r.toPrecision(2)}x`;
+  return `${r.toExponential(1)}x`;
+}
+
+export function targetText(t) {
+  if (!t) return "-";
+  const op = t.op === "<=" ? "≤" : "≥";
+  return t.kind === "ratio" ? `${op} ${t.value}x` : `${op} ${t.value}${t.unit ? " " + t.unit : ""} (abs)`;
+}
+
+export function table(rows) {
+  const head = ["measure", "reference", "addon", "addon/ref", "target", "met"];
+  const body = rows.map((r) => [
+    r.label, fmt(r.ref, r.unit), fmt(r.addon, r.unit), fmtRatio(r.ratio), targetText(r.target),
+    r.met === null ? "info" : r.met ? "yes" : "NO",
+  ]);
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells) => "| " + cells.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join(" | ") + " |";
+  return [line(head), "|" + w.map((x, i) => (i === 0 ? "-".repeat(x + 1) + "-" : "-".repeat(x + 1) + ":")).join("|") + "|", ...body.map(line)].join("\n");
+}
+
+const esc = (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+/** Horizontal bars of addon/reference per measure, log scale, diverging from 1x (parity). */
+export function svg(rows, machine) {
+  const shown = rows.filter((r) => Number.isFinite(r.ratio));
+  const FLOOR = 1e-4;
+  const lo = Math.min(1e-3, ...shown.map((r) => Math.max(FLOOR, r.ratio)), ...shown.filter((r) => r.target?.kind === "ratio").map((r) => r.target.value));
+  const hi = Math.max(10, ...shown.map((r) => r.ratio), ...shown.filter((r) => r.target?.kind === "ratio").map((r) => r.target.value));
+  const d0 = Math.floor(Math.log10(lo)), d1 = Math.ceil(Math.log10(hi));
+  const labelW = 330, plotW = 520, rowH = 26, top = 58, left = labelW + 10, right = 250;
+  const W = left + plotW + right, H = top + shown.length * rowH + 70;
+  const x = (v) => left + ((Math.log10(Math.max(FLOOR, v)) - d0) / (d1 - d0)) * plotW;
+  const color = (r) => (r.met === null ? "#9aa0a6" : r.met ? "#2e9e5b" : "#d9463b");
+  const o = [];
+  o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
+  o.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
+  o.push(`<text x="12" y="22" font-size="15" font-weight="bold">mcp-sessions-native vs mcp-use@1.34.6: addon / reference (log scale)</text>`);
+  o.push(`<text x="12" y="40" fill="#555">${esc(`${machine.cpu}, ${machine.cores} cores, node ${machine.node}, ${machine.date.slice(0, 10)}${machine.quick ? ", QUICK run" : ""} · bars start at 1x (same as mcp-use); | = target; green met, red missed, grey no target`)}</text>`);
+  for (let d = d0; d <= d1; d++) {
+    const gx = x(10 ** d);
+    o.push(`<line x1="${gx}" y1="${top - 6}" x2="${gx}" y2="${top + shown.length * rowH}" stroke="${d === 0 ? "#333" : "#e3e3e3"}" stroke-width="${d === 0 ? 1.2 : 1}"/>`);
+    o.push(`<text x="${gx}" y="${top + shown.length * rowH + 16}" text-anchor="middle" fill="#555">${d === 0 ? "1x" : d > 0 ? `${10 ** d}x` : `${+(10 ** d).toPrecision(1)}x`}</text>`);
+  }
+  o.push(`<text x="${x(10 ** d0)}" y="${top + shown.length * rowH + 36}" fill="#555">← addon smaller than reference (time, memory, timers, round trips: better)</text>`);
+  o.push(`<text x="${x(10 ** d1)}" y="${top + shown.length * rowH + 54}" text-anchor="end" fill="#555">addon larger than reference (throughput: better) →</text>`);
+  shown.forEach((r, i) => {
+    const y = top + i * rowH;
+    const cy = y + rowH / 2;
+    o.push(`<text x="${labelW}" y="${cy + 4}" text-anchor="end">${esc(r.label)}</text>`);
+    const a = x(1), b = x(r.ratio);
+    const bx = Math.min(a, b), bw = Math.max(1.5, Math.abs(b - a));
+    o.push(`<rect x="${bx}" y="${y + 5}" width="${bw}" height="${rowH - 10}" fill="${color(r)}" rx="2"><title>${esc(`${r.label}: reference ${fmt(r.ref, r.unit)}, addon ${fmt(r.addon, r.unit)}`)}</title></rect>`);
+    if (r.target?.kind === "ratio") {
+      const tx = x(r.target.value);
+      o.push(`<line x1="${tx}" y1="${y + 2}" x2="${tx}" y2="${y + rowH - 2}" stroke="#111" stroke-width="2.5"/>`);
+    }
+    const txt = `${fmtRatio(r.ratio)}${r.ratio < FLOOR ? " (off scale)" : ""}${r.target ? `  target ${targetText(r.target)}` : ""}`;
+    o.push(`<text x="${left + plotW + 8}" y="${cy + 4}" fill="${color(r)}">${esc(txt)}</text>`);
+  });
+  o.push(`</svg>`);
+  return o.join("\n") + "\n";
+}
