@@ -1,4 +1,5 @@
-//! `FileSystemSessionStore` for JS: config parsing and conversion around [`FileStore`].
+//! `FileSystemSessionStore` for JS: config parsing, `flush`, and the store methods it shares
+//! with the in-memory store ([`super::local_store`]) over [`FileStore`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,8 +10,10 @@ use napi_derive::napi;
 
 use super::args;
 use super::completion;
+use super::local_store;
 use super::js::{self, JsError, Value};
 use crate::store::filesystem::{FileStore, FileStoreConfig};
+use crate::store::LocalStore;
 
 #[napi(js_name = "FileSystemSessionStore")]
 pub struct FileSystemSessionStore {
@@ -49,56 +52,33 @@ impl FileSystemSessionStore {
 
     #[napi]
     pub fn get(&self, env: Env, session_id: Value) -> napi::Result<Value> {
-        let result = args::session_id(&env, session_id, "FileSystemSessionStore.get").and_then(|id| match self.store.get(&id) {
-            Some(m) => js::json_parse(&env, m.as_json()),
-            None => js::null(&env),
-        });
-        js::settled(&env, result)
+        local_store::get(&env, &*self.store, session_id, "FileSystemSessionStore.get")
     }
 
     #[napi]
     pub fn set(&self, env: Env, session_id: Value, data: Value) -> napi::Result<Value> {
-        let result = (|| {
-            let id = args::session_id(&env, session_id, "FileSystemSessionStore.set")?;
-            let metadata = args::metadata(&env, data, "FileSystemSessionStore.set")?;
-            self.store.set(id, metadata);
-            js::undefined(&env)
-        })();
-        js::settled(&env, result)
+        local_store::set(&env, &*self.store, session_id, data, "FileSystemSessionStore.set")
     }
 
     #[napi]
     pub fn delete(&self, env: Env, session_id: Value) -> napi::Result<Value> {
-        let result = args::session_id(&env, session_id, "FileSystemSessionStore.delete").and_then(|id| {
-            self.store.delete(&id);
-            js::undefined(&env)
-        });
-        js::settled(&env, result)
+        local_store::delete(&env, &*self.store, session_id, "FileSystemSessionStore.delete")
     }
 
     #[napi]
     pub fn has(&self, env: Env, session_id: Value) -> napi::Result<Value> {
-        let result = args::session_id(&env, session_id, "FileSystemSessionStore.has").and_then(|id| js::boolean(&env, self.store.has(&id)));
-        js::settled(&env, result)
+        local_store::has(&env, &*self.store, session_id, "FileSystemSessionStore.has")
     }
 
     #[napi]
     pub fn keys(&self, env: Env) -> napi::Result<Value> {
-        js::settled(&env, js::string_array(&env, &self.store.keys()))
+        local_store::keys(&env, &*self.store)
     }
 
+    /// As the reference: stamps `lastAccessedAt` with now, then expires the session.
     #[napi(js_name = "setWithTTL")]
     pub fn set_with_ttl(&self, env: Env, session_id: Value, data: Value, ttl_ms: Value) -> napi::Result<Value> {
-        let method = "FileSystemSessionStore.setWithTTL";
-        let result = (|| {
-            let id = args::session_id(&env, session_id, method)?;
-            let metadata = args::metadata(&env, data, method)?;
-            let ttl = args::ttl_ms(&env, ttl_ms, method)?;
-            let ttl = Duration::try_from_secs_f64(ttl / 1000.0).unwrap_or(Duration::MAX);
-            self.store.set_with_ttl(id, metadata, ttl).map_err(|e| JsError::Error(format!("{method}: {e}")))?;
-            js::undefined(&env)
-        })();
-        js::settled(&env, result)
+        local_store::set_with_ttl(&env, &*self.store, session_id, data, ttl_ms, "FileSystemSessionStore.setWithTTL")
     }
 
     #[napi(getter)]
@@ -108,8 +88,7 @@ impl FileSystemSessionStore {
 
     #[napi]
     pub fn clear(&self, env: Env) -> napi::Result<Value> {
-        self.store.clear();
-        js::settled(&env, js::undefined(&env))
+        local_store::clear(&env, &*self.store)
     }
 
     /// Resolves once every change made before the call is on disk.

@@ -8,6 +8,7 @@ mod controllers;
 mod exit;
 mod file_store;
 mod js;
+mod local_store;
 mod memory_store;
 mod memory_stream;
 mod redis_client;

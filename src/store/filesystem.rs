@@ -35,6 +35,7 @@ use serde_json::value::RawValue;
 
 use crate::metadata::{now_ms, Metadata};
 use crate::store::memory::MemoryStore;
+use crate::store::LocalStore;
 
 #[derive(Clone, Debug)]
 pub struct FileStoreConfig {
@@ -146,53 +147,6 @@ impl FileStore {
         &self.inner.path
     }
 
-    pub fn get(&self, id: &str) -> Option<Metadata> {
-        self.inner.map.get(id)
-    }
-
-    pub fn has(&self, id: &str) -> bool {
-        self.inner.map.has(id)
-    }
-
-    pub fn keys(&self) -> Vec<String> {
-        self.inner.map.keys()
-    }
-
-    pub fn len(&self) -> usize {
-        self.inner.map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.inner.map.is_empty()
-    }
-
-    pub fn set(&self, id: String, metadata: Metadata) {
-        self.inner.map.set(id, metadata);
-        self.inner.changed();
-    }
-
-    /// As the reference: stamps `lastAccessedAt` with the current time, then expires the
-    /// session after `ttl` (the deadline is also enforced on the next load by `max_age_ms`).
-    pub fn set_with_ttl(&self, id: String, metadata: Metadata, ttl: Duration) -> io::Result<()> {
-        let stamped = metadata.with_last_accessed_at(now_ms());
-        self.inner.map.set_with_ttl(id, stamped, ttl)?;
-        self.inner.changed();
-        Ok(())
-    }
-
-    pub fn delete(&self, id: &str) -> bool {
-        let removed = self.inner.map.delete(id);
-        if removed {
-            self.inner.changed();
-        }
-        removed
-    }
-
-    pub fn clear(&self) {
-        self.inner.map.clear();
-        self.inner.changed();
-    }
-
     /// Writes every change made so far, unless already written. Blocking: call it from a
     /// blocking thread (see [`FileStore::flush`]) or at exit.
     pub fn flush_blocking(&self) -> Result<(), FileStoreError> {
@@ -207,6 +161,51 @@ impl FileStore {
             Ok(result) => result,
             Err(join) => Err(self.inner.error("save", io::Error::other(join.to_string()))),
         }
+    }
+}
+
+impl LocalStore for FileStore {
+    fn get(&self, id: &str) -> Option<Metadata> {
+        self.inner.map.get(id)
+    }
+
+    fn has(&self, id: &str) -> bool {
+        self.inner.map.has(id)
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.inner.map.keys()
+    }
+
+    fn len(&self) -> usize {
+        self.inner.map.len()
+    }
+
+    fn set(&self, id: String, metadata: Metadata) {
+        self.inner.map.set(id, metadata);
+        self.inner.changed();
+    }
+
+    /// As the reference: stamps `lastAccessedAt` with the current time, then expires the
+    /// session after `ttl` (the deadline is also enforced on the next load by `max_age_ms`).
+    fn set_with_ttl(&self, id: String, metadata: Metadata, ttl: Duration) -> io::Result<()> {
+        let stamped = metadata.with_last_accessed_at(now_ms());
+        self.inner.map.set_with_ttl(id, stamped, ttl)?;
+        self.inner.changed();
+        Ok(())
+    }
+
+    fn delete(&self, id: &str) -> bool {
+        let removed = self.inner.map.delete(id);
+        if removed {
+            self.inner.changed();
+        }
+        removed
+    }
+
+    fn clear(&self) {
+        self.inner.map.clear();
+        self.inner.changed();
     }
 }
 

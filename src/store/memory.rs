@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::metadata::Metadata;
+use crate::store::LocalStore;
 
 /// Called by the sweeper with the ids it expired.
 pub type ExpiryHook = Box<dyn Fn(&[String]) + Send + Sync>;
@@ -67,23 +68,38 @@ impl MemoryStore {
         }
     }
 
-    pub fn get(&self, id: &str) -> Option<Metadata> {
+    /// Every session, for a save. Cheap: metadata is shared, not copied.
+    pub fn snapshot(&self) -> Vec<(String, Metadata)> {
+        let state = self.shared.state.lock();
+        state.sessions.iter().map(|(k, e)| (k.clone(), e.metadata.clone())).collect()
+    }
+
+    /// Loads many sessions at once (no expiry), as on start-up.
+    pub fn extend(&self, sessions: impl ExactSizeIterator<Item = (String, Metadata)>) {
+        let mut state = self.shared.state.lock();
+        state.sessions.reserve(sessions.len());
+        for (id, metadata) in sessions {
+            state.insert(id, metadata, None);
+        }
+    }
+}
+
+impl LocalStore for MemoryStore {
+    fn get(&self, id: &str) -> Option<Metadata> {
         self.shared.state.lock().sessions.get(id).map(|e| e.metadata.clone())
     }
 
-    pub fn has(&self, id: &str) -> bool {
+    fn has(&self, id: &str) -> bool {
         self.shared.state.lock().sessions.contains_key(id)
     }
 
-    /// Stores `metadata` with no expiry (clearing any earlier deadline of `id`).
-    pub fn set(&self, id: String, metadata: Metadata) {
+    fn set(&self, id: String, metadata: Metadata) {
         let mut state = self.shared.state.lock();
         state.insert(id, metadata, None);
     }
 
-    /// Stores `metadata` and expires it after `ttl`, replacing any earlier deadline.
     /// A TTL too large to represent never expires.
-    pub fn set_with_ttl(&self, id: String, metadata: Metadata, ttl: Duration) -> std::io::Result<()> {
+    fn set_with_ttl(&self, id: String, metadata: Metadata, ttl: Duration) -> std::io::Result<()> {
         let Some(at) = Instant::now().checked_add(ttl) else {
             self.set(id, metadata);
             return Ok(());
@@ -113,42 +129,23 @@ impl MemoryStore {
         Ok(())
     }
 
-    pub fn delete(&self, id: &str) -> bool {
+    fn delete(&self, id: &str) -> bool {
         let mut state = self.shared.state.lock();
         state.remove(id)
     }
 
-    pub fn keys(&self) -> Vec<String> {
+    fn keys(&self) -> Vec<String> {
         self.shared.state.lock().sessions.keys().cloned().collect()
     }
 
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.shared.state.lock().sessions.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn clear(&self) {
+    fn clear(&self) {
         let mut state = self.shared.state.lock();
         state.sessions.clear();
         state.deadlines.clear();
-    }
-
-    /// Every session, for a save. Cheap: metadata is shared, not copied.
-    pub fn snapshot(&self) -> Vec<(String, Metadata)> {
-        let state = self.shared.state.lock();
-        state.sessions.iter().map(|(k, e)| (k.clone(), e.metadata.clone())).collect()
-    }
-
-    /// Loads many sessions at once (no expiry), as on start-up.
-    pub fn extend(&self, sessions: impl ExactSizeIterator<Item = (String, Metadata)>) {
-        let mut state = self.shared.state.lock();
-        state.sessions.reserve(sessions.len());
-        for (id, metadata) in sessions {
-            state.insert(id, metadata, None);
-        }
     }
 }
 
