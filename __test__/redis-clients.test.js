@@ -1,0 +1,66 @@
+"use strict";
+// The Redis classes accept the clients mcp-use users have: node-redis v5, node-redis v4 and
+// ioredis. The addon reads each one's settings (here: host, port and a non-default
+// database) and opens its own connections; close() quits the passed client.
+const native = __nodeRequire(require.resolve(".."));
+const { describeRedis, redisUrl, uniquePrefix } = require("./helpers/redis");
+const { openStream, waitFor } = require("./redis/streams");
+
+function clientKinds() {
+  const url = new URL(redisUrl());
+  const host = url.hostname;
+  const port = Number(url.port);
+  return [
+    ["node-redis v5", 1, async () => {
+      const c = __nodeRequire("redis").createClient({ socket: { host, port }, database: 1 });
+      await c.connect();
+      return { client: c, get: (k) => c.get(k), closed: () => !c.isOpen, quit: () => c.isOpen && c.quit() };
+    }],
+    ["node-redis v4", 2, async () => {
+      const c = __nodeRequire("redis-v4").createClient({ url: `redis://${host}:${port}/2` });
+      await c.connect();
+      return { client: c, get: (k) => c.get(k), closed: () => !c.isOpen, quit: () => c.isOpen && c.quit() };
+    }],
+    ["ioredis", 3, async () => {
+      const IORedis = __nodeRequire("ioredis");
+      const c = new IORedis({ host, port, db: 3, lazyConnect: true });
+      await c.connect();
+      return { client: c, get: (k) => c.get(k), closed: () => c.status === "end", quit: () => c.status !== "end" && c.quit() };
+    }],
+  ];
+}
+
+describeRedis("Redis classes with node-redis v4/v5 and ioredis clients", () => {
+  test.each(clientKinds())("%s: settings are read (database %i), data lands there, close() quits the client", async (_name, db, make) => {
+    const prefix = uniquePrefix("clients");
+    const opened = [];
+    const open = async () => {
+      const c = await make();
+      opened.push(c);
+      return c;
+    };
+    let manager;
+    try {
+      const probe = await open(); // a second client on the same database, to look at the data
+      const { client, closed } = await open();
+      const store = new native.RedisSessionStore({ client, prefix });
+      await store.set("s1", { lastAccessedAt: 1, db });
+      expect(await store.get("s1")).toEqual({ lastAccessedAt: 1, db });
+      expect(JSON.parse(await probe.get(`${prefix}s1`))).toEqual({ lastAccessedAt: 1, db });
+
+      const pub = await open();
+      manager = new native.RedisStreamManager({ client: pub.client, pubSubClient: pub.client, prefix: `${prefix}st:` });
+      const s = openStream();
+      await manager.create("sid", s.controller);
+      await manager.send(["sid"], "hello");
+      await waitFor(() => s.received.length === 1, "delivery through the addon's own connections");
+      expect(await probe.get(`available:${prefix}st:sid`)).toBe("active");
+
+      await store.close();
+      await waitFor(closed, "the passed client to be closed by store.close()");
+    } finally {
+      if (manager) await manager.close().catch(() => {});
+      await Promise.allSettled(opened.map((c) => c.quit()));
+    }
+  });
+});
