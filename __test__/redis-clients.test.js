@@ -5,6 +5,7 @@
 const native = __nodeRequire(require.resolve(".."));
 const { describeRedis, redisUrl, uniquePrefix } = require("./helpers/redis");
 const { openStream, waitFor } = require("./redis/streams");
+const { expectThrow } = require("./helpers/errors");
 
 function clientKinds() {
   const url = new URL(redisUrl());
@@ -61,6 +62,24 @@ describeRedis("Redis classes with node-redis v4/v5 and ioredis clients", () => {
     } finally {
       if (manager) await manager.close().catch(() => {});
       await Promise.allSettled(opened.map((c) => c.quit()));
+    }
+  });
+
+  test("clients whose keys or topology the addon cannot reproduce are a TypeError, not a silent wrong connection", async () => {
+    const IORedis = __nodeRequire("ioredis");
+    const url = new URL(redisUrl());
+    const cluster = new IORedis.Cluster([{ host: url.hostname, port: Number(url.port) }], { lazyConnect: true });
+    const sentinel = new IORedis({ sentinels: [{ host: url.hostname, port: 26379 }], name: "mymaster", lazyConnect: true });
+    const prefixed = new IORedis({ host: url.hostname, port: Number(url.port), keyPrefix: "app:", lazyConnect: true });
+    try {
+      expectThrow(() => new native.RedisSessionStore({ client: cluster }), "TypeError", /Cluster/);
+      expectThrow(() => new native.RedisSessionStore({ client: sentinel }), "TypeError", /Sentinel/);
+      expectThrow(() => new native.RedisSessionStore({ client: prefixed }), "TypeError", /keyPrefix/);
+      expectThrow(() => new native.RedisStreamManager({ client: prefixed, pubSubClient: prefixed }), "TypeError", /keyPrefix/);
+    } finally {
+      cluster.disconnect();
+      sentinel.disconnect();
+      prefixed.disconnect();
     }
   });
 });

@@ -100,6 +100,18 @@ describeRedis("RedisSessionStore", () => {
     expect(await down.keys()).toEqual([]);
   });
 
+  test("native: after close(), reads resolve their fallback like the reference and writes reject", async () => {
+    const ours = new native.RedisSessionStore({ url: redisUrl(), prefix: uniquePrefix("closed") });
+    await ours.set("a", { lastAccessedAt: 1 });
+    const closing = ours.close();
+    expect(typeof closing.then).toBe("function");
+    await closing;
+    expect(await ours.get("a")).toBeNull();
+    expect(await ours.has("a")).toBe(false);
+    expect(await ours.keys()).toEqual([]);
+    await expectRejection(ours.set("b", { lastAccessedAt: 1 }), "Error", /closed/);
+  });
+
   test("native: bad input rejects with a TypeError/RangeError and stores nothing", async () => {
     const prefix = uniquePrefix("bad");
     const ours = make(native.RedisSessionStore, prefix);

@@ -9,10 +9,12 @@
 use std::cell::RefCell;
 use std::ffi::c_void;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use napi::{sys, Env};
 use parking_lot::Mutex;
 
@@ -23,10 +25,18 @@ type Job = Box<dyn FnOnce(&Env) + Send>;
 pub struct Shared {
     /// Set once, right after creation, before any other thread sees it.
     tsfn: AtomicPtr<sys::napi_threadsafe_function__>,
-    queue: Mutex<Vec<Job>>,
+    queue: Mutex<Queue>,
     scheduled: AtomicBool,
     /// Promises created and not yet settled (JS thread only, atomic for simplicity).
     outstanding: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<Job>,
+    /// The environment is being torn down: the threadsafe function is released and must
+    /// not be called again. Set under this lock, which `post` holds while it calls it.
+    closed: bool,
 }
 
 // A threadsafe function is made to be called from any thread; the rest is synchronized.
@@ -44,10 +54,16 @@ impl Shared {
 pub struct Poster(Arc<Shared>);
 
 impl Poster {
-    /// Runs `job` on the JS thread soon. Dropped silently if the environment is gone.
+    /// Runs `job` on the JS thread soon. Dropped if the environment is gone (a worker
+    /// thread that ended, a process on its way out).
     pub fn post(&self, job: Job) {
-        self.0.queue.lock().push(job);
+        let mut queue = self.0.queue.lock();
+        if queue.closed {
+            return;
+        }
+        queue.jobs.push(job);
         if !self.0.scheduled.swap(true, Ordering::AcqRel) {
+            // Called under the queue lock, so teardown cannot release it in between.
             unsafe {
                 sys::napi_call_threadsafe_function(self.0.tsfn(), ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking);
             }
@@ -67,7 +83,7 @@ pub fn poster(env: &Env) -> JsResult<Poster> {
     let name = js::string(env, "mcp-sessions-native")?;
     let shared = Arc::new(Shared {
         tsfn: AtomicPtr::new(ptr::null_mut()),
-        queue: Mutex::new(Vec::new()),
+        queue: Mutex::new(Queue::default()),
         scheduled: AtomicBool::new(false),
         outstanding: AtomicUsize::new(0),
     });
@@ -94,6 +110,12 @@ pub fn poster(env: &Env) -> JsResult<Poster> {
     }
     unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn) };
     shared.tsfn.store(tsfn, Ordering::Release);
+    // Close the queue when this environment is torn down (a worker's end, the end of the
+    // main event loop), before Node frees the threadsafe function.
+    let hook_arg = Arc::into_raw(shared.clone()) as *mut c_void;
+    if unsafe { sys::napi_add_env_cleanup_hook(env.raw(), Some(close_on_teardown), hook_arg) } != sys::Status::napi_ok {
+        unsafe { drop(Arc::from_raw(hook_arg as *const Shared)) };
+    }
     let p = Poster(shared);
     POSTER.with(|slot| *slot.borrow_mut() = Some(p.clone()));
     Ok(p)
@@ -114,10 +136,16 @@ where
         unsafe { sys::napi_ref_threadsafe_function(env.raw(), poster.0.tsfn()) };
     }
     handle.spawn(async move {
-        let value = fut.await;
+        // A panic in the core becomes a rejected promise, never an abort or a promise that
+        // stays pending forever.
+        let value = AssertUnwindSafe(fut).catch_unwind().await;
         let shared = poster.0.clone();
         poster.post(Box::new(move |env| {
-            js::settle(env, deferred, finish(env, value));
+            let result = match value {
+                Ok(value) => finish(env, value),
+                Err(_) => Err(JsError::Error("mcp-sessions-native: internal error (a panic in the addon; please report it)".into())),
+            };
+            js::settle(env, deferred, result);
             if shared.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
                 unsafe { sys::napi_unref_threadsafe_function(env.raw(), shared.tsfn()) };
             }
@@ -126,17 +154,42 @@ where
     Ok(promise)
 }
 
-unsafe extern "C" fn call_js(env: sys::napi_env, _f: sys::napi_value, context: *mut c_void, _data: *mut c_void) {
-    if env.is_null() || context.is_null() {
+unsafe extern "C" fn call_js(raw_env: sys::napi_env, _f: sys::napi_value, context: *mut c_void, _data: *mut c_void) {
+    if raw_env.is_null() || context.is_null() {
         return;
     }
     let shared = unsafe { &*(context as *const Shared) };
     shared.scheduled.store(false, Ordering::Release);
-    let jobs = std::mem::take(&mut *shared.queue.lock());
-    let env = Env::from_raw(env);
+    let jobs = std::mem::take(&mut shared.queue.lock().jobs);
+    let env = Env::from_raw(raw_env);
     for job in jobs {
-        job(&env);
+        // One handle scope per job, so a large batch does not pile up handles; a panic in
+        // one job must not unwind into Node.
+        let mut scope = ptr::null_mut();
+        let opened = unsafe { sys::napi_open_handle_scope(raw_env, &mut scope) } == sys::Status::napi_ok;
+        if std::panic::catch_unwind(AssertUnwindSafe(|| job(&env))).is_err() {
+            tracing::error!("a completion job panicked; its promise or message is lost");
+        }
+        if opened {
+            unsafe { sys::napi_close_handle_scope(raw_env, scope) };
+        }
     }
+}
+
+/// Env cleanup hook: closes the queue and releases the threadsafe function for good.
+unsafe extern "C" fn close_on_teardown(arg: *mut c_void) {
+    let shared = unsafe { Arc::from_raw(arg as *const Shared) };
+    let dropped = {
+        let mut queue = shared.queue.lock();
+        queue.closed = true;
+        std::mem::take(&mut queue.jobs)
+    };
+    // Pending promises of a dying environment are never settled; their jobs hold only
+    // raw handles, freed with the environment.
+    drop(dropped);
+    unsafe { sys::napi_release_threadsafe_function(shared.tsfn(), sys::ThreadsafeFunctionReleaseMode::abort) };
+    POSTER.with(|slot| slot.borrow_mut().take());
+    js::forget_cached_functions();
 }
 
 unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {

@@ -64,6 +64,12 @@ fn install_signal_listener(env: &Env) -> JsResult<()> {
 }
 
 unsafe extern "C" fn on_signal(raw_env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // Nothing may unwind into Node from here.
+    let _ = std::panic::catch_unwind(|| handle_signal(raw_env, info));
+    ptr::null_mut()
+}
+
+fn handle_signal(raw_env: sys::napi_env, info: sys::napi_callback_info) {
     crate::store::filesystem::flush_all_blocking();
     let env = Env::from_raw(raw_env);
     let mut argc = 1usize;
@@ -72,7 +78,6 @@ unsafe extern "C" fn on_signal(raw_env: sys::napi_env, info: sys::napi_callback_
     if argc >= 1 {
         let _ = reraise_if_alone(&env, Value(argv[0]));
     }
-    ptr::null_mut()
 }
 
 /// With no other listener for `signal`, removes ours and re-raises it (default action).

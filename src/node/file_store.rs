@@ -25,7 +25,7 @@ const CLASS: &str = "FileSystemSessionStore";
 #[napi]
 impl FileSystemSessionStore {
     /// Loads the file synchronously, like the reference.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, config: Option<Value>) -> napi::Result<Self> {
         super::init();
         super::exit::flush_file_stores_at_exit(&env);
@@ -50,49 +50,49 @@ impl FileSystemSessionStore {
         Ok(FileSystemSessionStore { store: Arc::new(store) })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn get(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         local_store::get(&env, &*self.store, session_id, "FileSystemSessionStore.get")
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set(&self, env: Env, session_id: Value, data: Value) -> napi::Result<Value> {
         local_store::set(&env, &*self.store, session_id, data, "FileSystemSessionStore.set")
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn delete(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         local_store::delete(&env, &*self.store, session_id, "FileSystemSessionStore.delete")
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn has(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         local_store::has(&env, &*self.store, session_id, "FileSystemSessionStore.has")
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn keys(&self, env: Env) -> napi::Result<Value> {
         local_store::keys(&env, &*self.store)
     }
 
     /// As the reference: stamps `lastAccessedAt` with now, then expires the session.
-    #[napi(js_name = "setWithTTL")]
+    #[napi(js_name = "setWithTTL", catch_unwind)]
     pub fn set_with_ttl(&self, env: Env, session_id: Value, data: Value, ttl_ms: Value) -> napi::Result<Value> {
         local_store::set_with_ttl(&env, &*self.store, session_id, data, ttl_ms, "FileSystemSessionStore.setWithTTL")
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn size(&self) -> u32 {
         self.store.len() as u32
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn clear(&self, env: Env) -> napi::Result<Value> {
         local_store::clear(&env, &*self.store)
     }
 
     /// Resolves once every change made before the call is on disk.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn flush(&self, env: Env) -> napi::Result<Value> {
         let store = self.store.clone();
         let promise = completion::spawn(&env, async move { store.flush().await }, |env, result| match result {
@@ -106,7 +106,7 @@ impl FileSystemSessionStore {
     }
 
     /// The absolute path of the session file (an addition to the reference API).
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn path(&self) -> String {
         path_string(self.store.path().to_path_buf())
     }

@@ -317,6 +317,11 @@ thread_local! {
     static JSON_FNS: std::cell::RefCell<Option<std::rc::Rc<JsonFns>>> = const { std::cell::RefCell::new(None) };
 }
 
+/// Drops this thread's cached JSON functions (their environment is going away).
+pub fn forget_cached_functions() {
+    JSON_FNS.with(|c| c.borrow_mut().take());
+}
+
 fn json_function(env: &Env, name: &str) -> JsResult<(Value, Value)> {
     let cached = JSON_FNS.with(|c| c.borrow().clone());
     let fns = match cached {

@@ -17,14 +17,14 @@ pub struct InMemoryStreamManager {
 
 #[napi]
 impl InMemoryStreamManager {
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new() -> Self {
         super::init();
         InMemoryStreamManager { streams: Mutex::new(LocalStreams::default()) }
     }
 
     /// Registers the SSE stream of a session, replacing (without closing) an earlier one.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn create(&self, env: Env, session_id: Value, controller: Value) -> napi::Result<Value> {
         let method = "InMemoryStreamManager.create";
         let result = (|| {
@@ -39,7 +39,7 @@ impl InMemoryStreamManager {
         js::settled(&env, result)
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn send(&self, env: Env, session_ids: Value, data: Value) -> napi::Result<Value> {
         let method = "InMemoryStreamManager.send";
         let result = (|| {
@@ -68,7 +68,7 @@ impl InMemoryStreamManager {
     }
 
     /// Closes and forgets the stream of a session.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn delete(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         let result = args::session_id(&env, session_id, "InMemoryStreamManager.delete").and_then(|id| {
             let removed = self.streams.lock().remove(&id);
@@ -80,14 +80,14 @@ impl InMemoryStreamManager {
         js::settled(&env, result)
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn has(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         let result = args::session_id(&env, session_id, "InMemoryStreamManager.has").and_then(|id| js::boolean(&env, self.streams.lock().contains(&id)));
         js::settled(&env, result)
     }
 
     /// Closes every stream.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&self, env: Env) -> napi::Result<Value> {
         let drained = self.streams.lock().drain();
         for (_, controller) in drained {
@@ -96,7 +96,7 @@ impl InMemoryStreamManager {
         js::settled(&env, js::undefined(&env))
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn size(&self) -> u32 {
         self.streams.lock().len() as u32
     }

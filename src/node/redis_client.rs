@@ -49,9 +49,27 @@ fn from_client(env: &Env, client: Value, field: &str, class: &str) -> JsResult<R
     if js::kind(env, client)? != Kind::Object {
         return Err(unreadable());
     }
+    let unsupported = |what: &str| JsError::Type(format!("new {class}: config.{field} is {what}, which is not supported: pass a single-node client or {{ url }}"));
+    // ioredis Cluster keeps `startupNodes`; node-redis createCluster() `options.rootNodes`.
+    if js::optional_property(env, client, "startupNodes")?.is_some() {
+        return Err(unsupported("an ioredis Cluster"));
+    }
     let Some(options) = js::optional_property(env, client, "options")? else { return Err(unreadable()) };
     if js::kind(env, options)? != Kind::Object {
         return Err(unreadable());
+    }
+    if js::optional_property(env, options, "rootNodes")?.is_some() {
+        return Err(unsupported("a node-redis cluster"));
+    }
+    if let Some(sentinels) = js::optional_property(env, options, "sentinels")? {
+        if js::kind(env, sentinels)? == Kind::Array && !js::array_elements(env, sentinels)?.is_empty() {
+            return Err(unsupported("an ioredis Sentinel client"));
+        }
+    }
+    if opt_string(env, options, "keyPrefix")?.is_some() {
+        return Err(JsError::Type(format!(
+            "new {class}: config.{field} has an ioredis keyPrefix, which the addon's own connections would not apply (keys would not match mcp-use's); use the prefix option instead"
+        )));
     }
     // node-redis keeps the socket settings under `socket`, ioredis at the top level.
     let socket = js::optional_property(env, options, "socket")?.filter(|s| js::kind(env, *s).ok() == Some(Kind::Object));

@@ -28,7 +28,7 @@ pub struct RedisSessionStore {
 
 #[napi]
 impl RedisSessionStore {
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, config: Value) -> napi::Result<Self> {
         super::init();
         Self::build(&env, config).map_err(|e| args::throw(&env, e))
@@ -39,8 +39,8 @@ impl RedisSessionStore {
             return Err(JsError::Type(format!("new {CLASS}: config is required: {{ client }} (a connected node-redis or ioredis client) or {{ url }}")));
         };
         let settings = redis_client::settings(env, config, "client", CLASS)?;
-        let prefix = args::string_field(env, Some(config), "prefix", CLASS)?.unwrap_or_else(|| "mcp:session:".to_owned());
-        let ttl = args::number_field(env, Some(config), "defaultTTL", CLASS, 1.0, args::MAX_TTL_MS / 1000.0)?.unwrap_or(3600.0);
+        let prefix = args::string_field(env, Some(config), "prefix", CLASS)?.unwrap_or_else(|| crate::store::redis::DEFAULT_PREFIX.to_owned());
+        let ttl = args::number_field(env, Some(config), "defaultTTL", CLASS, 1.0, args::MAX_TTL_MS / 1000.0)?.unwrap_or(crate::store::redis::DEFAULT_TTL_SECS as f64);
         let conn = connect_lazy(&settings).map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
         let client = match redis_client::client_field(env, config, "client", CLASS)? {
             Some(c) => Some(JsRef::new(env, c)?),
@@ -53,10 +53,23 @@ impl RedisSessionStore {
         self.core.lock().clone().ok_or_else(|| JsError::Error(format!("{method}: the store is closed")))
     }
 
+    /// For `get`/`has`/`keys` after `close()`: the reference's client fails, and these
+    /// methods log and resolve their fallback.
+    fn closed_fallback(&self, env: &Env, method: &str, fallback: impl FnOnce(&Env) -> JsResult<Value>) -> Option<napi::Result<Value>> {
+        if self.core.lock().is_some() {
+            return None;
+        }
+        tracing::warn!("{method}: the store is closed; returning the fallback value");
+        Some(js::settled(env, fallback(env)))
+    }
+
     /// Resolves the metadata, or `null` when absent or when Redis fails (logged).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn get(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         let method = "RedisSessionStore.get";
+        if let Some(done) = self.closed_fallback(&env, method, js::null) {
+            return done;
+        }
         run(&env, || {
             let id = args::session_id(&env, session_id, method)?;
             let core = self.core(method)?;
@@ -74,7 +87,7 @@ impl RedisSessionStore {
         })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set(&self, env: Env, session_id: Value, data: Value) -> napi::Result<Value> {
         let method = "RedisSessionStore.set";
         run(&env, || {
@@ -86,7 +99,7 @@ impl RedisSessionStore {
     }
 
     /// Stores with a TTL of `ceil(ttlMs / 1000)` seconds.
-    #[napi(js_name = "setWithTTL")]
+    #[napi(js_name = "setWithTTL", catch_unwind)]
     pub fn set_with_ttl(&self, env: Env, session_id: Value, data: Value, ttl_ms: Value) -> napi::Result<Value> {
         let method = "RedisSessionStore.setWithTTL";
         run(&env, || {
@@ -98,7 +111,7 @@ impl RedisSessionStore {
         })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn delete(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         let method = "RedisSessionStore.delete";
         run(&env, || {
@@ -109,9 +122,12 @@ impl RedisSessionStore {
     }
 
     /// `false` when absent or when Redis fails (logged).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn has(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         let method = "RedisSessionStore.has";
+        if let Some(done) = self.closed_fallback(&env, method, |env| js::boolean(env, false)) {
+            return done;
+        }
         run(&env, || {
             let id = args::session_id(&env, session_id, method)?;
             let core = self.core(method)?;
@@ -126,9 +142,12 @@ impl RedisSessionStore {
     }
 
     /// Session ids (prefix stripped), found with `SCAN`; `[]` when Redis fails (logged).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn keys(&self, env: Env) -> napi::Result<Value> {
         let method = "RedisSessionStore.keys";
+        if let Some(done) = self.closed_fallback(&env, method, |env| js::string_array(env, &[])) {
+            return done;
+        }
         run(&env, || {
             let core = self.core(method)?;
             completion::spawn(&env, async move { core.keys().await }, move |env, result| match result {
@@ -142,7 +161,7 @@ impl RedisSessionStore {
     }
 
     /// Deletes every key under the prefix (`SCAN` + `UNLINK` in batches).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn clear(&self, env: Env) -> napi::Result<Value> {
         let method = "RedisSessionStore.clear";
         run(&env, || {
@@ -152,7 +171,7 @@ impl RedisSessionStore {
     }
 
     /// Closes the native connection and calls the passed client's `quit()`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&self, env: Env) -> napi::Result<Value> {
         run(&env, || {
             self.core.lock().take();
@@ -160,8 +179,10 @@ impl RedisSessionStore {
                 Some(client) => {
                     let value = client.get(&env);
                     client.release(&env);
-                    let promise = redis_client::quit(&env, value?, CLASS)?;
-                    Ok(promise)
+                    // quit() of node-redis and ioredis returns a promise; anything else still
+                    // gets one from us.
+                    let quitted = redis_client::quit(&env, value?, CLASS)?;
+                    js::settled(&env, Ok(quitted)).map_err(JsError::from)
                 }
                 None => js::settled(&env, js::undefined(&env)).map_err(JsError::from),
             }

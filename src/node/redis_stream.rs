@@ -2,6 +2,7 @@
 //! core [`crate::stream::redis::RedisStreamManager`]. Messages from Redis arrive in batches
 //! through the completion queue and are enqueued to controllers in publish order.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use napi::Env;
@@ -20,7 +21,16 @@ use crate::stream::redis::{Inbound, InboundSink, RedisStreamManager as Core};
 
 const CLASS: &str = "RedisStreamManager";
 
-type Controllers = Arc<Mutex<LocalStreams<JsRef>>>;
+type Controllers = Arc<Mutex<LocalStreams<Registered>>>;
+
+/// A local controller and the `create` call that registered it: a failed `create` removes
+/// only its own controller, never one a reconnecting stream registered meanwhile.
+pub struct Registered {
+    generation: u64,
+    controller: JsRef,
+}
+
+static GENERATION: AtomicU64 = AtomicU64::new(0);
 type Handler = Arc<Mutex<Option<JsRef>>>;
 
 #[napi(js_name = "RedisStreamManager", custom_finalize)]
@@ -32,7 +42,7 @@ pub struct RedisStreamManager {
 
 #[napi]
 impl RedisStreamManager {
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, config: Value) -> napi::Result<Self> {
         super::init();
         Self::build(&env, config).map_err(|e| args::throw(&env, e))
@@ -49,8 +59,8 @@ impl RedisStreamManager {
             Some(_) if js::optional_property(env, config, "url")?.is_none() => redis_client::settings(env, config, "pubSubClient", CLASS)?,
             _ => settings.clone(),
         };
-        let prefix = args::string_field(env, Some(config), "prefix", CLASS)?.unwrap_or_else(|| "mcp:stream:".to_owned());
-        let heartbeat = args::number_field(env, Some(config), "heartbeatInterval", CLASS, 1.0, args::MAX_TIMER_MS / 1000.0)?.unwrap_or(10.0);
+        let prefix = args::string_field(env, Some(config), "prefix", CLASS)?.unwrap_or_else(|| crate::stream::redis::DEFAULT_PREFIX.to_owned());
+        let heartbeat = args::number_field(env, Some(config), "heartbeatInterval", CLASS, 1.0, args::MAX_TIMER_MS / 1000.0)?.unwrap_or(crate::stream::redis::DEFAULT_HEARTBEAT_SECS as f64);
         let conn = connect_lazy(&settings).map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
         let subscriber = connect_subscriber_lazy(&sub_settings).map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
         let controllers: Controllers = Arc::default();
@@ -65,23 +75,27 @@ impl RedisStreamManager {
 
     /// Registers the SSE stream of a session here and subscribes to its channels.
     /// Idempotent: a reconnecting stream replaces the earlier controller.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn create(&self, env: Env, session_id: Value, controller: Value) -> napi::Result<Value> {
         let method = "RedisStreamManager.create";
         run(&env, || {
             let id = args::session_id(&env, session_id, method)?;
             let controller = controller_arg(&env, controller, method)?;
-            let r = JsRef::new(&env, controller)?;
-            if let Some(old) = self.controllers.lock().insert(id.clone(), r) {
-                old.release(&env);
+            let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
+            let registered = Registered { generation, controller: JsRef::new(&env, controller)? };
+            if let Some(old) = self.controllers.lock().insert(id.clone(), registered) {
+                old.controller.release(&env);
             }
             let core = self.core.clone();
             let controllers = self.controllers.clone();
             let sid = id.clone();
             completion::spawn(&env, async move { core.create(&sid).await }, move |env, result| {
                 if result.is_err() {
-                    if let Some(r) = controllers.lock().remove(&id) {
-                        r.release(env);
+                    let mut controllers = controllers.lock();
+                    if controllers.get(&id).is_some_and(|r| r.generation == generation) {
+                        if let Some(r) = controllers.remove(&id) {
+                            r.controller.release(env);
+                        }
                     }
                 }
                 unit(env, result, method)
@@ -90,7 +104,7 @@ impl RedisStreamManager {
     }
 
     /// Publishes `data` to the listed sessions, or to every active session when `undefined`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn send(&self, env: Env, session_ids: Value, data: Value) -> napi::Result<Value> {
         let method = "RedisStreamManager.send";
         run(&env, || {
@@ -102,14 +116,14 @@ impl RedisStreamManager {
     }
 
     /// Closes the local stream, unsubscribes, and tells other instances to drop theirs.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn delete(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         let method = "RedisStreamManager.delete";
         run(&env, || {
             let id = args::session_id(&env, session_id, method)?;
             let removed = self.controllers.lock().remove(&id);
-            if let Some(controller) = removed {
-                close_controller(&env, controller);
+            if let Some(r) = removed {
+                close_controller(&env, r.controller);
             }
             let core = self.core.clone();
             completion::spawn(&env, async move { core.delete(&id).await }, move |env, r| unit(env, r, method))
@@ -117,7 +131,7 @@ impl RedisStreamManager {
     }
 
     /// Whether the session has a stream on any instance; `false` when Redis fails (logged).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn has(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         let method = "RedisStreamManager.has";
         run(&env, || {
@@ -134,13 +148,13 @@ impl RedisStreamManager {
     }
 
     /// Closes every local stream and removes this instance's sessions from Redis.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&self, env: Env) -> napi::Result<Value> {
         let method = "RedisStreamManager.close";
         run(&env, || {
             let drained = self.controllers.lock().drain();
-            for (_, controller) in drained {
-                close_controller(&env, controller);
+            for (_, r) in drained {
+                close_controller(&env, r.controller);
             }
             let core = self.core.clone();
             completion::spawn(&env, async move { core.close().await }, move |env, r| unit(env, r, method))
@@ -148,12 +162,12 @@ impl RedisStreamManager {
     }
 
     /// Streams held by this instance.
-    #[napi(getter, js_name = "localSize")]
+    #[napi(getter, js_name = "localSize", catch_unwind)]
     pub fn local_size(&self) -> u32 {
         self.controllers.lock().len() as u32
     }
 
-    #[napi(js_name = "registerOutboundRequest")]
+    #[napi(js_name = "registerOutboundRequest", catch_unwind)]
     pub fn register_outbound_request(&self, env: Env, request_id: Value, session_id: Value) -> napi::Result<Value> {
         let method = "RedisStreamManager.registerOutboundRequest";
         run(&env, || {
@@ -165,7 +179,7 @@ impl RedisStreamManager {
     }
 
     /// Publishes a response to the instance that sent the request, if that is another one.
-    #[napi(js_name = "forwardInboundResponse")]
+    #[napi(js_name = "forwardInboundResponse", catch_unwind)]
     pub fn forward_inbound_response(&self, env: Env, message: Value, session_id: Value) -> napi::Result<Value> {
         let method = "RedisStreamManager.forwardInboundResponse";
         run(&env, || {
@@ -187,7 +201,7 @@ impl RedisStreamManager {
     }
 
     /// Sets the handler for responses forwarded here by other instances.
-    #[napi(js_name = "onForwardedResponse")]
+    #[napi(js_name = "onForwardedResponse", catch_unwind)]
     pub fn on_forwarded_response(&self, env: Env, handler: Value) -> napi::Result<()> {
         let method = "RedisStreamManager.onForwardedResponse";
         if js::kind(&env, handler).map_err(|e| args::throw(&env, e))? != Kind::Function {
@@ -212,7 +226,7 @@ impl RedisStreamManager {
 impl napi::bindgen_prelude::ObjectFinalize for RedisStreamManager {
     fn finalize(self, env: Env) -> napi::Result<()> {
         for (_, r) in self.controllers.lock().drain() {
-            r.release(&env);
+            r.controller.release(&env);
         }
         if let Some(h) = self.handler.lock().take() {
             h.release(&env);
@@ -254,9 +268,11 @@ fn deliver(env: &Env, core: &Weak<Core>, controllers: &Controllers, handler: &Ha
                 chunk.and_then(|chunk| enqueue(env, core, controllers, &session_id, chunk))
             }
             Inbound::Delete { session_id } => {
-                let removed = controllers.lock().remove(&session_id);
-                if let Some(c) = removed {
-                    close_controller(env, c);
+                // A stream re-created here after the delete arrived is the core's again: keep it.
+                let recreated = core.upgrade().is_some_and(|c| c.is_local(&session_id));
+                let removed = if recreated { None } else { controllers.lock().remove(&session_id) };
+                if let Some(r) = removed {
+                    close_controller(env, r.controller);
                 }
                 Ok(())
             }
@@ -270,13 +286,13 @@ fn deliver(env: &Env, core: &Weak<Core>, controllers: &Controllers, handler: &Ha
 
 fn enqueue(env: &Env, core: &Weak<Core>, controllers: &Controllers, session_id: &str, chunk: Value) -> JsResult<()> {
     let controller = match controllers.lock().get(session_id) {
-        Some(r) => r.get(env)?,
+        Some(r) => r.controller.get(env)?,
         None => return Ok(()),
     };
     if let Err(reason) = controllers::enqueue(env, controller, chunk)? {
         tracing::debug!(session = %session_id, %reason, "dropping the local stream");
         if let Some(r) = controllers.lock().remove(session_id) {
-            r.release(env);
+            r.controller.release(env);
         }
         if let Some(core) = core.upgrade() {
             let sid = session_id.to_owned();

@@ -88,11 +88,11 @@ struct Inner {
     /// The version last written; the lock is held for the whole of a save.
     saved: Mutex<u64>,
     timer_armed: AtomicBool,
-    _lock: Arc<FileLock>,
+    _lock: FileLock,
 }
 
-/// An exclusive advisory lock on `<path>.lock`, released when the last store of this
-/// process using the file is dropped (or the process dies).
+/// An exclusive advisory lock on `<path>.lock`, released when the store is dropped (or the
+/// process dies).
 struct FileLock {
     _file: File,
 }
@@ -114,12 +114,24 @@ pub fn flush_all_blocking() {
 }
 
 impl FileStore {
-    /// Opens the store, loading the file synchronously.
+    /// Opens the store, loading the file synchronously. A store of this process that is
+    /// already open on the same file (same canonical path) is shared, not loaded again:
+    /// both handles see one map and one save lock, so they cannot overwrite each other.
     pub fn open(config: FileStoreConfig) -> Result<(FileStore, LoadReport), FileStoreError> {
-        let mut tmp_name = config.path.as_os_str().to_owned();
+        let path = canonical(&config.path);
+        let live = {
+            let mut list = LIVE.lock();
+            list.retain(|w| w.strong_count() > 0);
+            list.iter().filter_map(Weak::upgrade).find(|i| i.path == path)
+        };
+        if let Some(inner) = live {
+            let report = LoadReport { loaded: inner.map.len(), ..LoadReport::default() };
+            return Ok((FileStore { inner }, report));
+        }
+        let mut tmp_name = path.as_os_str().to_owned();
         tmp_name.push(format!(".{}.tmp", std::process::id()));
-        let lock = acquire_lock(&config.path)?;
-        remove_stale_temp_files(&config.path);
+        let lock = acquire_lock(&path)?;
+        remove_stale_temp_files(&path);
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
             let weak = weak.clone();
             Inner {
@@ -128,7 +140,7 @@ impl FileStore {
                         inner.changed();
                     }
                 })),
-                path: config.path.clone(),
+                path: path.clone(),
                 tmp_path: PathBuf::from(tmp_name),
                 debounce: config.debounce,
                 version: AtomicU64::new(0),
@@ -137,7 +149,7 @@ impl FileStore {
                 _lock: lock,
             }
         });
-        let (sessions, report) = load(&config.path, config.max_age_ms, now_ms())?;
+        let (sessions, report) = load(&path, config.max_age_ms, now_ms())?;
         inner.map.extend(sessions.into_iter());
         LIVE.lock().push(Arc::downgrade(&inner));
         Ok((FileStore { inner }, report))
@@ -145,12 +157,6 @@ impl FileStore {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
-    }
-
-    /// Writes every change made so far, unless already written. Blocking: call it from a
-    /// blocking thread (see [`FileStore::flush`]) or at exit.
-    pub fn flush_blocking(&self) -> Result<(), FileStoreError> {
-        self.inner.save()
     }
 
     /// Writes every change made before the call, off the caller's thread.
@@ -233,12 +239,24 @@ impl Inner {
             tokio::time::sleep(inner.debounce).await;
             // Changes from here on schedule another save.
             inner.timer_armed.store(false, Ordering::SeqCst);
-            let path = inner.path.clone();
-            let result = tokio::task::spawn_blocking(move || inner.save()).await;
-            match result {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "debounced session save failed; will retry on the next change or flush"),
-                Err(e) => tracing::error!(error = %e, path = %path.display(), "session save task failed"),
+            // A failed save (disk full, permissions) is retried with backoff until it
+            // succeeds or a newer scheduled save takes over.
+            let mut backoff = Duration::from_millis(250);
+            loop {
+                let saver = inner.clone();
+                match tokio::task::spawn_blocking(move || saver.save()).await {
+                    Ok(Ok(())) => return,
+                    Ok(Err(e)) => tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "debounced session save failed"),
+                    Err(e) => {
+                        tracing::error!(error = %e, path = %inner.path.display(), "session save task failed");
+                        return;
+                    }
+                }
+                tokio::time::sleep(backoff).await;
+                if inner.timer_armed.load(Ordering::SeqCst) {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
             }
         });
     }
@@ -284,13 +302,18 @@ fn remove_stale_temp_files(path: &Path) {
 /// How long opening a store waits for another process to release the file.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
 
-/// The lock of `path`: shared with a live store of this process, else taken with `flock`
-/// (waiting up to [`LOCK_WAIT`] for a holder that is exiting).
-fn acquire_lock(path: &Path) -> Result<Arc<FileLock>, FileStoreError> {
-    let shared = LIVE.lock().iter().filter_map(Weak::upgrade).find(|i| i.path == path).map(|i| i._lock.clone());
-    if let Some(lock) = shared {
-        return Ok(lock);
+/// `path` with its directory resolved (symlinks, `..`), so two spellings of one file
+/// are recognized as one. The file itself may not exist yet.
+fn canonical(path: &Path) -> PathBuf {
+    match (path.parent().filter(|d| !d.as_os_str().is_empty()), path.file_name()) {
+        (Some(dir), Some(name)) => fs::canonicalize(dir).map(|d| d.join(name)).unwrap_or_else(|_| path.to_path_buf()),
+        _ => path.to_path_buf(),
     }
+}
+
+/// An exclusive `flock` on `<path>.lock`, waiting up to [`LOCK_WAIT`] for a holder that is
+/// exiting. (Stores of this process on the same file share one `Inner`, hence one lock.)
+fn acquire_lock(path: &Path) -> Result<FileLock, FileStoreError> {
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push(".lock");
     let lock_path = PathBuf::from(lock_path);
@@ -327,7 +350,7 @@ fn acquire_lock(path: &Path) -> Result<Arc<FileLock>, FileStoreError> {
         )));
     }
     let _ = file.set_len(0).and_then(|_| file.write_all(std::process::id().to_string().as_bytes()));
-    Ok(Arc::new(FileLock { _file: file }))
+    Ok(FileLock { _file: file })
 }
 
 /// `{\n"id":<metadata>,\n...}\n`: one session a line, valid JSON for any reader.
@@ -615,20 +638,28 @@ mod tests {
     }
 
     #[test]
-    fn second_process_is_refused_by_the_lock_same_process_shares_it() {
+    fn second_process_is_refused_by_the_lock_same_process_shares_the_store() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = FileStoreConfig { path: dir.path().join("s.json"), debounce: Duration::from_millis(5), max_age_ms: 1e9 };
         let (first, _) = FileStore::open(cfg.clone()).unwrap();
-        // Same process: shares the lock.
+        // Same process, same file: the same store (one map, one lock).
         let (second, _) = FileStore::open(cfg.clone()).unwrap();
+        first.set("from-first".into(), Metadata::from_json("{}"));
+        assert!(second.has("from-first"));
         drop(second);
         // Another open file description, as another process would have: refused.
         let other = File::open(dir.path().join("s.json.lock")).unwrap();
         let rc = unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         assert_ne!(rc, 0, "the lock must be held while a store lives");
         drop(first);
-        let rc = unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        assert_eq!(rc, 0, "the lock is released with the last store");
+        // The pending debounced save still holds the store until it has written.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            assert!(std::time::Instant::now() < deadline, "the lock must be released with the last store");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let saved: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.path().join("s.json")).unwrap()).unwrap();
+        assert!(saved.get("from-first").is_some(), "the change was saved before the store went away");
     }
 
     #[test]

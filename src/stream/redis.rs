@@ -517,11 +517,6 @@ impl RedisStreamManager {
         Ok(())
     }
 
-    /// Runs one heartbeat now (what the background task does every interval).
-    pub async fn heartbeat_now(&self) -> Result<()> {
-        heartbeat_once(&self.inner).await
-    }
-
     /// Prunes the active set now: removes ids whose availability key is gone. Returns how many
     /// were removed.
     pub async fn prune_now(&self) -> Result<u64> {
@@ -635,7 +630,7 @@ impl Inner {
     /// burst of 2,000 concurrent creates therefore costs a few round trips, not 2,000
     /// sequential SUBSCRIBEs. If a step fails, the sessions the batch added are rolled back
     /// and every create of the batch gets the error.
-    async fn create_batched(&self, session_id: &str) -> Result<()> {
+    async fn create_batched(self: &Arc<Self>, session_id: &str) -> Result<()> {
         let (tx, rx) = oneshot::channel();
         let leader = {
             let mut queue = self.pending_creates.lock();
@@ -643,17 +638,23 @@ impl Inner {
             queue.len() == 1
         };
         if leader {
-            let _guard = self.subscriptions.lock().await;
-            let batch = std::mem::take(&mut *self.pending_creates.lock());
-            let ids: Vec<&String> = batch.iter().map(|(sid, _)| sid).collect();
-            let result = self.create_all(&ids).await;
-            for (_, waiter) in batch {
-                let _ = waiter.send(result.clone());
-            }
+            // The batch runs in its own task: a caller that stops waiting cannot strand it.
+            let inner = self.clone();
+            tokio::spawn(async move { inner.run_create_batch().await });
         }
         match rx.await {
             Ok(result) => result,
             Err(_) => Err(RedisError::new(RedisErrorKind::Closed, format!("create {}", self.channel(session_id)), "the creating task was cancelled")),
+        }
+    }
+
+    async fn run_create_batch(&self) {
+        let _guard = self.subscriptions.lock().await;
+        let batch = std::mem::take(&mut *self.pending_creates.lock());
+        let ids: Vec<&String> = batch.iter().map(|(sid, _)| sid).collect();
+        let result = self.create_all(&ids).await;
+        for (_, waiter) in batch {
+            let _ = waiter.send(result.clone());
         }
     }
 
