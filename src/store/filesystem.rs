@@ -88,7 +88,10 @@ struct Inner {
     /// The version last written; the lock is held for the whole of a save.
     saved: Mutex<u64>,
     timer_armed: AtomicBool,
-    _lock: FileLock,
+    /// The file's lock; handed to a newer store of this process that opens the same file.
+    lock: Mutex<Option<FileLock>>,
+    /// A newer store of this process took over the file: this one no longer writes it.
+    superseded: AtomicBool,
 }
 
 /// An exclusive advisory lock on `<path>.lock`, released when the store is dropped (or the
@@ -114,23 +117,26 @@ pub fn flush_all_blocking() {
 }
 
 impl FileStore {
-    /// Opens the store, loading the file synchronously. A store of this process that is
-    /// already open on the same file (same canonical path) is shared, not loaded again:
-    /// both handles see one map and one save lock, so they cannot overwrite each other.
+    /// Opens the store, loading the file synchronously.
+    ///
+    /// If a store of this process already has the file (same canonical path), the newer one
+    /// takes over ("latest wins", what a hot reload wants): the older store's unsaved
+    /// changes are written first, so the newer one loads them; the lock passes to the
+    /// newer store; the older one keeps working in memory but no longer writes the file
+    /// (one warning), so two writers never overwrite each other's sessions.
     pub fn open(config: FileStoreConfig) -> Result<(FileStore, LoadReport), FileStoreError> {
         let path = canonical(&config.path);
-        let live = {
+        let previous = {
             let mut list = LIVE.lock();
             list.retain(|w| w.strong_count() > 0);
-            list.iter().filter_map(Weak::upgrade).find(|i| i.path == path)
+            list.iter().filter_map(Weak::upgrade).find(|i| i.path == path && !i.superseded.load(Ordering::SeqCst))
         };
-        if let Some(inner) = live {
-            let report = LoadReport { loaded: inner.map.len(), ..LoadReport::default() };
-            return Ok((FileStore { inner }, report));
-        }
+        let lock = match previous {
+            Some(previous) => previous.hand_over()?,
+            None => acquire_lock(&path)?,
+        };
         let mut tmp_name = path.as_os_str().to_owned();
         tmp_name.push(format!(".{}.tmp", std::process::id()));
-        let lock = acquire_lock(&path)?;
         remove_stale_temp_files(&path);
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
             let weak = weak.clone();
@@ -146,7 +152,8 @@ impl FileStore {
                 version: AtomicU64::new(0),
                 saved: Mutex::new(0),
                 timer_armed: AtomicBool::new(false),
-                _lock: lock,
+                lock: Mutex::new(Some(lock)),
+                superseded: AtomicBool::new(false),
             }
         });
         let (sessions, report) = load(&path, config.max_age_ms, now_ms())?;
@@ -216,6 +223,22 @@ impl LocalStore for FileStore {
 }
 
 impl Inner {
+    /// Writes this store's unsaved changes, stops it from writing again and gives up its
+    /// lock, for a newer store of this process on the same file.
+    fn hand_over(&self) -> Result<FileLock, FileStoreError> {
+        self.save()?;
+        let _saving = self.saved.lock(); // no save of ours is running past this point
+        self.superseded.store(true, Ordering::SeqCst);
+        tracing::warn!(
+            path = %self.path.display(),
+            "a newer FileSystemSessionStore of this process opened this file and takes it over; the older store keeps its sessions in memory but no longer saves them"
+        );
+        match self.lock.lock().take() {
+            Some(lock) => Ok(lock),
+            None => acquire_lock(&self.path),
+        }
+    }
+
     fn error(&self, op: &'static str, source: io::Error) -> FileStoreError {
         FileStoreError { op, path: self.path.clone(), source }
     }
@@ -265,6 +288,10 @@ impl Inner {
         let mut saved = self.saved.lock();
         let target = self.version.load(Ordering::SeqCst);
         if *saved >= target {
+            return Ok(());
+        }
+        if self.superseded.load(Ordering::SeqCst) {
+            *saved = target;
             return Ok(());
         }
         let snapshot = self.map.snapshot();
@@ -638,28 +665,36 @@ mod tests {
     }
 
     #[test]
-    fn second_process_is_refused_by_the_lock_same_process_shares_the_store() {
+    fn another_process_is_refused_by_the_lock_and_a_newer_store_takes_over() {
         let dir = tempfile::tempdir().unwrap();
+        // (A pending debounced save keeps its store, and so the lock, until it has run.)
         let cfg = FileStoreConfig { path: dir.path().join("s.json"), debounce: Duration::from_millis(5), max_age_ms: 1e9 };
         let (first, _) = FileStore::open(cfg.clone()).unwrap();
-        // Same process, same file: the same store (one map, one lock).
-        let (second, _) = FileStore::open(cfg.clone()).unwrap();
         first.set("from-first".into(), Metadata::from_json("{}"));
-        assert!(second.has("from-first"));
-        drop(second);
         // Another open file description, as another process would have: refused.
         let other = File::open(dir.path().join("s.json.lock")).unwrap();
-        let rc = unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        assert_ne!(rc, 0, "the lock must be held while a store lives");
+        assert_ne!(unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0, "the lock is held");
+        // Same process: the newer store loads what the older had (written at takeover)...
+        let (second, report) = FileStore::open(cfg.clone()).unwrap();
+        assert_eq!(report.loaded, 1);
+        assert!(second.has("from-first"));
+        // ...and the older one no longer writes the file.
+        first.set("late-write-of-first".into(), Metadata::from_json("{}"));
+        second.set("from-second".into(), Metadata::from_json("{}"));
+        flush_all_blocking();
+        std::thread::sleep(Duration::from_millis(50)); // the older store's debounced save runs (and skips)
+        let saved: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.path().join("s.json")).unwrap()).unwrap();
+        let mut keys: Vec<&String> = saved.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["from-first", "from-second"]);
+        assert_ne!(unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0, "the newer store holds the lock");
         drop(first);
-        // The pending debounced save still holds the store until it has written.
+        drop(second);
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             assert!(std::time::Instant::now() < deadline, "the lock must be released with the last store");
             std::thread::sleep(Duration::from_millis(10));
         }
-        let saved: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.path().join("s.json")).unwrap()).unwrap();
-        assert!(saved.get("from-first").is_some(), "the change was saved before the store went away");
     }
 
     #[test]
