@@ -178,6 +178,18 @@ pub fn quit(env: &Env, client: Value, class: &str) -> JsResult<Value> {
     }
 }
 
+/// The result of a Redis existence check as JS: the boolean, or `false` (logged) on failure,
+/// as the reference's `has` does.
+pub fn bool_or_false(env: &Env, result: Result<bool, crate::redis::RedisError>, method: &str) -> JsResult<Value> {
+    match result {
+        Ok(b) => js::boolean(env, b),
+        Err(e) => {
+            warn_read_fallback(method, &e, "false");
+            js::boolean(env, false)
+        }
+    }
+}
+
 /// Logs a read that failed and fell back (`get` → null, `has` → false, `keys` → []), at most
 /// one line per 5 s per process, with the number of failures it stands for, so an outage
 /// does not flood the log.

@@ -137,13 +137,7 @@ impl RedisStreamManager {
         run(&env, || {
             let id = args::session_id(&env, session_id, method)?;
             let core = self.core.clone();
-            completion::spawn(&env, async move { core.has(&id).await }, move |env, result| match result {
-                Ok(b) => js::boolean(env, b),
-                Err(e) => {
-                    redis_client::warn_read_fallback(method, &e, "false");
-                    js::boolean(env, false)
-                }
-            })
+            completion::spawn(&env, async move { core.has(&id).await }, move |env, result| redis_client::bool_or_false(env, result, method))
         })
     }
 
