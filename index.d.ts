@@ -113,9 +113,35 @@ export declare class InMemoryStreamManager implements StreamManager {
 }
 
 /**
- * A connected node-redis (v4/v5) or ioredis client. The addon reads its connection
- * settings (`options`: url or host/port, username, password, database, TLS) and opens its
- * own native connections; the client itself is only used for `quit()` on `close()`.
+ * mcp-use's minimal Redis client contract: any object with these methods works (an
+ * in-memory fake, a wrapper, an instrumented client). The optional ones are probed as
+ * mcp-use does: `setEx`, then `setex`, then `set(key, value, { EX })`; `expire`, `sAdd`,
+ * `sRem`, `sMembers` are used when present; `publish`/`subscribe`/`unsubscribe` only by
+ * `RedisStreamManager`.
+ */
+export interface RedisClient {
+  get(key: string): Promise<string | null>
+  set(key: string, value: string, options?: any): Promise<string | null>
+  setEx?(key: string, seconds: number, value: string): Promise<string | null>
+  setex?(key: string, seconds: number, value: string): Promise<string | null>
+  del(key: string | string[]): Promise<number>
+  exists(key: string | string[]): Promise<number>
+  keys(pattern: string): Promise<string[]>
+  expire?(key: string, seconds: number): Promise<boolean | number>
+  sAdd?(key: string, ...members: string[]): Promise<number>
+  sRem?(key: string, ...members: string[]): Promise<number>
+  sMembers?(key: string): Promise<string[]>
+  publish?(channel: string, message: string): Promise<number>
+  subscribe?(channel: string, callback: (message: string) => void): Promise<number | void>
+  unsubscribe?(channel: string): Promise<number | void>
+  quit(): Promise<string | "OK">
+}
+
+/**
+ * A connected node-redis (v4/v5) or ioredis client. With `driver: "auto"` (the default) or
+ * `"native"` the addon reads its connection settings (`options`: url or host/port, username,
+ * password, database, TLS) and opens its own native connections; the client itself is then
+ * only used for `quit()` on `close()`.
  */
 export interface RedisClientLike {
   options?: unknown
@@ -123,15 +149,28 @@ export interface RedisClientLike {
   [key: string]: any
 }
 
-/** Where to connect: a client to read settings from, or a URL. */
+/**
+ * How the Redis classes reach Redis:
+ * - `"auto"` (default): native connections for a node-redis or ioredis client whose
+ *   settings can be read; any other object (or a Cluster client, an ioredis `keyPrefix`)
+ *   is driven through its own methods;
+ * - `"native"`: always the native connections (a TypeError when settings cannot be read);
+ * - `"client"`: always the passed objects' own methods.
+ */
+export type RedisDriver = "auto" | "native" | "client"
+
+/** Where to connect: a client to read settings from or to drive, or a URL. */
 export interface RedisConnectionConfig {
   /** `redis://[user[:password]@]host[:port][/db]`, `rediss://` for TLS. Takes precedence over `client`. */
   url?: string
   /**
    * Limit in ms for one operation, including waiting for a reconnect: while Redis is
-   * unreachable a command fails after this long with an error naming Redis. Default 5000.
+   * unreachable a command fails after this long with an error naming Redis. A driven
+   * client's call that has not settled after this long fails too. Default 5000.
    */
   commandTimeoutMs?: number
+  /** Native connections or the client's own methods. Default `"auto"`. */
+  driver?: RedisDriver
 }
 
 interface RedisSessionStoreOptions extends RedisConnectionConfig {
@@ -143,10 +182,10 @@ interface RedisSessionStoreOptions extends RedisConnectionConfig {
   serialize?: boolean
 }
 
-/** A client (node-redis or ioredis; `close()` calls its `quit()`), or a `url`. */
+/** A client (node-redis, ioredis or any `RedisClient`; `close()` calls its `quit()`), or a `url`. */
 export type RedisSessionStoreConfig =
-  | (RedisSessionStoreOptions & { client: RedisClientLike })
-  | (RedisSessionStoreOptions & { url: string; client?: RedisClientLike })
+  | (RedisSessionStoreOptions & { client: RedisClient | RedisClientLike })
+  | (RedisSessionStoreOptions & { url: string; client?: RedisClient | RedisClientLike; driver?: "auto" | "native" })
 
 /**
  * Session metadata in Redis under `{prefix}{sessionId}` as JSON, the keys and values of
@@ -168,6 +207,8 @@ export declare class RedisSessionStore implements SessionStore {
   close(): Promise<void>
   /** Deletes every session under the prefix (`SCAN` + `UNLINK` in batches). */
   clear(): Promise<void>
+  /** `"client"` when the passed client's own methods are driven, else `"native"`. */
+  get driver(): "native" | "client"
 }
 
 interface RedisStreamManagerOptions extends RedisConnectionConfig {
@@ -179,11 +220,12 @@ interface RedisStreamManagerOptions extends RedisConnectionConfig {
 
 /**
  * `client` (commands, publishing) and `pubSubClient` (whose settings the dedicated
- * subscriber connection uses), as in mcp-use; or a `url` for both.
+ * subscriber connection uses, or which is driven for subscriptions), as in mcp-use; or a
+ * `url` for both.
  */
 export type RedisStreamManagerConfig =
-  | (RedisStreamManagerOptions & { client: RedisClientLike; pubSubClient: RedisClientLike })
-  | (RedisStreamManagerOptions & { url: string; client?: RedisClientLike; pubSubClient?: RedisClientLike })
+  | (RedisStreamManagerOptions & { client: RedisClient | RedisClientLike; pubSubClient: RedisClient | RedisClientLike })
+  | (RedisStreamManagerOptions & { url: string; client?: RedisClient | RedisClientLike; pubSubClient?: RedisClient | RedisClientLike; driver?: "auto" | "native" })
 
 /**
  * SSE streams routed across instances by Redis pub/sub, on the channels and keys of
@@ -203,6 +245,8 @@ export declare class RedisStreamManager implements StreamManager {
   close(): Promise<void>
   /** Streams held by this instance. */
   get localSize(): number
+  /** `"client"` when the passed clients' own methods are driven, else `"native"`. */
+  get driver(): "native" | "client"
   registerOutboundRequest(requestId: string | number, sessionId: string): Promise<void>
   forwardInboundResponse(message: { id: string | number; [key: string]: unknown }, sessionId: string): Promise<boolean>
   onForwardedResponse(handler: (message: unknown, sessionId: string) => void): void

@@ -65,21 +65,50 @@ describeRedis("Redis classes with node-redis v4/v5 and ioredis clients", () => {
     }
   });
 
-  test("clients whose keys or topology the addon cannot reproduce are a TypeError, not a silent wrong connection", async () => {
+  test("driver \"native\": clients whose keys or topology the addon cannot reproduce are a TypeError, not a silent wrong connection", async () => {
     const IORedis = __nodeRequire("ioredis");
     const url = new URL(redisUrl());
     const cluster = new IORedis.Cluster([{ host: url.hostname, port: Number(url.port) }], { lazyConnect: true });
     const sentinel = new IORedis({ sentinels: [{ host: url.hostname, port: 26379 }], name: "mymaster", lazyConnect: true });
     const prefixed = new IORedis({ host: url.hostname, port: Number(url.port), keyPrefix: "app:", lazyConnect: true });
     try {
-      expectThrow(() => new native.RedisSessionStore({ client: cluster }), "TypeError", /Cluster/);
-      expectThrow(() => new native.RedisSessionStore({ client: sentinel }), "TypeError", /Sentinel/);
-      expectThrow(() => new native.RedisSessionStore({ client: prefixed }), "TypeError", /keyPrefix/);
-      expectThrow(() => new native.RedisStreamManager({ client: prefixed, pubSubClient: prefixed }), "TypeError", /keyPrefix/);
+      expectThrow(() => new native.RedisSessionStore({ client: cluster, driver: "native" }), "TypeError", /Cluster/);
+      expectThrow(() => new native.RedisSessionStore({ client: sentinel, driver: "native" }), "TypeError", /Sentinel/);
+      expectThrow(() => new native.RedisSessionStore({ client: prefixed, driver: "native" }), "TypeError", /keyPrefix/);
+      expectThrow(() => new native.RedisStreamManager({ client: prefixed, pubSubClient: prefixed, driver: "native" }), "TypeError", /keyPrefix/);
+      // The default ("auto") drives such clients through their own methods instead.
+      for (const client of [cluster, sentinel, prefixed]) expect(new native.RedisSessionStore({ client }).driver).toBe("client");
     } finally {
       cluster.disconnect();
       sentinel.disconnect();
       prefixed.disconnect();
+    }
+  });
+
+  test("an ioredis client with keyPrefix is driven through its own methods by default, so keys carry the prefix as with mcp-use", async () => {
+    const IORedis = __nodeRequire("ioredis");
+    const ref = __nodeRequire(require.resolve("mcp-use/server"));
+    const url = new URL(redisUrl());
+    const prefixed = new IORedis({ host: url.hostname, port: Number(url.port), keyPrefix: "app:" });
+    const plain = new IORedis({ host: url.hostname, port: Number(url.port) });
+    const prefix = uniquePrefix("kp");
+    try {
+      const ours = new native.RedisSessionStore({ client: prefixed, prefix });
+      const theirs = new ref.RedisSessionStore({ client: prefixed, prefix });
+      expect(ours.driver).toBe("client");
+      await ours.set("ours", { lastAccessedAt: 1 });
+      await theirs.set("theirs", { lastAccessedAt: 2 });
+      expect(await plain.get(`app:${prefix}ours`)).toBe('{"lastAccessedAt":1}');
+      expect(await plain.get(`app:${prefix}theirs`)).toBe('{"lastAccessedAt":2}');
+      expect(await ours.get("theirs")).toEqual({ lastAccessedAt: 2 });
+      expect(await theirs.get("ours")).toEqual({ lastAccessedAt: 1 });
+      expect(await ours.has("theirs")).toBe(true);
+      await ours.delete("theirs");
+      expect(await plain.exists(`app:${prefix}theirs`)).toBe(0);
+      await ours.delete("ours");
+    } finally {
+      prefixed.disconnect();
+      plain.disconnect();
     }
   });
 });

@@ -83,8 +83,10 @@ describeRedis("RedisSessionStore", () => {
     expect(c.isOpen).toBe(false); // close() quits the passed client, as the reference does
   });
 
-  test("native: an unreadable client is a TypeError that says what to pass instead", () => {
-    expectThrow(() => new native.RedisSessionStore({ client: {} }), "TypeError", /config\.client.*url/);
+  test("native: with driver \"native\", an unreadable client is a TypeError that says what to pass instead", () => {
+    expectThrow(() => new native.RedisSessionStore({ client: {}, driver: "native" }), "TypeError", /config\.client.*url.*driver "auto" or "client"/);
+    // With the default driver ("auto") such an object is driven through its own methods.
+    expect(new native.RedisSessionStore({ client: {} }).driver).toBe("client");
     expectThrow(() => new native.RedisSessionStore(), "TypeError", /config is required/);
     expectThrow(() => new native.RedisSessionStore({ url: redisUrl(), defaultTTL: -1 }), "RangeError", /defaultTTL/);
   });

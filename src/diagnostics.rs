@@ -15,7 +15,8 @@ static INIT: Once = Once::new();
 /// subscriber is already installed (the embedding one wins).
 pub fn init() {
     INIT.call_once(|| {
-        let filter = std::env::var(ENV_VAR).unwrap_or_else(|_| "warn".to_owned());
+        // Unset or empty: the default.
+        let filter = std::env::var(ENV_VAR).ok().filter(|f| !f.trim().is_empty()).unwrap_or_else(|| "warn".to_owned());
         let filter = tracing_subscriber::EnvFilter::try_new(&filter)
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
         let _ = tracing_subscriber::fmt()

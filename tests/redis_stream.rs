@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use common::{raw, redis_or_skip, Collector, RedisServer};
-use mcp_sessions_native::redis::{Connection, RedisErrorKind};
+use mcp_sessions_native::redis::{Connection, PubSub, PubSubEvent, RedisErrorKind};
 use mcp_sessions_native::stream::redis::{Inbound, RedisStreamManager, DEFAULT_PREFIX};
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -330,7 +330,7 @@ async fn request_routing_works_both_ways() {
 
     // Watch A's server channel with a plain subscriber to check the exact wire JSON.
     let watcher = server.subscriber().await;
-    let mut watch_rx = watcher.take_receiver().expect("receiver");
+    let mut watch_rx = watcher.take_events().expect("receiver");
     watcher
         .subscribe(&[format!("mcp:stream:server:{}", a.server_id())])
         .await
@@ -375,12 +375,12 @@ async fn request_routing_works_both_ways() {
     // exact wire JSON: {"response": <response>, "sessionId"}
     let deadline = Instant::now() + WAIT;
     let wire = loop {
-        let push = tokio::time::timeout(WAIT, watch_rx.recv())
+        let event = tokio::time::timeout(WAIT, watch_rx.recv())
             .await
             .expect("watch")
-            .expect("push");
-        if let Some(msg) = redis::Msg::from_push_info(push) {
-            break String::from_utf8(msg.get_payload_bytes().to_vec()).expect("utf8");
+            .expect("event");
+        if let PubSubEvent::Message { payload, .. } = event {
+            break String::from_utf8(payload).expect("utf8");
         }
         assert!(Instant::now() < deadline);
     };

@@ -309,7 +309,10 @@ const CTOR = {
       ...str("prefix"), ...num("defaultTTL", [["0", 0], ["0.5", 0.5]]), ...num("commandTimeoutMs", [["0", 0]]),
       ["client", "5 (with url)", 5, T, /client/], ["client", "a string (with url)", "redis://x", T, /client/],
     ],
-    noUrl: [["client", "null", null], ["client", "5", 5], ["client", "{}", {}], ["client", "a URL string", "redis://127.0.0.1:6379"]],
+    noUrl: [["client", "null", null], ["client", "5", 5], ["client", "a URL string", "redis://127.0.0.1:6379"]],
+    // An object that is not node-redis/ioredis is driven through its own methods by default;
+    // driver "native" refuses it.
+    noUrlNative: [["client", "{}", {}]],
   },
   RedisStreamManager: {
     redis: true,
@@ -319,8 +322,10 @@ const CTOR = {
       ...str("url"), ["url", "an http:// URL", "http://127.0.0.1:1", T, /url/i], ["url", "the empty string", "", T, /url/i],
       ...str("prefix"), ...num("heartbeatInterval", [["0", 0], ["0.5", 0.5]]), ...num("commandTimeoutMs", [["0", 0]]),
     ],
-    noUrl: [["client", "null", null], ["client", "5", 5], ["client", "{}", {}]],
-    withClient: [["pubSubClient", "5", 5], ["pubSubClient", "{}", {}], ["pubSubClient", "a string", "redis://x"]],
+    noUrl: [["client", "null", null], ["client", "5", 5]],
+    noUrlNative: [["client", "{}", {}]],
+    withClient: [["pubSubClient", "5", 5], ["pubSubClient", "a string", "redis://x"]],
+    withClientNative: [["pubSubClient", "{}", {}]],
   },
 };
 
@@ -353,10 +358,18 @@ function ctorTable(cls, spec) {
         }
       }
       for (const [field, l, v] of spec.noUrl || []) check(`${field} = ${l} (no url)`, () => new native[cls]({ [field]: v }), T, new RegExp(field));
+      for (const [field, l, v] of spec.noUrlNative || []) check(`${field} = ${l} (no url, driver native)`, () => new native[cls]({ [field]: v, driver: "native" }), T, new RegExp(field));
+      if (spec.redis) {
+        for (const driver of [undefined, "auto", "native", "client"]) {
+          check(`driver = ${driver} with a bad client (5)`, () => new native[cls]({ client: 5, driver }), T, /client/);
+        }
+        for (const [l, v] of [["a string", "fast"], ["a number", 1], ["an object", {}]]) check(`driver = ${l}`, () => new native[cls]({ ...spec.base(), driver: v }), T, /driver/);
+      }
       if (spec.withClient) {
         const client = createClient({ url: redisUrl() });
         await client.connect();
         for (const [field, l, v] of spec.withClient) check(`${field} = ${l} (with a client)`, () => new native[cls]({ client, [field]: v }), T, new RegExp(field));
+        for (const [field, l, v] of spec.withClientNative || []) check(`${field} = ${l} (with a client, driver native)`, () => new native[cls]({ client, [field]: v, driver: "native" }), T, new RegExp(field));
         await client.quit();
       }
       expect(problems).toEqual([]);

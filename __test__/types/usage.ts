@@ -16,6 +16,7 @@ import {
   InMemoryStreamManager,
   RedisSessionStore,
   RedisStreamManager,
+  type RedisClient,
 } from "mcp-sessions-native";
 
 // ---- the five classes plug into MCPServer
@@ -46,6 +47,23 @@ async function redisServer() {
   new RedisStreamManager({ client, pubSubClient, prefix: "app:stream:", heartbeatInterval: 5 });
   return server;
 }
+
+// ---- any object honouring the RedisClient contract (here: a minimal in-memory fake)
+const data = new Map<string, string>();
+const fake: RedisClient = {
+  get: async (key) => data.get(key) ?? null,
+  set: async (key, value) => (data.set(key, value), "OK"),
+  del: async (key) => [key].flat().filter((k) => data.delete(k)).length,
+  exists: async (key) => [key].flat().filter((k) => data.has(k)).length,
+  keys: async () => [...data.keys()],
+  quit: async () => "OK",
+};
+const fakeServer = new MCPServer({
+  name: "fake",
+  version: "1.0.0",
+  sessionStore: new RedisSessionStore({ client: fake }),
+  streamManager: new RedisStreamManager({ client: fake, pubSubClient: fake }),
+});
 
 // ---- assignable to mcp-use's interfaces
 const stores: SessionStore[] = [new InMemorySessionStore(), new FileSystemSessionStore({ path: "/tmp/x.json" })];
@@ -109,6 +127,10 @@ function negatives(client: ReturnType<typeof createClient>) {
   new RedisSessionStore({});
   // @ts-expect-error RedisStreamManager needs a client (a pubSubClient alone throws a TypeError)
   new RedisStreamManager({ pubSubClient: client });
+  // @ts-expect-error driver is "auto", "native" or "client"
+  new RedisSessionStore({ client, driver: "fast" });
+  // @ts-expect-error driver "client" drives config.client: it cannot be combined with url
+  new RedisSessionStore({ url: "redis://127.0.0.1:6379", driver: "client" });
   // @ts-expect-error heartbeatInterval is a number of seconds
   new RedisStreamManager({ client, pubSubClient: client, heartbeatInterval: "10" });
   const mem = new InMemorySessionStore();
@@ -123,4 +145,4 @@ function negatives(client: ReturnType<typeof createClient>) {
   return [s, p];
 }
 
-export { fsServer, memServer, redisServer, stores, managers, methods, negatives };
+export { fsServer, memServer, fakeServer, redisServer, stores, managers, methods, negatives };

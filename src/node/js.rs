@@ -36,18 +36,21 @@ impl napi::bindgen_prelude::TypeName for Value {
     }
 }
 
-/// An error to hand to JS: the class picks the constructor.
+/// An error to hand to JS: the class picks the constructor, or `Thrown` re-throws a value
+/// that user code threw (a driven Redis client's own error) as it is.
 #[derive(Debug, Clone)]
 pub enum JsError {
     Type(String),
     Range(String),
     Error(String),
+    /// A value user code threw, and its message for logs.
+    Thrown(std::sync::Arc<super::completion::SharedRef>, String),
 }
 
 impl JsError {
     pub fn message(&self) -> &str {
         match self {
-            JsError::Type(m) | JsError::Range(m) | JsError::Error(m) => m,
+            JsError::Type(m) | JsError::Range(m) | JsError::Error(m) | JsError::Thrown(_, m) => m,
         }
     }
 }
@@ -277,16 +280,25 @@ pub fn call(env: &Env, this: Value, f: Value, args: &[Value]) -> JsResult<Result
     Ok(Ok(Value(out)))
 }
 
-/// Clears the pending exception and returns its message (or its string form).
-pub fn take_exception_message(env: &Env) -> String {
-    let mut exception = ptr::null_mut();
-    let status = unsafe { sys::napi_get_and_clear_last_exception(env.raw(), &mut exception) };
-    if status != sys::Status::napi_ok || exception.is_null() {
-        return "unknown exception".to_owned();
+/// Calls `f` with `this` bound to `this`; `Err(exception)` when it throws (the exception is
+/// taken, not just its message, so it can be re-thrown as it is).
+pub fn call_catching(env: &Env, this: Value, f: Value, args: &[Value]) -> JsResult<Result<Value, Value>> {
+    let raw_args: Vec<sys::napi_value> = args.iter().map(|a| a.0).collect();
+    let mut out = ptr::null_mut();
+    let status = unsafe { sys::napi_call_function(env.raw(), this.0, f.0, raw_args.len(), raw_args.as_ptr(), &mut out) };
+    if status == sys::Status::napi_pending_exception {
+        let mut exception = ptr::null_mut();
+        check(unsafe { sys::napi_get_and_clear_last_exception(env.raw(), &mut exception) }, "take exception")?;
+        return Ok(Err(Value(exception)));
     }
-    let exception = Value(exception);
-    if let Ok(Kind::Object) = kind(env, exception) {
-        if let Ok(message) = get_property(env, exception, "message") {
+    check(status, "call function")?;
+    Ok(Ok(Value(out)))
+}
+
+/// The message of a thrown value: `error.message` when it has a string one, else `String(v)`.
+pub fn thrown_message(env: &Env, thrown: Value) -> String {
+    if let Ok(Kind::Object) = kind(env, thrown) {
+        if let Ok(message) = get_property(env, thrown, "message") {
             if let Ok(Kind::String) = kind(env, message) {
                 if let Ok(m) = string_value(env, message) {
                     return m;
@@ -295,15 +307,149 @@ pub fn take_exception_message(env: &Env) -> String {
         }
     }
     let mut s = ptr::null_mut();
-    if unsafe { sys::napi_coerce_to_string(env.raw(), exception.0, &mut s) } == sys::Status::napi_ok {
+    if unsafe { sys::napi_coerce_to_string(env.raw(), thrown.0, &mut s) } == sys::Status::napi_ok {
         if let Ok(m) = string_value(env, Value(s)) {
             return m;
         }
     }
-    // Reading the exception may itself have thrown (a throwing `message` getter).
     let mut again = ptr::null_mut();
     let _ = unsafe { sys::napi_get_and_clear_last_exception(env.raw(), &mut again) };
     "unknown exception".to_owned()
+}
+
+/// Whether `value` is a function.
+pub fn is_function(env: &Env, value: Value) -> bool {
+    matches!(kind(env, value), Ok(Kind::Function))
+}
+
+/// `object[name]` when it is a function (a getter that throws counts as absent).
+pub fn method(env: &Env, object: Value, name: &str) -> Option<Value> {
+    get_property(env, object, name).ok().filter(|f| is_function(env, *f))
+}
+
+/// The bytes of a `Buffer`/`Uint8Array`/other typed array or `DataView`, `None` for other
+/// values.
+pub fn byte_view(env: &Env, value: Value) -> JsResult<Option<Vec<u8>>> {
+    let mut is_typed = false;
+    check(unsafe { sys::napi_is_typedarray(env.raw(), value.0, &mut is_typed) }, "is typed array")?;
+    if is_typed {
+        let mut ty = 0;
+        let mut length = 0usize;
+        let mut data: *mut c_void = ptr::null_mut();
+        let mut buffer = ptr::null_mut();
+        let mut offset = 0usize;
+        check(
+            unsafe { sys::napi_get_typedarray_info(env.raw(), value.0, &mut ty, &mut length, &mut data, &mut buffer, &mut offset) },
+            "read typed array",
+        )?;
+        let width = match ty {
+            sys::TypedarrayType::int8_array | sys::TypedarrayType::uint8_array | sys::TypedarrayType::uint8_clamped_array => 1,
+            sys::TypedarrayType::int16_array | sys::TypedarrayType::uint16_array => 2,
+            sys::TypedarrayType::int32_array | sys::TypedarrayType::uint32_array | sys::TypedarrayType::float32_array => 4,
+            _ => 8,
+        };
+        let bytes = length * width;
+        if bytes == 0 || data.is_null() {
+            return Ok(Some(Vec::new()));
+        }
+        // SAFETY: napi reports `length` elements of `width` bytes at `data`, alive while
+        // `value` is (it is on the stack of this call).
+        return Ok(Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), bytes) }.to_vec()));
+    }
+    let mut is_view = false;
+    check(unsafe { sys::napi_is_dataview(env.raw(), value.0, &mut is_view) }, "is DataView")?;
+    if is_view {
+        let mut length = 0usize;
+        let mut data: *mut c_void = ptr::null_mut();
+        let mut buffer = ptr::null_mut();
+        let mut offset = 0usize;
+        check(unsafe { sys::napi_get_dataview_info(env.raw(), value.0, &mut length, &mut data, &mut buffer, &mut offset) }, "read DataView")?;
+        if length == 0 || data.is_null() {
+            return Ok(Some(Vec::new()));
+        }
+        // SAFETY: as above.
+        return Ok(Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), length) }.to_vec()));
+    }
+    Ok(None)
+}
+
+type Callback = Box<dyn Fn(&Env, &[Value])>;
+
+unsafe extern "C" fn callback_trampoline(raw_env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    let mut argc = 4usize;
+    let mut argv = [ptr::null_mut(); 4];
+    let mut data: *mut c_void = ptr::null_mut();
+    let mut undefined_value = ptr::null_mut();
+    unsafe {
+        sys::napi_get_undefined(raw_env, &mut undefined_value);
+        if sys::napi_get_cb_info(raw_env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), &mut data) != sys::Status::napi_ok || data.is_null() {
+            return undefined_value;
+        }
+    }
+    let f = unsafe { &*(data as *const Callback) };
+    let args: Vec<Value> = argv[..argc.min(4)].iter().map(|v| Value(*v)).collect();
+    let env = Env::from_raw(raw_env);
+    // Never unwind into V8.
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&env, &args))).is_err() {
+        tracing::error!("a native callback panicked");
+    }
+    undefined_value
+}
+
+unsafe extern "C" fn callback_finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    if !data.is_null() {
+        unsafe { drop(Box::from_raw(data as *mut Callback)) };
+    }
+}
+
+/// A JS function that calls `f` with its arguments (at most 4) and returns `undefined`. `f`
+/// is dropped when the function is garbage-collected.
+pub fn function(env: &Env, name: &str, f: impl Fn(&Env, &[Value]) + 'static) -> JsResult<Value> {
+    let data = Box::into_raw(Box::new(Box::new(f) as Callback));
+    let mut out = ptr::null_mut();
+    let status = unsafe { sys::napi_create_function(env.raw(), name.as_ptr().cast(), name.len() as isize, Some(callback_trampoline), data.cast(), &mut out) };
+    if status != sys::Status::napi_ok {
+        unsafe { drop(Box::from_raw(data)) };
+        return Err(JsError::Error(format!("mcp-sessions-native: create function failed (napi status {status})")));
+    }
+    let status = unsafe { sys::napi_add_finalizer(env.raw(), out, data.cast(), Some(callback_finalize), ptr::null_mut(), ptr::null_mut()) };
+    if status != sys::Status::napi_ok {
+        // The function exists and may be called; keep its data alive rather than free it
+        // under it (a small leak on a failure that does not happen in practice).
+        return Err(JsError::Error(format!("mcp-sessions-native: attach finalizer failed (napi status {status})")));
+    }
+    Ok(Value(out))
+}
+
+/// A plain object `{ [name]: value }`.
+pub fn object_with(env: &Env, name: &str, value: Value) -> JsResult<Value> {
+    let mut out = ptr::null_mut();
+    check(unsafe { sys::napi_create_object(env.raw(), &mut out) }, "create object")?;
+    let key = std::ffi::CString::new(name).map_err(|_| JsError::Error(format!("bad property name {name:?}")))?;
+    check(unsafe { sys::napi_set_named_property(env.raw(), out, key.as_ptr(), value.0) }, "set property")?;
+    Ok(Value(out))
+}
+
+pub fn bool_value(env: &Env, v: Value) -> JsResult<bool> {
+    let mut b = false;
+    check(unsafe { sys::napi_get_value_bool(env.raw(), v.0, &mut b) }, "read boolean")?;
+    Ok(b)
+}
+
+pub fn number(env: &Env, n: f64) -> JsResult<Value> {
+    let mut out = ptr::null_mut();
+    check(unsafe { sys::napi_create_double(env.raw(), n, &mut out) }, "create number")?;
+    Ok(Value(out))
+}
+
+/// Clears the pending exception and returns its message (or its string form).
+pub fn take_exception_message(env: &Env) -> String {
+    let mut exception = ptr::null_mut();
+    let status = unsafe { sys::napi_get_and_clear_last_exception(env.raw(), &mut exception) };
+    if status != sys::Status::napi_ok || exception.is_null() {
+        return "unknown exception".to_owned();
+    }
+    thrown_message(env, Value(exception))
 }
 
 /// `JSON`, `JSON.parse` and `JSON.stringify` of this JS thread, looked up once.
@@ -364,13 +510,18 @@ pub fn json_parse(env: &Env, text: &str) -> JsResult<Value> {
 }
 
 pub fn error_value(env: &Env, error: &JsError) -> JsResult<Value> {
+    if let JsError::Thrown(value, _) = error {
+        if let Some(v) = value.get(env)? {
+            return Ok(v);
+        }
+    }
     let message = string(env, error.message())?;
     let mut out = ptr::null_mut();
     let status = unsafe {
         match error {
             JsError::Type(_) => sys::napi_create_type_error(env.raw(), ptr::null_mut(), message.0, &mut out),
             JsError::Range(_) => sys::napi_create_range_error(env.raw(), ptr::null_mut(), message.0, &mut out),
-            JsError::Error(_) => sys::napi_create_error(env.raw(), ptr::null_mut(), message.0, &mut out),
+            JsError::Error(_) | JsError::Thrown(..) => sys::napi_create_error(env.raw(), ptr::null_mut(), message.0, &mut out),
         }
     };
     check(status, "create error")?;

@@ -12,6 +12,7 @@ mod local_store;
 mod memory_store;
 mod memory_stream;
 mod redis_client;
+mod redis_driver;
 mod redis_store;
 mod redis_stream;
 

@@ -1,55 +1,162 @@
-//! Reading Redis connection settings from what the user passes: `{ url }`, or a connected
-//! node-redis (v4/v5) or ioredis client, whose `options` hold host, port, credentials,
-//! database and TLS. The addon opens its own native connections with those settings.
+//! How a Redis class reaches Redis, from its config: the native connections (settings from
+//! `{ url }` or read off a node-redis v4/v5 or ioredis client's `options`), or the user's
+//! client objects driven through their own methods (`src/node/redis_driver.rs`).
+//!
+//! `config.driver` picks: `"native"` needs settings it can read (a TypeError otherwise),
+//! `"client"` always drives the objects, and `"auto"` (the default) uses the native
+//! connections for node-redis and ioredis clients whose settings it can reproduce and drives
+//! anything else (a fake, a wrapper, a Cluster client, an ioredis `keyPrefix`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use napi::Env;
 
 use super::js::{self, JsError, JsResult, Kind, Value};
-use crate::redis::{RedisEndpoint, RedisSettings, RedisTls};
+use super::redis_driver::{self, ClientCommands, ClientPubSub};
+use crate::redis::{connect_lazy, connect_subscriber_lazy, Commands, PubSub, RedisEndpoint, RedisSettings, RedisTls};
 
-/// Settings for the connection described by `config[field]` (a client) or `config.url`,
-/// with the time limit `config.commandTimeoutMs` (default 5000).
-pub fn settings(env: &Env, config: Value, field: &str, class: &str) -> JsResult<RedisSettings> {
-    client_field(env, config, field, class)?;
-    let mut settings = match js::optional_property(env, config, "url")? {
-        Some(url) => {
-            let text = if js::kind(env, url)? == Kind::String { js::string_value(env, url)? } else { String::new() };
-            const SCHEMES: [&str; 4] = ["redis://", "rediss://", "redis+unix://", "unix://"];
-            if !SCHEMES.iter().any(|s| text.len() > s.len() && text.starts_with(s)) {
-                return Err(JsError::Type(format!("new {class}: url must be a redis://, rediss:// or redis+unix:// URL")));
-            }
-            RedisSettings::from_url(text)
+/// `config.driver`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Driver {
+    Auto,
+    Native,
+    Client,
+}
+
+fn driver(env: &Env, config: Value, class: &str) -> JsResult<Driver> {
+    let bad = || JsError::Type(format!("new {class}: config.driver must be \"auto\", \"native\" or \"client\""));
+    let Some(v) = js::optional_property(env, config, "driver")? else { return Ok(Driver::Auto) };
+    if js::kind(env, v)? != Kind::String {
+        return Err(bad());
+    }
+    match js::string_value(env, v)?.as_str() {
+        "auto" => Ok(Driver::Auto),
+        "native" => Ok(Driver::Native),
+        "client" => Ok(Driver::Client),
+        _ => Err(bad()),
+    }
+}
+
+/// The backends of a Redis class.
+pub struct Backends {
+    pub commands: Arc<dyn Commands>,
+    /// `None` for the session store.
+    pub pub_sub: Option<Arc<dyn PubSub>>,
+    /// Whether the objects are driven (for diagnostics and tests).
+    pub driven: bool,
+}
+
+/// The backends for `config` of `class`: commands through `config.client` (or `url`), and
+/// with `pub_sub_field` a subscriber through `config[pub_sub_field]`.
+pub fn backends(env: &Env, config: Value, class: &str, pub_sub_field: Option<&'static str>) -> JsResult<Backends> {
+    let driver = driver(env, config, class)?;
+    let client = client_field(env, config, "client", class)?;
+    let pub_sub = match pub_sub_field {
+        Some(field) => client_field(env, config, field, class)?,
+        None => None,
+    };
+    let timeout = match super::args::number_field(env, Some(config), "commandTimeoutMs", class, 1.0, super::args::MAX_TIMER_MS)? {
+        Some(ms) => Some(Duration::from_millis(ms.ceil() as u64)),
+        None => None,
+    };
+    let url = js::optional_property(env, config, "url")?;
+    if url.is_some() && driver == Driver::Client {
+        return Err(JsError::Type(format!("new {class}: driver \"client\" drives config.client; it cannot be combined with url")));
+    }
+    let native = match (url, client) {
+        (Some(url), _) => {
+            let settings = url_settings(env, url, class)?;
+            Some((settings.clone(), settings))
         }
-        None => match js::optional_property(env, config, field)? {
-            Some(client) => from_client(env, client, field, class)?,
-            None => {
-                return Err(JsError::Type(format!(
-                    "new {class}: config.{field} is required (a connected node-redis or ioredis client), or pass {{ url: \"redis://host:6379\" }}"
-                )))
+        (None, None) => {
+            return Err(JsError::Type(format!(
+                "new {class}: config.client is required (a node-redis or ioredis client, or any object with the RedisClient methods), or pass {{ url: \"redis://host:6379\" }}"
+            )))
+        }
+        (None, Some(client)) => match driver {
+            Driver::Client => None,
+            Driver::Native => Some(client_settings(env, client, pub_sub, pub_sub_field, class)?),
+            Driver::Auto => {
+                let known = redis_driver::is_known_client(env, client) && pub_sub.is_none_or(|p| redis_driver::is_known_client(env, p));
+                match known.then(|| client_settings(env, client, pub_sub, pub_sub_field, class)) {
+                    Some(Ok(settings)) => Some(settings),
+                    Some(Err(e)) => {
+                        tracing::debug!(reason = %e.message(), "{class}: settings not reproducible; driving the client objects");
+                        None
+                    }
+                    None => None,
+                }
             }
         },
     };
-    if let Some(ms) = super::args::number_field(env, Some(config), "commandTimeoutMs", class, 1.0, super::args::MAX_TIMER_MS)? {
-        let limit = Duration::from_millis(ms.ceil() as u64);
-        settings.command_timeout = limit;
-        settings.response_timeout = limit;
-        settings.connect_timeout = settings.connect_timeout.min(limit);
+    match native {
+        Some((mut settings, mut sub_settings)) => {
+            if let Some(limit) = timeout {
+                for s in [&mut settings, &mut sub_settings] {
+                    s.command_timeout = limit;
+                    s.response_timeout = limit;
+                    s.connect_timeout = s.connect_timeout.min(limit);
+                }
+            }
+            let commands: Arc<dyn Commands> = Arc::new(connect_lazy(&settings).map_err(|e| JsError::Error(format!("new {class}: {e}")))?);
+            let pub_sub: Option<Arc<dyn PubSub>> = match pub_sub_field {
+                Some(_) => Some(Arc::new(connect_subscriber_lazy(&sub_settings).map_err(|e| JsError::Error(format!("new {class}: {e}")))?)),
+                None => None,
+            };
+            Ok(Backends { commands, pub_sub, driven: false })
+        }
+        None => {
+            let Some(client) = client else {
+                return Err(JsError::Type(format!("new {class}: driver \"client\" needs config.client")));
+            };
+            let timeout = timeout.unwrap_or(Duration::from_secs(5));
+            let commands: Arc<dyn Commands> = Arc::new(ClientCommands::new(env, client, "config.client", timeout)?);
+            let pub_sub: Option<Arc<dyn PubSub>> = match pub_sub_field {
+                Some(field) => {
+                    let Some(object) = pub_sub else {
+                        return Err(JsError::Type(format!(
+                            "new {class}: config.{field} is required when the clients are driven through their own methods (a dedicated connection for subscriptions)"
+                        )));
+                    };
+                    Some(Arc::new(ClientPubSub::new(env, object, "config.pubSubClient", timeout)?))
+                }
+                None => None,
+            };
+            Ok(Backends { commands, pub_sub, driven: true })
+        }
     }
-    Ok(settings)
+}
+
+fn url_settings(env: &Env, url: Value, class: &str) -> JsResult<RedisSettings> {
+    let text = if js::kind(env, url)? == Kind::String { js::string_value(env, url)? } else { String::new() };
+    const SCHEMES: [&str; 4] = ["redis://", "rediss://", "redis+unix://", "unix://"];
+    if !SCHEMES.iter().any(|s| text.len() > s.len() && text.starts_with(s)) {
+        return Err(JsError::Type(format!("new {class}: url must be a redis://, rediss:// or redis+unix:// URL")));
+    }
+    Ok(RedisSettings::from_url(text))
+}
+
+/// Settings read off `client` and, for the subscriber, off `pub_sub` (else `client`'s).
+fn client_settings(env: &Env, client: Value, pub_sub: Option<Value>, pub_sub_field: Option<&str>, class: &str) -> JsResult<(RedisSettings, RedisSettings)> {
+    let settings = from_client(env, client, "client", class)?;
+    let sub_settings = match (pub_sub, pub_sub_field) {
+        (Some(p), Some(field)) => from_client(env, p, field, class)?,
+        _ => settings.clone(),
+    };
+    Ok((settings, sub_settings))
 }
 
 fn from_client(env: &Env, client: Value, field: &str, class: &str) -> JsResult<RedisSettings> {
     let unreadable = || {
         JsError::Type(format!(
-            "new {class}: cannot read the connection settings of config.{field}: expected a node-redis (v4/v5) or ioredis client (with .options); pass {{ url: \"redis://host:6379\" }} instead"
+            "new {class}: cannot read the connection settings of config.{field} (driver \"native\"): expected a node-redis (v4/v5) or ioredis client (with .options); pass {{ url: \"redis://host:6379\" }}, or let the addon drive the object with driver \"auto\" or \"client\""
         ))
     };
     if js::kind(env, client)? != Kind::Object {
         return Err(unreadable());
     }
-    let unsupported = |what: &str| JsError::Type(format!("new {class}: config.{field} is {what}, which is not supported: pass a single-node client or {{ url }}"));
+    let unsupported = |what: &str| JsError::Type(format!("new {class}: config.{field} is {what}, which the native connections do not support: pass a single-node client or {{ url }}, or drive it with driver \"client\""));
     // ioredis Cluster keeps `startupNodes`; node-redis createCluster() `options.rootNodes`.
     if js::optional_property(env, client, "startupNodes")?.is_some() {
         return Err(unsupported("an ioredis Cluster"));
@@ -68,7 +175,7 @@ fn from_client(env: &Env, client: Value, field: &str, class: &str) -> JsResult<R
     }
     if opt_string(env, options, "keyPrefix")?.is_some() {
         return Err(JsError::Type(format!(
-            "new {class}: config.{field} has an ioredis keyPrefix, which the addon's own connections would not apply (keys would not match mcp-use's); use the prefix option instead"
+            "new {class}: config.{field} has an ioredis keyPrefix, which the addon's own connections would not apply (keys would not match mcp-use's); use the prefix option, or drive the client with driver \"client\""
         )));
     }
     // node-redis keeps the socket settings under `socket`, ioredis at the top level.
@@ -96,7 +203,7 @@ fn from_client(env: &Env, client: Value, field: &str, class: &str) -> JsResult<R
     let tls = match tls_option {
         None => url.as_deref().is_some_and(|u| u.starts_with("rediss:")),
         Some(v) => match js::kind(env, v)? {
-            Kind::Boolean => truthy(env, v)?,
+            Kind::Boolean => js::bool_value(env, v)?,
             Kind::Object => true,
             _ => false,
         },
@@ -135,11 +242,6 @@ fn pem(env: &Env, object: Value, name: &str) -> JsResult<Option<Vec<u8>>> {
     Ok(Some(out))
 }
 
-fn truthy(env: &Env, v: Value) -> JsResult<bool> {
-    let mut b = false;
-    let status = unsafe { napi::sys::napi_get_value_bool(env.raw(), v.0, &mut b) };
-    Ok(status == napi::sys::Status::napi_ok && b)
-}
 
 fn opt_string(env: &Env, object: Value, name: &str) -> JsResult<Option<String>> {
     match js::optional_property(env, object, name)? {
@@ -164,10 +266,19 @@ pub fn client_field(env: &Env, config: Value, field: &str, class: &str) -> JsRes
         None => Ok(None),
         Some(v) if js::kind(env, v)? == Kind::Object => Ok(Some(v)),
         Some(v) => Err(JsError::Type(format!(
-            "new {class}: config.{field} must be a node-redis or ioredis client, got {}",
+            "new {class}: config.{field} must be a Redis client (node-redis, ioredis, or an object with the RedisClient methods), got {}",
             js::kind(env, v)?.describe()
         ))),
     }
+}
+
+/// The JS error for a failed write: the very value a driven client threw or rejected with
+/// (as mcp-use re-throws it), else an Error naming the method, Redis and the command.
+pub fn rejection(method: &str, e: &crate::redis::RedisError) -> JsError {
+    if let Some(thrown) = e.cause().and_then(|c| Arc::downcast::<super::completion::SharedRef>(c.clone()).ok()) {
+        return JsError::Thrown(thrown, format!("{method}: {e}"));
+    }
+    JsError::Error(format!("{method}: {e}"))
 }
 
 /// Calls `client.quit()` and returns a promise of `undefined` once it resolved.

@@ -13,7 +13,7 @@ use super::args;
 use super::completion;
 use super::js::{self, JsError, JsRef, JsResult, Value};
 use super::redis_client;
-use crate::redis::{connect_lazy, RedisError};
+use crate::redis::RedisError;
 use crate::store::redis::RedisSessionStore as Core;
 
 const CLASS: &str = "RedisSessionStore";
@@ -24,6 +24,8 @@ pub struct RedisSessionStore {
     core: Mutex<Option<Arc<Core>>>,
     /// The client the user passed, for `close()` to `quit()` as the reference does.
     client: Mutex<Option<JsRef>>,
+    /// Whether the client's own methods are driven (rather than native connections).
+    driven: bool,
 }
 
 #[napi]
@@ -38,15 +40,15 @@ impl RedisSessionStore {
         let Some(config) = args::config(env, config, CLASS)? else {
             return Err(JsError::Type(format!("new {CLASS}: config is required: {{ client }} (a connected node-redis or ioredis client) or {{ url }}")));
         };
-        let settings = redis_client::settings(env, config, "client", CLASS)?;
         let prefix = args::string_field(env, Some(config), "prefix", CLASS)?.unwrap_or_else(|| crate::store::redis::DEFAULT_PREFIX.to_owned());
         let ttl = args::number_field(env, Some(config), "defaultTTL", CLASS, 1.0, args::MAX_TTL_MS / 1000.0)?.unwrap_or(crate::store::redis::DEFAULT_TTL_SECS as f64);
-        let conn = connect_lazy(&settings).map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
+        let backends = redis_client::backends(env, config, CLASS, None)?;
         let client = match redis_client::client_field(env, config, "client", CLASS)? {
             Some(c) => Some(JsRef::new(env, c)?),
             None => None,
         };
-        Ok(RedisSessionStore { core: Mutex::new(Some(Arc::new(Core::new(conn, prefix, ttl.ceil() as u64)))), client: Mutex::new(client) })
+        let core = Core::with_backend(backends.commands, prefix, ttl.ceil() as u64);
+        Ok(RedisSessionStore { core: Mutex::new(Some(Arc::new(core))), client: Mutex::new(client), driven: backends.driven })
     }
 
     fn core(&self, method: &str) -> JsResult<Arc<Core>> {
@@ -164,6 +166,13 @@ impl RedisSessionStore {
         })
     }
 
+    /// `"client"` when the passed client's own methods are driven, `"native"` when the
+    /// addon's own connections are used.
+    #[napi(getter, catch_unwind)]
+    pub fn driver(&self) -> &'static str {
+        if self.driven { "client" } else { "native" }
+    }
+
     /// Closes the native connection and calls the passed client's `quit()`.
     #[napi(catch_unwind)]
     pub fn close(&self, env: Env) -> napi::Result<Value> {
@@ -205,6 +214,6 @@ pub fn run(env: &Env, f: impl FnOnce() -> JsResult<Value>) -> napi::Result<Value
 pub fn unit(env: &Env, result: Result<(), RedisError>, method: &str) -> JsResult<Value> {
     match result {
         Ok(()) => js::undefined(env),
-        Err(e) => Err(JsError::Error(format!("{method}: {e}"))),
+        Err(e) => Err(redis_client::rejection(method, &e)),
     }
 }

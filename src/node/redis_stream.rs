@@ -15,7 +15,6 @@ use super::controllers::{self, close_controller, controller_arg};
 use super::js::{self, JsError, JsRef, JsResult, Kind, Value};
 use super::redis_client;
 use super::redis_store::{run, unit};
-use crate::redis::{connect_lazy, connect_subscriber_lazy};
 use crate::stream::local::LocalStreams;
 use crate::stream::redis::{Inbound, InboundSink, RedisStreamManager as Core};
 
@@ -38,6 +37,8 @@ pub struct RedisStreamManager {
     core: Arc<Core>,
     controllers: Controllers,
     handler: Handler,
+    /// Whether the passed clients' own methods are driven (rather than native connections).
+    driven: bool,
 }
 
 #[napi]
@@ -52,25 +53,22 @@ impl RedisStreamManager {
         let Some(config) = args::config(env, config, CLASS)? else {
             return Err(JsError::Type(format!("new {CLASS}: config is required: {{ client, pubSubClient }} (node-redis or ioredis clients) or {{ url }}")));
         };
-        let settings = redis_client::settings(env, config, "client", CLASS)?;
-        redis_client::client_field(env, config, "pubSubClient", CLASS)?;
-        // The subscriber connects where pubSubClient points, else where client does.
-        let sub_settings = match js::optional_property(env, config, "pubSubClient")? {
-            Some(_) if js::optional_property(env, config, "url")?.is_none() => redis_client::settings(env, config, "pubSubClient", CLASS)?,
-            _ => settings.clone(),
-        };
         let prefix = args::string_field(env, Some(config), "prefix", CLASS)?.unwrap_or_else(|| crate::stream::redis::DEFAULT_PREFIX.to_owned());
         let heartbeat = args::number_field(env, Some(config), "heartbeatInterval", CLASS, 1.0, args::MAX_TIMER_MS / 1000.0)?.unwrap_or(crate::stream::redis::DEFAULT_HEARTBEAT_SECS as f64);
-        let conn = connect_lazy(&settings).map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
-        let subscriber = connect_subscriber_lazy(&sub_settings).map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
+        // The subscriber connects where pubSubClient points, else where client does; or the
+        // two objects are driven.
+        let backends = redis_client::backends(env, config, CLASS, Some("pubSubClient"))?;
+        let Some(subscriber) = backends.pub_sub else {
+            return Err(JsError::Error(format!("new {CLASS}: no subscriber backend")));
+        };
         let controllers: Controllers = Arc::default();
         let handler: Handler = Arc::default();
         let core_cell: Arc<OnceLock<Weak<Core>>> = Arc::default();
         let sink = sink(completion::poster(env)?, core_cell.clone(), controllers.clone(), handler.clone());
-        let core = Core::new(conn, subscriber, prefix, heartbeat.ceil() as u64, sink).map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
+        let core = Core::with_backends(backends.commands, subscriber, prefix, heartbeat.ceil() as u64, sink).map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
         let core = Arc::new(core);
         let _ = core_cell.set(Arc::downgrade(&core));
-        Ok(RedisStreamManager { core, controllers, handler })
+        Ok(RedisStreamManager { core, controllers, handler, driven: backends.driven })
     }
 
     /// Registers the SSE stream of a session here and subscribes to its channels.
@@ -155,6 +153,13 @@ impl RedisStreamManager {
         })
     }
 
+    /// `"client"` when the passed clients' own methods are driven, `"native"` when the
+    /// addon's own connections are used.
+    #[napi(getter, catch_unwind)]
+    pub fn driver(&self) -> &'static str {
+        if self.driven { "client" } else { "native" }
+    }
+
     /// Streams held by this instance.
     #[napi(getter, js_name = "localSize", catch_unwind)]
     pub fn local_size(&self) -> u32 {
@@ -189,7 +194,7 @@ impl RedisStreamManager {
             let core = self.core.clone();
             completion::spawn(&env, async move { core.forward_inbound_response(&request_id, &json, &id).await }, move |env, result| match result {
                 Ok(b) => js::boolean(env, b),
-                Err(e) => Err(JsError::Error(format!("{method}: {e}"))),
+                Err(e) => Err(redis_client::rejection(method, &e)),
             })
         })
     }

@@ -12,33 +12,48 @@
 //!   the reference sends `EX 0`, which Redis rejects. A non-finite `ttl_ms` is an error.
 //! * A default TTL of 0 stores without expiry (the reference would send the invalid `EX 0`).
 //!
+//! The store is written once against [`Commands`]: the native connection, or a user's client
+//! object driven by the bindings (see [`crate::redis::backend`]).
+//!
 //! Every method returns errors; the bindings decide, like the reference, that `get`, `has` and
 //! `keys` log and answer `null` / `false` / `[]` while the others throw.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
-use crate::redis::{glob_escape, Connection, RedisError, RedisErrorKind, Result};
+use crate::redis::{glob_escape, Commands, RedisError, RedisErrorKind, Result, Write};
 
 /// Default key prefix, as in the reference.
 pub const DEFAULT_PREFIX: &str = "mcp:session:";
 /// Default TTL in seconds, as in the reference.
 pub const DEFAULT_TTL_SECS: u64 = 3600;
 
-/// Keys fetched per `SCAN` page.
-const SCAN_COUNT: usize = 2500;
-
 /// Session metadata store backed by Redis. Values are already-serialized JSON text.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RedisSessionStore {
-    conn: Connection,
+    conn: Arc<dyn Commands>,
     prefix: String,
     default_ttl_secs: u64,
 }
 
+impl std::fmt::Debug for RedisSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSessionStore")
+            .field("prefix", &self.prefix)
+            .field("default_ttl_secs", &self.default_ttl_secs)
+            .finish()
+    }
+}
+
 impl RedisSessionStore {
-    /// A store on `conn` with keys `{prefix}{id}` that expire after `default_ttl_secs`
-    /// (0: no expiry).
-    pub fn new(conn: Connection, prefix: String, default_ttl_secs: u64) -> Self {
+    /// A store on `conn` (a native [`crate::redis::Connection`] or any other [`Commands`])
+    /// with keys `{prefix}{id}` that expire after `default_ttl_secs` (0: no expiry).
+    pub fn new(conn: impl Commands, prefix: String, default_ttl_secs: u64) -> Self {
+        Self::with_backend(Arc::new(conn), prefix, default_ttl_secs)
+    }
+
+    /// Like [`RedisSessionStore::new`], on a shared backend.
+    pub fn with_backend(conn: Arc<dyn Commands>, prefix: String, default_ttl_secs: u64) -> Self {
         Self {
             conn,
             prefix,
@@ -64,9 +79,7 @@ impl RedisSessionStore {
     /// `GET {prefix}{id}`: the stored JSON text, `None` when absent.
     pub async fn get(&self, id: &str) -> Result<Option<String>> {
         let key = self.key(id);
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(&key);
-        let value: Option<String> = self.conn.query(&cmd, || format!("GET {key}")).await?;
+        let value = self.conn.get(&key).await?;
         // The reference treats an empty string like a missing key (`if (!data) return null`).
         Ok(value.filter(|v| !v.is_empty()))
     }
@@ -74,12 +87,9 @@ impl RedisSessionStore {
     /// `SET {prefix}{id} json EX default_ttl`.
     pub async fn set(&self, id: &str, json: &str) -> Result<()> {
         let key = self.key(id);
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(&key).arg(json);
-        if self.default_ttl_secs > 0 {
-            cmd.arg("EX").arg(self.default_ttl_secs);
-        }
-        self.conn.query::<()>(&cmd, || format!("SET {key}")).await
+        let expire_secs = (self.default_ttl_secs > 0).then_some(self.default_ttl_secs);
+        let write = Write::Set { key: key.clone(), value: json.to_owned(), expire_secs };
+        self.conn.write(vec![write], &|| format!("SET {key}")).await
     }
 
     /// `SET {prefix}{id} json EX ceil(ttl_ms / 1000)`. `ttl_ms <= 0` deletes the key instead
@@ -94,38 +104,27 @@ impl RedisSessionStore {
             ));
         }
         if ttl_ms <= 0.0 {
-            let mut cmd = redis::cmd("DEL");
-            cmd.arg(&key);
-            return self.conn.query::<()>(&cmd, || format!("DEL {key}")).await;
+            return self.conn.write(vec![Write::Del(vec![key.clone()])], &|| format!("DEL {key}")).await;
         }
         // f64 -> u64 saturates; Redis caps EX itself and answers with an error if too large.
         let secs = (ttl_ms / 1000.0).ceil().max(1.0) as u64;
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(&key).arg(json).arg("EX").arg(secs);
-        self.conn
-            .query::<()>(&cmd, || format!("SET {key} EX {secs}"))
-            .await
+        let write = Write::Set { key: key.clone(), value: json.to_owned(), expire_secs: Some(secs) };
+        self.conn.write(vec![write], &|| format!("SET {key} EX {secs}")).await
     }
 
     /// `DEL {prefix}{id}`.
     pub async fn delete(&self, id: &str) -> Result<()> {
         let key = self.key(id);
-        let mut cmd = redis::cmd("DEL");
-        cmd.arg(&key);
-        self.conn.query::<()>(&cmd, || format!("DEL {key}")).await
+        self.conn.write(vec![Write::Del(vec![key.clone()])], &|| format!("DEL {key}")).await
     }
 
     /// `EXISTS {prefix}{id}`.
     pub async fn has(&self, id: &str) -> Result<bool> {
-        let key = self.key(id);
-        let mut cmd = redis::cmd("EXISTS");
-        cmd.arg(&key);
-        let n: i64 = self.conn.query(&cmd, || format!("EXISTS {key}")).await?;
-        Ok(n == 1)
+        self.conn.exists(&self.key(id)).await
     }
 
-    /// All session ids (prefix stripped), found with `SCAN MATCH <escaped prefix>*`.
-    /// Order is unspecified; each id appears once.
+    /// All session ids (prefix stripped), found with `SCAN MATCH <escaped prefix>*` (a driven
+    /// client: `keys(pattern)`). Order is unspecified; each id appears once.
     pub async fn keys(&self) -> Result<Vec<String>> {
         let mut seen = HashSet::new();
         let mut ids = Vec::new();
@@ -142,25 +141,24 @@ impl RedisSessionStore {
         Ok(ids)
     }
 
-    /// Deletes every key of this prefix: `SCAN` pages, each removed with one `UNLINK`.
+    /// Deletes every key of this prefix: `SCAN` pages, each removed with one `UNLINK` (a
+    /// driven client: `keys(pattern)`, then one `del` of them all).
     pub async fn clear(&self) -> Result<()> {
         let pattern = self.pattern();
-        let mut cursor: u64 = 0;
+        let mut cursor = "0".to_owned();
         loop {
-            let (next, page) = self.scan_once(cursor, &pattern).await?;
+            let (next, page) = self.conn.scan(&cursor, &pattern).await?;
             let page: Vec<String> = page
                 .into_iter()
                 .filter(|k| k.starts_with(self.prefix.as_str()))
                 .collect();
             if !page.is_empty() {
-                let mut cmd = redis::cmd("UNLINK");
-                cmd.arg(&page);
                 let n = page.len();
                 self.conn
-                    .query::<()>(&cmd, || format!("UNLINK ({n} keys matching {pattern})"))
+                    .write(vec![Write::Unlink(page)], &|| format!("UNLINK ({n} keys matching {pattern})"))
                     .await?;
             }
-            if next == 0 {
+            if next == "0" {
                 return Ok(());
             }
             cursor = next;
@@ -171,25 +169,13 @@ impl RedisSessionStore {
         format!("{}*", glob_escape(&self.prefix))
     }
 
-    async fn scan_once(&self, cursor: u64, pattern: &str) -> Result<(u64, Vec<String>)> {
-        let mut cmd = redis::cmd("SCAN");
-        cmd.arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(SCAN_COUNT);
-        self.conn
-            .query(&cmd, || format!("SCAN {cursor} MATCH {pattern}"))
-            .await
-    }
-
     async fn scan_pages(&self, mut on_page: impl FnMut(Vec<String>)) -> Result<()> {
         let pattern = self.pattern();
-        let mut cursor: u64 = 0;
+        let mut cursor = "0".to_owned();
         loop {
-            let (next, page) = self.scan_once(cursor, &pattern).await?;
+            let (next, page) = self.conn.scan(&cursor, &pattern).await?;
             on_page(page);
-            if next == 0 {
+            if next == "0" {
                 return Ok(());
             }
             cursor = next;

@@ -30,9 +30,17 @@
 //! * The delete message carries this instance's server id (the reference sends `""`; any
 //!   payload means "delete" to both). A delete this instance published is never acted upon
 //!   by itself: it unsubscribes before publishing, and ignores its own marker anyway.
-//! * Subscriptions survive Redis restarts (see [`crate::redis::Subscriber`]); a watchdog pings
+//! * Subscriptions survive Redis restarts (see [`crate::redis::native::Subscriber`]); a watchdog pings
 //!   the subscriber after a disconnect until it is back.
 //! * Nothing is logged on the happy path.
+//!
+//! # Backends
+//! The manager is written once against [`Commands`] and [`PubSub`]: the native connections,
+//! or a user's client objects driven by the bindings. Where a driven client lacks something
+//! the manager falls back as mcp-use does: broadcast reads the active set with `sMembers`
+//! (or, without it, `keys("available:{prefix}*")`) and publishes to each id; the heartbeat
+//! refreshes expiries with `expire` and has no prune step; a missing `publish`, `subscribe`
+//! or `unsubscribe` fails the call that needs it.
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
@@ -41,15 +49,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use redis::{PushInfo, PushKind};
 use serde_json::value::RawValue;
-use tokio::runtime::Handle;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 
 use tokio::sync::oneshot;
 
-use crate::redis::{Connection, RedisError, RedisErrorKind, Result, Subscriber};
+use crate::redis::{glob_escape, Commands, PruneStep, PubSub, PubSubEvent, RedisError, RedisErrorKind, Result, Write};
 
 /// Default channel / key prefix, as in the reference.
 pub const DEFAULT_PREFIX: &str = "mcp:stream:";
@@ -84,39 +90,9 @@ pub enum Inbound {
 /// Receives inbound messages, in batches, on a background task. It must not block.
 pub type InboundSink = Arc<dyn Fn(Vec<Inbound>) + Send + Sync>;
 
-// KEYS[1] active set; ARGV[1] availability key prefix; ARGV[2] channel prefix; ARGV[3] data.
-const BROADCAST_LUA: &str = r"
-local ids = redis.call('SMEMBERS', KEYS[1])
-local sent = 0
-for i = 1, #ids do
-  local id = ids[i]
-  if redis.call('EXISTS', ARGV[1] .. id) == 1 then
-    redis.call('PUBLISH', ARGV[2] .. id, ARGV[3])
-    sent = sent + 1
-  else
-    redis.call('SREM', KEYS[1], id)
-  end
-end
-return sent
-";
-
-// One incremental prune step. KEYS[1] active set; ARGV[1] availability key prefix;
-// ARGV[2] SSCAN cursor; ARGV[3] COUNT. Removes ids whose availability key is gone and
-// returns { next cursor, removed }.
-const PRUNE_STEP_LUA: &str = r"
-local page = redis.call('SSCAN', KEYS[1], ARGV[2], 'COUNT', ARGV[3])
-local removed = 0
-for _, id in ipairs(page[2]) do
-  if redis.call('EXISTS', ARGV[1] .. id) == 0 then
-    removed = removed + redis.call('SREM', KEYS[1], id)
-  end
-end
-return { page[1], removed }
-";
-
 struct Inner {
-    conn: Connection,
-    subscriber: Subscriber,
+    conn: Arc<dyn Commands>,
+    subscriber: Arc<dyn PubSub>,
     prefix: String,
     heartbeat: Duration,
     ttl_secs: u64,
@@ -131,7 +107,6 @@ struct Inner {
     subscriptions: tokio::sync::Mutex<()>,
     /// Creates waiting for the next batch (see [`Inner::create_batched`]).
     pending_creates: Mutex<Vec<(String, oneshot::Sender<Result<()>>)>>,
-    broadcast_script: redis::Script,
     /// SSCAN cursor of the incremental prune that rides along with each heartbeat.
     prune_cursor: Mutex<String>,
 }
@@ -169,8 +144,19 @@ impl RedisStreamManager {
     /// expire after twice that). Inbound messages go to `sink`. Background tasks run on
     /// [`crate::runtime::handle`].
     pub fn new(
-        conn: Connection,
-        subscriber: Subscriber,
+        conn: impl Commands,
+        subscriber: impl PubSub,
+        prefix: String,
+        heartbeat_interval_secs: u64,
+        sink: InboundSink,
+    ) -> Result<Self> {
+        Self::with_backends(Arc::new(conn), Arc::new(subscriber), prefix, heartbeat_interval_secs, sink)
+    }
+
+    /// Like [`RedisStreamManager::new`], on shared backends.
+    pub fn with_backends(
+        conn: Arc<dyn Commands>,
+        subscriber: Arc<dyn PubSub>,
         prefix: String,
         heartbeat_interval_secs: u64,
         sink: InboundSink,
@@ -182,26 +168,7 @@ impl RedisStreamManager {
                 e.to_string(),
             )
         })?;
-        Self::with_handle(
-            conn,
-            subscriber,
-            prefix,
-            heartbeat_interval_secs,
-            sink,
-            &handle,
-        )
-    }
-
-    /// Like [`RedisStreamManager::new`], spawning the background tasks on `handle`.
-    pub fn with_handle(
-        conn: Connection,
-        subscriber: Subscriber,
-        prefix: String,
-        heartbeat_interval_secs: u64,
-        sink: InboundSink,
-        handle: &Handle,
-    ) -> Result<Self> {
-        let receiver = subscriber.take_receiver().ok_or_else(|| {
+        let receiver = subscriber.take_events().ok_or_else(|| {
             RedisError::new(
                 RedisErrorKind::Config,
                 "stream manager setup",
@@ -222,7 +189,6 @@ impl RedisStreamManager {
             subscriber_down: AtomicBool::new(false),
             subscriptions: tokio::sync::Mutex::new(()),
             pending_creates: Mutex::new(Vec::new()),
-            broadcast_script: redis::Script::new(BROADCAST_LUA),
             prune_cursor: Mutex::new("0".to_owned()),
         });
         let dispatcher = handle.spawn(dispatch_loop(inner.clone(), receiver, sink));
@@ -268,57 +234,42 @@ impl RedisStreamManager {
         inner.create_batched(session_id).await
     }
 
-    /// Publishes `data` to the listed sessions (one pipeline of PUBLISH), or with `None` to
+    /// Publishes `data` to the listed sessions (one batch of PUBLISH), or with `None` to
     /// every session of the active set whose availability key exists (one Lua script; ids
     /// whose key is gone are removed from the set). Channels are literal names: an id with
-    /// glob characters reaches only itself.
+    /// glob characters reaches only itself. Without scripts (a driven client) the active set
+    /// is read with `SMEMBERS`, or without that with `KEYS available:{prefix}*`, and each id
+    /// is published to, as mcp-use does.
     pub async fn send(&self, session_ids: Option<&[String]>, data: &str) -> Result<()> {
         let inner = &self.inner;
-        match session_ids {
-            Some([]) => Ok(()),
-            Some([one]) => {
-                let channel = inner.channel(one);
-                let mut cmd = redis::cmd("PUBLISH");
-                cmd.arg(&channel).arg(data);
-                inner
-                    .conn
-                    .query::<()>(&cmd, || format!("PUBLISH {channel}"))
-                    .await
-            }
-            Some(ids) => {
-                let mut pipe = redis::pipe();
-                for id in ids {
-                    pipe.cmd("PUBLISH")
-                        .arg(inner.channel(id))
-                        .arg(data)
-                        .ignore();
-                }
-                let n = ids.len();
-                inner
-                    .conn
-                    .query_pipeline::<()>(&pipe, || {
-                        format!("PUBLISH to {n} channels {}*", inner.prefix)
-                    })
-                    .await
-            }
+        let ids: Vec<String> = match session_ids {
+            Some(ids) => ids.to_vec(),
             None => {
                 let active = inner.active_key();
-                let mut invocation = inner.broadcast_script.key(&active);
-                invocation
-                    .arg(format!("available:{}", inner.prefix))
-                    .arg(&inner.prefix)
-                    .arg(data);
-                let _sent: i64 = inner
-                    .conn
-                    .invoke_script(&invocation, || format!("broadcast script on {active}"))
-                    .await?;
-                Ok(())
+                let available = format!("available:{}", inner.prefix);
+                match inner.conn.broadcast(&active, &available, &inner.prefix, data).await {
+                    Err(e) if e.kind() == RedisErrorKind::Unsupported => inner.broadcast_targets().await?,
+                    other => return other.map(|_sent| ()),
+                }
             }
+        };
+        if ids.is_empty() {
+            return Ok(());
         }
+        let writes = ids
+            .iter()
+            .map(|id| Write::Publish { channel: inner.channel(id), message: data.to_owned() })
+            .collect();
+        let n = ids.len();
+        let describe = || match &ids[..] {
+            [one] => format!("PUBLISH {}", inner.channel(one)),
+            _ => format!("PUBLISH to {n} channels {}*", inner.prefix),
+        };
+        inner.conn.write(writes, &describe).await
     }
 
     /// Deletes the stream of `session_id` everywhere: forgets it locally, unsubscribes both
-    /// its channels (confirmed before going on), then in one pipeline publishes on its delete
+    /// its channels (confirmed before going on), then in one batch publishes on its delete
     /// channel (so the instance holding it closes it), removes its availability key and its
     /// active-set entry. Works for sessions held by other instances too.
     pub async fn delete(&self, session_id: &str) -> Result<()> {
@@ -333,20 +284,23 @@ impl RedisStreamManager {
                 .unsubscribe(&[channel, delete_channel.clone()])
                 .await
         };
+        // A pub/sub client that cannot unsubscribe fails the delete before anything else
+        // (as mcp-use's); a failed unsubscribe on a connection still cleans up Redis.
+        if let Err(e) = &unsubscribed {
+            if e.kind() == RedisErrorKind::Unsupported {
+                return unsubscribed;
+            }
+        }
         let available = inner.available_key(session_id);
         let active = inner.active_key();
-        let mut pipe = redis::pipe();
-        pipe.cmd("PUBLISH")
-            .arg(&delete_channel)
-            .arg(&inner.server_id)
-            .ignore();
-        pipe.cmd("DEL").arg(&available).ignore();
-        pipe.cmd("SREM").arg(&active).arg(session_id).ignore();
+        let writes = vec![
+            Write::Publish { channel: delete_channel.clone(), message: inner.server_id.clone() },
+            Write::Del(vec![available.clone()]),
+            Write::SRem { key: active.clone(), members: vec![session_id.to_owned()] },
+        ];
         let cleaned = inner
             .conn
-            .query_pipeline::<()>(&pipe, || {
-                format!("PUBLISH {delete_channel} / DEL {available} / SREM {active}")
-            })
+            .write(writes, &|| format!("PUBLISH {delete_channel} / DEL {available} / SREM {active}"))
             .await;
         unsubscribed.and(cleaned)
     }
@@ -354,15 +308,7 @@ impl RedisStreamManager {
     /// Whether any instance holds a stream for `session_id` (`EXISTS` of its availability
     /// key).
     pub async fn has(&self, session_id: &str) -> Result<bool> {
-        let key = self.inner.available_key(session_id);
-        let mut cmd = redis::cmd("EXISTS");
-        cmd.arg(&key);
-        let n: i64 = self
-            .inner
-            .conn
-            .query(&cmd, || format!("EXISTS {key}"))
-            .await?;
-        Ok(n == 1)
+        self.inner.conn.exists(&self.inner.available_key(session_id)).await
     }
 
     /// Shuts down: stops the heartbeat, removes the availability keys and active-set entries
@@ -380,18 +326,13 @@ impl RedisStreamManager {
         let mut first_error: Option<RedisError> = None;
         if !ids.is_empty() {
             let active = inner.active_key();
-            let mut pipe = redis::pipe();
+            let mut writes = Vec::new();
             for chunk in ids.chunks(BATCH) {
-                let keys: Vec<String> = chunk.iter().map(|id| inner.available_key(id)).collect();
-                pipe.cmd("DEL").arg(keys).ignore();
-                pipe.cmd("SREM").arg(&active).arg(chunk).ignore();
+                writes.push(Write::Del(chunk.iter().map(|id| inner.available_key(id)).collect()));
+                writes.push(Write::SRem { key: active.clone(), members: chunk.to_vec() });
             }
             let n = ids.len();
-            if let Err(e) = inner
-                .conn
-                .query_pipeline::<()>(&pipe, || format!("DEL/SREM of {n} sessions in {active}"))
-                .await
-            {
+            if let Err(e) = inner.conn.write(writes, &|| format!("DEL/SREM of {n} sessions in {active}")).await {
                 first_error.get_or_insert(e);
             }
         }
@@ -404,9 +345,15 @@ impl RedisStreamManager {
             channels.push(inner.server_channel(&inner.server_id));
         }
         for chunk in channels.chunks(BATCH) {
-            if let Err(e) = inner.subscriber.unsubscribe(chunk).await {
-                first_error.get_or_insert(e);
-                break;
+            match inner.subscriber.unsubscribe(chunk).await {
+                Ok(()) => {}
+                // A driven pub/sub client without unsubscribe: nothing to undo (mcp-use's
+                // close does not unsubscribe either).
+                Err(e) if e.kind() == RedisErrorKind::Unsupported => break,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    break;
+                }
             }
         }
         for task in tasks {
@@ -433,12 +380,8 @@ impl RedisStreamManager {
             json_string(&inner.server_id),
             json_string(session_id)
         );
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(&key)
-            .arg(value)
-            .arg("EX")
-            .arg(REQUEST_ROUTE_TTL_SECS);
-        inner.conn.query::<()>(&cmd, || format!("SET {key}")).await
+        let write = Write::Set { key: key.clone(), value, expire_secs: Some(REQUEST_ROUTE_TTL_SECS) };
+        inner.conn.write(vec![write], &|| format!("SET {key}")).await
     }
 
     /// Routes an inbound JSON-RPC response (JSON text, with id `request_id`) of `session_id`
@@ -455,9 +398,7 @@ impl RedisStreamManager {
     ) -> Result<bool> {
         let inner = &self.inner;
         let key = inner.route_key(session_id, request_id);
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(&key);
-        let raw: Option<String> = inner.conn.query(&cmd, || format!("GET {key}")).await?;
+        let raw = inner.conn.get(&key).await?;
         let Some(raw) = raw.filter(|r| !r.is_empty()) else {
             return Ok(false);
         };
@@ -484,13 +425,8 @@ impl RedisStreamManager {
         };
         let payload = format!("{{\"response\":{response},\"sessionId\":{route_session}}}");
         let channel = inner.server_channel(target);
-        let mut pipe = redis::pipe();
-        pipe.cmd("PUBLISH").arg(&channel).arg(payload).ignore();
-        pipe.cmd("DEL").arg(&key).ignore();
-        inner
-            .conn
-            .query_pipeline::<()>(&pipe, || format!("PUBLISH {channel} / DEL {key}"))
-            .await?;
+        let writes = vec![Write::Publish { channel: channel.clone(), message: payload }, Write::Del(vec![key.clone()])];
+        inner.conn.write(writes, &|| format!("PUBLISH {channel} / DEL {key}")).await?;
         Ok(true)
     }
 
@@ -509,9 +445,13 @@ impl RedisStreamManager {
         }
         let channel = inner.server_channel(&inner.server_id);
         if let Err(e) = inner.subscriber.subscribe(&[channel]).await {
-            inner
-                .server_channel_subscribed
-                .store(false, Ordering::Release);
+            // A subscriber that cannot subscribe at all (a driven client without `subscribe`)
+            // stays disabled, so the caller reports it once; other failures may be retried.
+            if e.kind() != RedisErrorKind::Unsupported {
+                inner
+                    .server_channel_subscribed
+                    .store(false, Ordering::Release);
+            }
             return Err(e);
         }
         Ok(())
@@ -544,23 +484,47 @@ impl Inner {
         format!("{}server:{}", self.prefix, server_id)
     }
 
-    /// Turns one push message into an inbound item (or nothing).
-    fn classify(&self, push: PushInfo, out: &mut Vec<Inbound>, deleted: &mut Vec<String>) {
-        if push.kind == PushKind::Disconnection {
-            self.subscriber_down.store(true, Ordering::Release);
-            tracing::debug!(prefix = %self.prefix, "Redis subscriber disconnected; reconnecting");
-            return;
+    fn prune_step(&self, cursor: String) -> PruneStep {
+        PruneStep { set_key: self.active_key(), available_prefix: format!("available:{}", self.prefix), cursor, count: BATCH }
+    }
+
+    /// The ids a broadcast goes to when the backend has no scripts: the active set
+    /// (`SMEMBERS`), or without sets the ids of the availability keys (`KEYS`), as mcp-use.
+    async fn broadcast_targets(&self) -> Result<Vec<String>> {
+        match self.conn.members(&self.active_key()).await {
+            Err(e) if e.kind() == RedisErrorKind::Unsupported => {}
+            other => return other,
         }
-        let Some(msg) = redis::Msg::from_push_info(push) else {
-            return;
+        let available = format!("available:{}", self.prefix);
+        let pattern = format!("{}*", glob_escape(&available));
+        let mut ids = Vec::new();
+        let mut cursor = "0".to_owned();
+        loop {
+            let (next, page) = self.conn.scan(&cursor, &pattern).await?;
+            ids.extend(page.iter().filter_map(|k| k.strip_prefix(available.as_str())).map(str::to_owned));
+            if next == "0" {
+                return Ok(ids);
+            }
+            cursor = next;
+        }
+    }
+
+    /// Turns one pub/sub event into an inbound item (or nothing).
+    fn classify(&self, event: PubSubEvent, out: &mut Vec<Inbound>, deleted: &mut Vec<String>) {
+        let (channel, payload) = match event {
+            PubSubEvent::Disconnected => {
+                self.subscriber_down.store(true, Ordering::Release);
+                tracing::debug!(prefix = %self.prefix, "Redis subscriber disconnected; reconnecting");
+                return;
+            }
+            PubSubEvent::Message { channel, payload } => (channel, payload),
         };
-        let channel = msg.get_channel_name();
-        let payload = msg.get_payload_bytes();
+        let channel = channel.as_str();
 
         if self.server_channel_subscribed.load(Ordering::Acquire) {
             if let Some(rest) = channel.strip_prefix(self.prefix.as_str()) {
                 if rest.strip_prefix("server:") == Some(self.server_id.as_str()) {
-                    self.forwarded(payload, out);
+                    self.forwarded(&payload, out);
                     return;
                 }
             }
@@ -582,9 +546,9 @@ impl Inner {
         }
         if let Some(sid) = channel.strip_prefix(self.prefix.as_str()) {
             if self.local.lock().contains(sid) {
-                let payload = match std::str::from_utf8(payload) {
-                    Ok(s) => s.to_string(),
-                    Err(_) => String::from_utf8_lossy(payload).into_owned(),
+                let payload = match String::from_utf8(payload) {
+                    Ok(s) => s,
+                    Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
                 };
                 out.push(Inbound::Message {
                     session_id: sid.to_string(),
@@ -675,16 +639,16 @@ impl Inner {
         let active = self.active_key();
         let result = async {
             self.subscriber.subscribe(&channels).await?;
-            let mut pipe = redis::pipe();
-            for sid in ids {
-                pipe.cmd("SET").arg(self.available_key(sid)).arg("active").arg("EX").arg(self.ttl_secs).ignore();
-            }
+            let mut writes: Vec<Write> = ids
+                .iter()
+                .map(|sid| Write::Set { key: self.available_key(sid), value: "active".to_owned(), expire_secs: Some(self.ttl_secs) })
+                .collect();
             for chunk in ids.chunks(BATCH) {
-                pipe.cmd("SADD").arg(&active).arg(chunk).ignore();
+                writes.push(Write::SAdd { key: active.clone(), members: chunk.iter().map(|s| (*s).clone()).collect() });
             }
-            pipe.cmd("EXPIRE").arg(&active).arg(self.ttl_secs).ignore();
+            writes.push(Write::Expire { key: active.clone(), secs: self.ttl_secs });
             let n = ids.len();
-            self.conn.query_pipeline::<()>(&pipe, || format!("SET EX of {n} keys available:{}* / SADD {active}", self.prefix)).await
+            self.conn.write(writes, &|| format!("SET EX of {n} keys available:{}* / SADD {active}", self.prefix)).await
         }
         .await;
         if result.is_err() && !added.is_empty() {
@@ -714,7 +678,7 @@ fn json_string(s: &str) -> String {
 }
 
 /// Reads the subscriber's push messages and hands them to the sink in batches.
-async fn dispatch_loop(inner: Arc<Inner>, mut rx: UnboundedReceiver<PushInfo>, sink: InboundSink) {
+async fn dispatch_loop(inner: Arc<Inner>, mut rx: UnboundedReceiver<PubSubEvent>, sink: InboundSink) {
     let mut batch = Vec::new();
     let mut deleted = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -792,57 +756,42 @@ async fn heartbeat_loop(inner: Arc<Inner>) {
 /// without persistence) every local availability key with its expiry, SADD the ids to the
 /// active set, EXPIRE the set, and one prune step (a page of the active set checked for ids
 /// whose availability key expired, e.g. those of a crashed instance). The prune runs after
-/// the SETs in the same pipeline, so it never sees this instance's own ids as dead.
+/// the SETs in the same pipeline, so it never sees this instance's own ids as dead. A
+/// driven client refreshes with `expire` and has no prune step.
 async fn heartbeat_once(inner: &Inner) -> Result<()> {
     let ids: Vec<String> = inner.local.lock().iter().cloned().collect();
     let active = inner.active_key();
-    let mut pipe = redis::pipe();
-    for id in &ids {
-        pipe.cmd("SET")
-            .arg(inner.available_key(id))
-            .arg("active")
-            .arg("EX")
-            .arg(inner.ttl_secs)
-            .ignore();
-    }
+    let mut writes: Vec<Write> = ids
+        .iter()
+        .map(|id| Write::Refresh { key: inner.available_key(id), value: "active".to_owned(), secs: inner.ttl_secs })
+        .collect();
     for chunk in ids.chunks(BATCH) {
-        pipe.cmd("SADD").arg(&active).arg(chunk).ignore();
+        writes.push(Write::SAdd { key: active.clone(), members: chunk.to_vec() });
     }
     if !ids.is_empty() {
-        pipe.cmd("EXPIRE").arg(&active).arg(inner.ttl_secs).ignore();
+        writes.push(Write::Expire { key: active.clone(), secs: inner.ttl_secs });
     }
-    let cursor = inner.prune_cursor.lock().clone();
-    pipe.cmd("EVAL")
-        .arg(PRUNE_STEP_LUA)
-        .arg(1)
-        .arg(&active)
-        .arg(format!("available:{}", inner.prefix))
-        .arg(&cursor)
-        .arg(BATCH);
+    let prune = inner.prune_step(inner.prune_cursor.lock().clone());
     let n = ids.len();
-    let ((next_cursor, removed),): ((String, i64),) = inner
+    let outcome = inner
         .conn
-        .query_pipeline(&pipe, || {
-            format!("heartbeat SET EX of {n} keys available:{}* + prune step", inner.prefix)
-        })
+        .write_and_prune(writes, prune, &|| format!("heartbeat SET EX of {n} keys available:{}* + prune step", inner.prefix))
         .await?;
-    if removed > 0 {
-        tracing::debug!(removed, prefix = %inner.prefix, "pruned dead ids from the active set");
+    if let Some((next_cursor, removed)) = outcome {
+        if removed > 0 {
+            tracing::debug!(removed, prefix = %inner.prefix, "pruned dead ids from the active set");
+        }
+        *inner.prune_cursor.lock() = next_cursor;
     }
-    *inner.prune_cursor.lock() = next_cursor;
     Ok(())
 }
 
 /// A whole prune pass: prune steps from cursor 0 until SSCAN wraps around.
 async fn prune_once(inner: &Inner) -> Result<u64> {
-    let active = inner.active_key();
-    let available_prefix = format!("available:{}", inner.prefix);
     let mut cursor = "0".to_owned();
     let mut removed: u64 = 0;
     loop {
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(PRUNE_STEP_LUA).arg(1).arg(&active).arg(&available_prefix).arg(&cursor).arg(BATCH);
-        let (next, n): (String, u64) = inner.conn.query(&cmd, || format!("prune step on {active} at {cursor}")).await?;
+        let (next, n) = inner.conn.prune_step(inner.prune_step(cursor)).await?;
         removed += n;
         if next == "0" {
             return Ok(removed);

@@ -1,0 +1,156 @@
+//! What the Redis classes need from Redis, as two traits with two implementations each:
+//!
+//! * the native connections of [`super::native`] (the redis crate: pipelines, Lua scripts,
+//!   `SCAN`, a RESP3 subscriber that reconnects by itself);
+//! * an object the user passed that honours mcp-use's `RedisClient` contract (get, set,
+//!   setEx/setex, del, exists, keys, expire, sAdd, sRem, sMembers, publish, subscribe,
+//!   unsubscribe), driven by the bindings in `src/node/redis_driver.rs`.
+//!
+//! The logic of each class (which keys, in what order, which fallbacks) lives once, in
+//! [`crate::store::redis`] and [`crate::stream::redis`]; a backend only carries out
+//! Redis-level operations. Where a backend cannot do something it answers
+//! [`RedisErrorKind::Unsupported`] and the class falls back as the seed describes (no Lua:
+//! `SMEMBERS` then `PUBLISH` each; no `sMembers`: `KEYS available:{prefix}*`).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::{RedisError, RedisErrorKind, Result};
+
+/// A boxed, sendable future: what the trait methods return (object-safe async).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Describes an operation for an error message; called only when it failed.
+pub type Describe<'a> = &'a (dyn Fn() -> String + Send + Sync);
+
+/// One write of a batch (see [`Commands::write`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// `SET key value [EX secs]`. A driven client uses `setEx`, else `setex`, else
+    /// `set(key, value, { EX })` (plain `set(key, value)` without an expiry).
+    Set {
+        key: String,
+        value: String,
+        expire_secs: Option<u64>,
+    },
+    /// Keeps `key` alive for `secs` more seconds. Native: `SET key value EX secs`, which also
+    /// restores a key that a Redis restart without persistence lost. A driven client:
+    /// `expire(key, secs)` when it has `expire`, else nothing (as mcp-use's heartbeat).
+    Refresh {
+        key: String,
+        value: String,
+        secs: u64,
+    },
+    /// `DEL keys...`.
+    Del(Vec<String>),
+    /// `UNLINK keys...` (a driven client: `del`).
+    Unlink(Vec<String>),
+    /// `EXPIRE key secs` (a driven client without `expire`: nothing).
+    Expire { key: String, secs: u64 },
+    /// `SADD key members...` (a driven client without `sAdd`: nothing).
+    SAdd { key: String, members: Vec<String> },
+    /// `SREM key members...` (a driven client without `sRem`: nothing).
+    SRem { key: String, members: Vec<String> },
+    /// `PUBLISH channel message` (a driven client without `publish`: the whole batch fails
+    /// with [`RedisErrorKind::Unsupported`] before anything is sent).
+    Publish { channel: String, message: String },
+}
+
+/// One step of the incremental prune of an active set: `SSCAN set cursor COUNT count`, and
+/// every id of that page whose key `{available_prefix}{id}` is gone is removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PruneStep {
+    pub set_key: String,
+    pub available_prefix: String,
+    pub cursor: String,
+    pub count: usize,
+}
+
+/// The result of a [`PruneStep`]: the next cursor (`"0"` when the pass is complete) and how
+/// many ids were removed.
+pub type PruneOutcome = (String, u64);
+
+/// Commands on one connection (or one driven client object).
+pub trait Commands: Send + Sync + 'static {
+    /// `GET key`.
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>>>;
+
+    /// `EXISTS key` is 1.
+    fn exists<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool>>;
+
+    /// One page of the keys matching `pattern` (a glob, already escaped where needed),
+    /// from `cursor` (`"0"` to start). Returns the next cursor, `"0"` when done. Native:
+    /// `SCAN`; a driven client: all of `keys(pattern)` in one page.
+    fn scan<'a>(&'a self, cursor: &'a str, pattern: &'a str) -> BoxFuture<'a, Result<(String, Vec<String>)>>;
+
+    /// `SMEMBERS key`. A driven client without `sMembers`: [`RedisErrorKind::Unsupported`].
+    fn members<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<String>>>;
+
+    /// Runs `writes` in order, as one batch: native, one pipeline (one round trip); a driven
+    /// client, every call issued at once, then all awaited. Fails with the first error.
+    fn write<'a>(&'a self, writes: Vec<Write>, what: Describe<'a>) -> BoxFuture<'a, Result<()>>;
+
+    /// `writes`, then `prune` (one round trip natively). A backend without server-side
+    /// scripts runs `writes` only and answers `None`.
+    fn write_and_prune<'a>(
+        &'a self,
+        writes: Vec<Write>,
+        prune: PruneStep,
+        what: Describe<'a>,
+    ) -> BoxFuture<'a, Result<Option<PruneOutcome>>> {
+        let _ = prune;
+        Box::pin(async move { self.write(writes, what).await.map(|()| None) })
+    }
+
+    /// One [`PruneStep`] on its own. Default: [`RedisErrorKind::Unsupported`].
+    fn prune_step<'a>(&'a self, prune: PruneStep) -> BoxFuture<'a, Result<PruneOutcome>> {
+        Box::pin(async move { Err(unsupported(format!("prune step on {}", prune.set_key), "server-side scripts")) })
+    }
+
+    /// Publishes `message` to `{channel_prefix}{id}` for every id of `set_key` whose key
+    /// `{available_prefix}{id}` exists, removing the others from the set, in one server-side
+    /// script. Returns how many were published to. Default: [`RedisErrorKind::Unsupported`].
+    fn broadcast<'a>(
+        &'a self,
+        set_key: &'a str,
+        available_prefix: &'a str,
+        channel_prefix: &'a str,
+        message: &'a str,
+    ) -> BoxFuture<'a, Result<u64>> {
+        let _ = (available_prefix, channel_prefix, message);
+        Box::pin(async move { Err(unsupported(format!("broadcast script on {set_key}"), "server-side scripts")) })
+    }
+}
+
+/// Something that arrived on a subscribed channel, or news of the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PubSubEvent {
+    /// A message published on `channel`, as bytes (UTF-8 for text).
+    Message { channel: String, payload: Vec<u8> },
+    /// The connection dropped; subscriptions are restored when it is back.
+    Disconnected,
+}
+
+/// A dedicated pub/sub connection (or a driven client object used as one).
+pub trait PubSub: Send + Sync + 'static {
+    /// Subscribes to `channels`; returns once they are confirmed. Subscribing a channel that
+    /// is already subscribed does not deliver its messages twice.
+    fn subscribe<'a>(&'a self, channels: &'a [String]) -> BoxFuture<'a, Result<()>>;
+
+    /// Unsubscribes from `channels`; returns once confirmed.
+    fn unsubscribe<'a>(&'a self, channels: &'a [String]) -> BoxFuture<'a, Result<()>>;
+
+    /// Checks the connection (and starts a reconnect round natively). A driven client
+    /// reconnects by itself: always `Ok`.
+    fn ping(&self) -> BoxFuture<'_, Result<()>>;
+
+    /// The receiver of every [`PubSubEvent`], in order. `None` after the first call.
+    fn take_events(&self) -> Option<UnboundedReceiver<PubSubEvent>>;
+}
+
+/// The error of a backend that lacks `capability` for `operation`.
+pub fn unsupported(operation: impl Into<String>, capability: &str) -> RedisError {
+    RedisError::new(RedisErrorKind::Unsupported, operation, format!("the backend has no {capability}"))
+}
