@@ -92,6 +92,13 @@ describe.each(impls)("%s: RedisSessionStore on a fake RedisClient", (name, m) =>
     for (const call of [() => store.set("x", { lastAccessedAt: 1 }), () => store.setWithTTL("x", { lastAccessedAt: 1 }, 5000), () => store.delete("x"), () => store.clear(), () => store.close()]) {
       await expect(call()).rejects.toBe(boom);
     }
+    // A value that cannot even be turned into a string (a Symbol) is a failed read too.
+    const odd = world.client("odd");
+    odd.get = async () => Symbol("not a string");
+    odd.keys = async () => [Symbol("k")];
+    const store3 = new m.RedisSessionStore({ client: odd });
+    expect(await store3.get("x")).toBeNull();
+    expect(await store3.keys()).toEqual([]);
     // A synchronous throw is the same.
     const sync = world.client("sync");
     sync.get = () => {
@@ -187,6 +194,22 @@ describe.each(impls)("%s: RedisStreamManager on fake RedisClients (two servers, 
     expect(world.callsOf("expire").filter(([k]) => k === key).at(-1)).toEqual([key, 2]);
     world.advance(1500); // past the original expiry: alive only because it was refreshed
     expect(await a.has("hb")).toBe(true);
+  });
+
+  test("without expire, a session stays available across heartbeats", async () => {
+    const a = manager("a", {}, ["expire"]);
+    const s = openStream();
+    await a.create("noexp", s.controller);
+    const key = "available:mcp:stream:noexp";
+    const writes = () => world.calls.filter(([, meth, args]) => ["set", "setEx", "setex"].includes(meth) && args[0] === key).length;
+    const before = writes();
+    world.advance(1500);
+    if (name === "native") {
+      // The addon writes the key with its expiry and re-writes it on each heartbeat.
+      await waitFor(() => writes() > before, "a heartbeat re-write of the availability key");
+    }
+    world.advance(1500);
+    expect(await a.has("noexp")).toBe(true);
   });
 
   test("create is idempotent: a reconnecting stream replaces the controller, with no duplicate subscription", async () => {

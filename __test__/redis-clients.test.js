@@ -76,8 +76,12 @@ describeRedis("Redis classes with node-redis v4/v5 and ioredis clients", () => {
       expectThrow(() => new native.RedisSessionStore({ client: sentinel, driver: "native" }), "TypeError", /Sentinel/);
       expectThrow(() => new native.RedisSessionStore({ client: prefixed, driver: "native" }), "TypeError", /keyPrefix/);
       expectThrow(() => new native.RedisStreamManager({ client: prefixed, pubSubClient: prefixed, driver: "native" }), "TypeError", /keyPrefix/);
-      // The default ("auto") drives such clients through their own methods instead.
-      for (const client of [cluster, sentinel, prefixed]) expect(new native.RedisSessionStore({ client }).driver).toBe("client");
+      // The default ("auto") refuses them too (ioredis' subscribe callback is not a message
+      // listener, so driving one would break pub/sub); driver "client" drives them on request.
+      for (const client of [cluster, sentinel, prefixed]) {
+        expectThrow(() => new native.RedisSessionStore({ client }), "TypeError", /driver "client"/);
+        expect(new native.RedisSessionStore({ client, driver: "client" }).driver).toBe("client");
+      }
     } finally {
       cluster.disconnect();
       sentinel.disconnect();
@@ -85,7 +89,7 @@ describeRedis("Redis classes with node-redis v4/v5 and ioredis clients", () => {
     }
   });
 
-  test("an ioredis client with keyPrefix is driven through its own methods by default, so keys carry the prefix as with mcp-use", async () => {
+  test("an ioredis client with keyPrefix, driven with driver \"client\", writes keys with the prefix as mcp-use does", async () => {
     const IORedis = __nodeRequire("ioredis");
     const ref = __nodeRequire(require.resolve("mcp-use/server"));
     const url = new URL(redisUrl());
@@ -93,7 +97,7 @@ describeRedis("Redis classes with node-redis v4/v5 and ioredis clients", () => {
     const plain = new IORedis({ host: url.hostname, port: Number(url.port) });
     const prefix = uniquePrefix("kp");
     try {
-      const ours = new native.RedisSessionStore({ client: prefixed, prefix });
+      const ours = new native.RedisSessionStore({ client: prefixed, prefix, driver: "client" });
       const theirs = new ref.RedisSessionStore({ client: prefixed, prefix });
       expect(ours.driver).toBe("client");
       await ours.set("ours", { lastAccessedAt: 1 });

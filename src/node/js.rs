@@ -215,7 +215,12 @@ pub fn array_elements(env: &Env, arr: Value) -> JsResult<Vec<Value>> {
     let mut out = Vec::with_capacity(len as usize);
     for i in 0..len {
         let mut v = ptr::null_mut();
-        check(unsafe { sys::napi_get_element(env.raw(), arr.0, i, &mut v) }, "read array element")?;
+        let status = unsafe { sys::napi_get_element(env.raw(), arr.0, i, &mut v) };
+        if status != sys::Status::napi_ok && exception_pending(env) {
+            let message = take_exception_message(env);
+            return Err(JsError::Error(format!("reading element {i} threw: {message}")));
+        }
+        check(status, "read array element")?;
         out.push(Value(v));
     }
     Ok(out)
@@ -628,9 +633,21 @@ pub fn then_undefined(env: &Env, value: Value) -> JsResult<Value> {
     call(env, value, then, &[Value(f)])?.map_err(|m| JsError::Error(format!("then() threw: {m}")))
 }
 
+fn exception_pending(env: &Env) -> bool {
+    let mut pending = false;
+    unsafe { sys::napi_is_exception_pending(env.raw(), &mut pending) };
+    pending
+}
+
 /// `String(value)`.
 pub fn coerce_string(env: &Env, value: Value) -> JsResult<String> {
     let mut out = ptr::null_mut();
-    check(unsafe { sys::napi_coerce_to_string(env.raw(), value.0, &mut out) }, "String()")?;
+    let status = unsafe { sys::napi_coerce_to_string(env.raw(), value.0, &mut out) };
+    if status != sys::Status::napi_ok && exception_pending(env) {
+        // A Symbol, or a toString that throws: never leave the exception pending.
+        let message = take_exception_message(env);
+        return Err(JsError::Error(format!("String() threw: {message}")));
+    }
+    check(status, "String()")?;
     string_value(env, Value(out))
 }

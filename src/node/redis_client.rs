@@ -77,15 +77,17 @@ pub fn backends(env: &Env, config: Value, class: &str, pub_sub_field: Option<&'s
         (None, Some(client)) => match driver {
             Driver::Client => None,
             Driver::Native => Some(client_settings(env, client, pub_sub, pub_sub_field, class)?),
+            // node-redis and ioredis clients take the native path; a node-redis/ioredis client
+            // whose settings cannot be reproduced (Cluster, Sentinel, keyPrefix) is refused
+            // as with "native": ioredis' subscribe(channel, callback) does not deliver
+            // messages to the callback, so driving it would break pub/sub. Anything else
+            // (a fake, a wrapper) is driven.
             Driver::Auto => {
                 let known = redis_driver::is_known_client(env, client) && pub_sub.is_none_or(|p| redis_driver::is_known_client(env, p));
-                match known.then(|| client_settings(env, client, pub_sub, pub_sub_field, class)) {
-                    Some(Ok(settings)) => Some(settings),
-                    Some(Err(e)) => {
-                        tracing::debug!(reason = %e.message(), "{class}: settings not reproducible; driving the client objects");
-                        None
-                    }
-                    None => None,
+                if known {
+                    Some(client_settings(env, client, pub_sub, pub_sub_field, class)?)
+                } else {
+                    None
                 }
             }
         },

@@ -172,7 +172,11 @@ fn plan(env: &Env, object: Value, role: &str, op: Op) -> std::result::Result<Opt
                 }
             }
             Write::Set { key, value, expire_secs: None } => required("set", vec![Arg::Str(key), Arg::Str(value)], Expect::Nothing),
-            Write::Refresh { key, secs, .. } | Write::Expire { key, secs } => optional("expire", vec![Arg::Str(key), Arg::Num(secs)]),
+            Write::Expire { key, secs } => optional("expire", vec![Arg::Str(key), Arg::Num(secs)]),
+            // Without `expire`, re-write the key with its expiry (what the native SET EX
+            // does), so it does not lapse between heartbeats.
+            Write::Refresh { key, secs, .. } if has("expire") => optional("expire", vec![Arg::Str(key), Arg::Num(secs)]),
+            Write::Refresh { key, value, secs } => plan(env, object, role, Op::Write(Write::Set { key, value, expire_secs: Some(secs) })),
             Write::Del(mut keys) if keys.len() == 1 => required("del", vec![Arg::Str(keys.remove(0))], Expect::Nothing),
             Write::Del(keys) | Write::Unlink(keys) => required("del", vec![Arg::Strs(keys)], Expect::Nothing),
             // `expand` made these one member each.
@@ -217,7 +221,15 @@ struct Batch {
 }
 
 impl Batch {
+    fn done(&self) -> bool {
+        self.tx.borrow().is_none()
+    }
+
     fn fill(&mut self, slot: usize, reply: Reply) {
+        // A thenable that settles twice, or a slot after the batch failed: ignored.
+        if self.done() {
+            return;
+        }
         if self.replies[slot].is_none() {
             self.replies[slot] = Some(reply);
             self.remaining -= 1;
@@ -259,12 +271,20 @@ fn start(
     let Some(object) = object.get(env).map_err(js_failure)? else {
         return Err(Failure { kind: RedisErrorKind::Closed, message: format!("{role} was released"), thrown: None });
     };
+    // The caller gave up (timed out, cancelled) while this job waited: make no calls.
+    if tx.borrow().as_ref().is_none_or(|t| t.is_closed()) {
+        return Ok(());
+    }
     let mut calls = Vec::with_capacity(ops.len());
     for op in ops {
         calls.push(plan(env, object, role, op)?);
     }
     let batch = Rc::new(RefCell::new(Batch { replies: (0..calls.len()).map(|_| None).collect(), remaining: calls.len(), tx }));
     for (slot, call) in calls.into_iter().enumerate() {
+        // A call already failed the batch: make no more.
+        if batch.borrow().done() {
+            break;
+        }
         let Some(call) = call else {
             batch.borrow_mut().fill(slot, Reply::Done);
             continue;

@@ -405,53 +405,67 @@ return { page[1], removed }
 
 static BROADCAST_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(BROADCAST_LUA));
 
-/// Appends `write` to `pipe` as one command (its reply ignored).
-fn add_write(pipe: &mut redis::Pipeline, write: &Write) {
+/// `write` as one command.
+fn command(write: &Write) -> redis::Cmd {
+    let mut cmd;
     match write {
         Write::Set { key, value, expire_secs } => {
-            let cmd = pipe.cmd("SET").arg(key).arg(value);
+            cmd = redis::cmd("SET");
+            cmd.arg(key).arg(value);
             if let Some(secs) = expire_secs {
                 cmd.arg("EX").arg(*secs);
             }
         }
         Write::Refresh { key, value, secs } => {
-            pipe.cmd("SET").arg(key).arg(value).arg("EX").arg(*secs);
+            cmd = redis::cmd("SET");
+            cmd.arg(key).arg(value).arg("EX").arg(*secs);
         }
         Write::Del(keys) => {
-            pipe.cmd("DEL").arg(keys);
+            cmd = redis::cmd("DEL");
+            cmd.arg(keys);
         }
         Write::Unlink(keys) => {
-            pipe.cmd("UNLINK").arg(keys);
+            cmd = redis::cmd("UNLINK");
+            cmd.arg(keys);
         }
         Write::Expire { key, secs } => {
-            pipe.cmd("EXPIRE").arg(key).arg(*secs);
+            cmd = redis::cmd("EXPIRE");
+            cmd.arg(key).arg(*secs);
         }
         Write::SAdd { key, members } => {
-            pipe.cmd("SADD").arg(key).arg(members);
+            cmd = redis::cmd("SADD");
+            cmd.arg(key).arg(members);
         }
         Write::SRem { key, members } => {
-            pipe.cmd("SREM").arg(key).arg(members);
+            cmd = redis::cmd("SREM");
+            cmd.arg(key).arg(members);
         }
         Write::Publish { channel, message } => {
-            pipe.cmd("PUBLISH").arg(channel).arg(message);
+            cmd = redis::cmd("PUBLISH");
+            cmd.arg(channel).arg(message);
         }
     }
-    pipe.ignore();
+    cmd
 }
 
-/// The writes as one pipeline; `DEL`/`UNLINK`/`SADD`/`SREM` without keys are left out
-/// (Redis rejects them).
-fn pipeline(writes: &[Write]) -> redis::Pipeline {
+/// The writes Redis would reject as empty (`DEL`/`UNLINK`/`SADD`/`SREM` without keys) left
+/// out.
+fn effective(writes: &[Write]) -> Vec<&Write> {
+    writes
+        .iter()
+        .filter(|write| match write {
+            Write::Del(keys) | Write::Unlink(keys) => !keys.is_empty(),
+            Write::SAdd { members, .. } | Write::SRem { members, .. } => !members.is_empty(),
+            _ => true,
+        })
+        .collect()
+}
+
+/// The writes as one pipeline, replies ignored.
+fn pipeline(writes: &[&Write]) -> redis::Pipeline {
     let mut pipe = redis::pipe();
     for write in writes {
-        let empty = match write {
-            Write::Del(keys) | Write::Unlink(keys) => keys.is_empty(),
-            Write::SAdd { members, .. } | Write::SRem { members, .. } => members.is_empty(),
-            _ => false,
-        };
-        if !empty {
-            add_write(&mut pipe, write);
-        }
+        pipe.add_command(command(write)).ignore();
     }
     pipe
 }
@@ -503,17 +517,19 @@ impl Commands for Connection {
 
     fn write<'a>(&'a self, writes: Vec<Write>, what: Describe<'a>) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let pipe = pipeline(&writes);
-            if pipe.is_empty() {
-                return Ok(());
+            match effective(&writes)[..] {
+                [] => Ok(()),
+                // One command on its own: Redis' error reply reads as it is, not as a
+                // pipeline failure.
+                [one] => self.query::<()>(&command(one), what).await,
+                ref many => self.query_pipeline::<()>(&pipeline(many), what).await,
             }
-            self.query_pipeline::<()>(&pipe, what).await
         })
     }
 
     fn write_and_prune<'a>(&'a self, writes: Vec<Write>, prune: PruneStep, what: Describe<'a>) -> BoxFuture<'a, Result<Option<PruneOutcome>>> {
         Box::pin(async move {
-            let mut pipe = pipeline(&writes);
+            let mut pipe = pipeline(&effective(&writes));
             let step = prune_cmd(&prune);
             pipe.add_command(step);
             let (outcome,): (PruneOutcome,) = self.query_pipeline(&pipe, what).await?;
