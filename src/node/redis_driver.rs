@@ -74,9 +74,9 @@ enum Arg {
     Listener(String),
 }
 
-/// A call to make: `object[method](...args)`.
+/// A call to make: `f.call(object, ...args)`, `f` being the method probing found.
 struct Call {
-    method: &'static str,
+    f: Value,
     args: Vec<Arg>,
     expect: Expect,
 }
@@ -142,16 +142,13 @@ impl Driven {
 /// Plans `op` against `object`: the call to make, `Ok(None)` to skip it (an optional method
 /// the object lacks), or the failure of a required method it lacks.
 fn plan(env: &Env, object: Value, role: &str, op: Op) -> std::result::Result<Option<Call>, Failure> {
-    let has = |name: &str| js::method(env, object, name).is_some();
+    let found = |name: &str| js::method(env, object, name);
     let missing = |names: &str| Failure { kind: RedisErrorKind::Unsupported, message: format!("{role} has no {names} method"), thrown: None };
-    let required = |name: &'static str, args: Vec<Arg>, expect: Expect| {
-        if has(name) {
-            Ok(Some(Call { method: name, args, expect }))
-        } else {
-            Err(missing(name))
-        }
+    let required = |name: &str, args: Vec<Arg>, expect: Expect| match found(name) {
+        Some(f) => Ok(Some(Call { f, args, expect })),
+        None => Err(missing(name)),
     };
-    let optional = |name: &'static str, args: Vec<Arg>| Ok(has(name).then_some(Call { method: name, args, expect: Expect::Nothing }));
+    let optional = |name: &str, args: Vec<Arg>| Ok(found(name).map(|f| Call { f, args, expect: Expect::Nothing }));
     match op {
         Op::Get(key) => required("get", vec![Arg::Str(key)], Expect::Text),
         Op::Exists(key) => required("exists", vec![Arg::Str(key)], Expect::Bool),
@@ -161,12 +158,10 @@ fn plan(env: &Env, object: Value, role: &str, op: Op) -> std::result::Result<Opt
         Op::Unsubscribe(channel) => required("unsubscribe", vec![Arg::Str(channel)], Expect::Nothing),
         Op::Write(write) => match write {
             Write::Set { key, value, expire_secs: Some(secs) } => {
-                if has("setEx") {
-                    Ok(Some(Call { method: "setEx", args: vec![Arg::Str(key), Arg::Num(secs), Arg::Str(value)], expect: Expect::Nothing }))
-                } else if has("setex") {
-                    Ok(Some(Call { method: "setex", args: vec![Arg::Str(key), Arg::Num(secs), Arg::Str(value)], expect: Expect::Nothing }))
-                } else if has("set") {
-                    Ok(Some(Call { method: "set", args: vec![Arg::Str(key), Arg::Str(value), Arg::ExOption(secs)], expect: Expect::Nothing }))
+                if let Some(f) = found("setEx").or_else(|| found("setex")) {
+                    Ok(Some(Call { f, args: vec![Arg::Str(key), Arg::Num(secs), Arg::Str(value)], expect: Expect::Nothing }))
+                } else if let Some(f) = found("set") {
+                    Ok(Some(Call { f, args: vec![Arg::Str(key), Arg::Str(value), Arg::ExOption(secs)], expect: Expect::Nothing }))
                 } else {
                     Err(missing("setEx, setex or set"))
                 }
@@ -175,8 +170,10 @@ fn plan(env: &Env, object: Value, role: &str, op: Op) -> std::result::Result<Opt
             Write::Expire { key, secs } => optional("expire", vec![Arg::Str(key), Arg::Num(secs)]),
             // Without `expire`, re-write the key with its expiry (what the native SET EX
             // does), so it does not lapse between heartbeats.
-            Write::Refresh { key, secs, .. } if has("expire") => optional("expire", vec![Arg::Str(key), Arg::Num(secs)]),
-            Write::Refresh { key, value, secs } => plan(env, object, role, Op::Write(Write::Set { key, value, expire_secs: Some(secs) })),
+            Write::Refresh { key, value, secs } => match found("expire") {
+                Some(f) => Ok(Some(Call { f, args: vec![Arg::Str(key), Arg::Num(secs)], expect: Expect::Nothing })),
+                None => plan(env, object, role, Op::Write(Write::Set { key, value, expire_secs: Some(secs) })),
+            },
             Write::Del(mut keys) if keys.len() == 1 => required("del", vec![Arg::Str(keys.remove(0))], Expect::Nothing),
             Write::Del(keys) | Write::Unlink(keys) => required("del", vec![Arg::Strs(keys)], Expect::Nothing),
             // `expand` made these one member each.
@@ -289,13 +286,9 @@ fn start(
             batch.borrow_mut().fill(slot, Reply::Done);
             continue;
         };
-        let f = js::method(env, object, call.method).ok_or_else(|| Failure {
-            kind: RedisErrorKind::Unsupported,
-            message: format!("{role} has no {} method", call.method),
-            thrown: None,
-        })?;
+
         let args = call.args.into_iter().map(|a| arg_value(env, a, events.as_ref())).collect::<JsResult<Vec<_>>>().map_err(js_failure)?;
-        let returned = match js::call_catching(env, object, f, &args).map_err(js_failure)? {
+        let returned = match js::call_catching(env, object, call.f, &args).map_err(js_failure)? {
             Ok(v) => v,
             Err(exception) => return Err(thrown(env, exception)),
         };
@@ -366,40 +359,35 @@ fn arg_value(env: &Env, arg: Arg, events: Option<&UnboundedSender<PubSubEvent>>)
             let events = events.cloned();
             js::function(env, "onMessage", move |env, args| {
                 let Some(events) = &events else { return };
-                let payload = match args.first() {
-                    Some(v) => message_bytes(env, *v),
-                    None => Vec::new(),
-                };
+                // A value that cannot be read (a Symbol) arrives empty rather than not at all.
+                let payload = args.first().map(|v| bytes_of(env, *v).unwrap_or_default()).unwrap_or_default();
                 let _ = events.send(PubSubEvent::Message { channel: channel.clone(), payload });
             })
         }
     }
 }
 
-/// A message as bytes: a string's UTF-8, a `Buffer`'s bytes, else `String(value)`.
-fn message_bytes(env: &Env, value: Value) -> Vec<u8> {
-    match js::kind(env, value) {
-        Ok(Kind::String) => js::string_value(env, value).map(String::into_bytes).unwrap_or_default(),
-        Ok(Kind::Object) => match js::byte_view(env, value) {
-            Ok(Some(bytes)) => bytes,
-            _ => js::coerce_string(env, value).map(String::into_bytes).unwrap_or_default(),
-        },
-        _ => js::coerce_string(env, value).map(String::into_bytes).unwrap_or_default(),
+/// A value as bytes: a string's UTF-8, a `Buffer`'s / typed array's bytes, else the UTF-8 of
+/// `String(value)`.
+fn bytes_of(env: &Env, value: Value) -> JsResult<Vec<u8>> {
+    match js::kind(env, value)? {
+        Kind::String => return js::string_value(env, value).map(String::into_bytes),
+        Kind::Object => {
+            if let Some(bytes) = js::byte_view(env, value)? {
+                return Ok(bytes);
+            }
+        }
+        _ => {}
     }
+    js::coerce_string(env, value).map(String::into_bytes)
 }
 
 /// Reads a settled value as `expect` says.
 fn read_reply(env: &Env, expect: Expect, value: Value) -> std::result::Result<Reply, Failure> {
     let bad = |what: &str| Failure { kind: RedisErrorKind::Protocol, message: format!("expected {what}"), thrown: None };
     let text = |v: Value| -> std::result::Result<String, Failure> {
-        match js::kind(env, v).map_err(js_failure)? {
-            Kind::String => js::string_value(env, v).map_err(js_failure),
-            Kind::Object => match js::byte_view(env, v).map_err(js_failure)? {
-                Some(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
-                None => js::coerce_string(env, v).map_err(js_failure),
-            },
-            _ => js::coerce_string(env, v).map_err(js_failure),
-        }
+        let bytes = bytes_of(env, v).map_err(js_failure)?;
+        Ok(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     };
     match expect {
         Expect::Nothing => Ok(Reply::Done),

@@ -124,6 +124,20 @@ pub trait Commands: Send + Sync + 'static {
     }
 }
 
+/// Every key matching `pattern`, following [`Commands::scan`] pages to the end.
+pub async fn scan_all(conn: &dyn Commands, pattern: &str) -> Result<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut cursor = "0".to_owned();
+    loop {
+        let (next, page) = conn.scan(&cursor, pattern).await?;
+        keys.extend(page);
+        if next == "0" {
+            return Ok(keys);
+        }
+        cursor = next;
+    }
+}
+
 /// Something that arrived on a subscribed channel, or news of the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PubSubEvent {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 pub mod backend;
 pub mod native;
 
-pub use backend::{BoxFuture, Commands, Describe, PruneOutcome, PruneStep, PubSub, PubSubEvent, Write};
+pub use backend::{scan_all, BoxFuture, Commands, Describe, PruneOutcome, PruneStep, PubSub, PubSubEvent, Write};
 pub use native::*;
 
 /// What kind of failure a [`RedisError`] is.

@@ -21,7 +21,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::redis::{glob_escape, Commands, RedisError, RedisErrorKind, Result, Write};
+use crate::redis::{glob_escape, scan_all, Commands, RedisError, RedisErrorKind, Result, Write};
 
 /// Default key prefix, as in the reference.
 pub const DEFAULT_PREFIX: &str = "mcp:session:";
@@ -127,18 +127,13 @@ impl RedisSessionStore {
     /// client: `keys(pattern)`). Order is unspecified; each id appears once.
     pub async fn keys(&self) -> Result<Vec<String>> {
         let mut seen = HashSet::new();
-        let mut ids = Vec::new();
-        self.scan_pages(|page| {
-            for key in page {
-                if let Some(id) = key.strip_prefix(self.prefix.as_str()) {
-                    if seen.insert(id.to_string()) {
-                        ids.push(id.to_string());
-                    }
-                }
-            }
-        })
-        .await?;
-        Ok(ids)
+        let keys = scan_all(self.conn.as_ref(), &self.pattern()).await?;
+        Ok(keys
+            .iter()
+            .filter_map(|key| key.strip_prefix(self.prefix.as_str()))
+            .filter(|id| seen.insert(*id))
+            .map(str::to_owned)
+            .collect())
     }
 
     /// Deletes every key of this prefix: `SCAN` pages, each removed with one `UNLINK` (a
@@ -167,18 +162,5 @@ impl RedisSessionStore {
 
     fn pattern(&self) -> String {
         format!("{}*", glob_escape(&self.prefix))
-    }
-
-    async fn scan_pages(&self, mut on_page: impl FnMut(Vec<String>)) -> Result<()> {
-        let pattern = self.pattern();
-        let mut cursor = "0".to_owned();
-        loop {
-            let (next, page) = self.conn.scan(&cursor, &pattern).await?;
-            on_page(page);
-            if next == "0" {
-                return Ok(());
-            }
-            cursor = next;
-        }
     }
 }

@@ -55,7 +55,7 @@ use tokio::task::JoinHandle;
 
 use tokio::sync::oneshot;
 
-use crate::redis::{glob_escape, Commands, PruneStep, PubSub, PubSubEvent, RedisError, RedisErrorKind, Result, Write};
+use crate::redis::{glob_escape, scan_all, Commands, PruneStep, PubSub, PubSubEvent, RedisError, RedisErrorKind, Result, Write};
 
 /// Default channel / key prefix, as in the reference.
 pub const DEFAULT_PREFIX: &str = "mcp:stream:";
@@ -496,17 +496,8 @@ impl Inner {
             other => return other,
         }
         let available = format!("available:{}", self.prefix);
-        let pattern = format!("{}*", glob_escape(&available));
-        let mut ids = Vec::new();
-        let mut cursor = "0".to_owned();
-        loop {
-            let (next, page) = self.conn.scan(&cursor, &pattern).await?;
-            ids.extend(page.iter().filter_map(|k| k.strip_prefix(available.as_str())).map(str::to_owned));
-            if next == "0" {
-                return Ok(ids);
-            }
-            cursor = next;
-        }
+        let keys = scan_all(self.conn.as_ref(), &format!("{}*", glob_escape(&available))).await?;
+        Ok(keys.iter().filter_map(|k| k.strip_prefix(available.as_str())).map(str::to_owned).collect())
     }
 
     /// Turns one pub/sub event into an inbound item (or nothing).
