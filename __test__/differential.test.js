@@ -755,6 +755,23 @@ const streamCases = [
     },
   },
   {
+    title: "a failed stream is dropped, never the stream that replaced it during the same send",
+    async fn({ make }) {
+      const m = make();
+      const failed = makeStream();
+      failed.ctrl.close(); // the client went away: enqueue throws
+      const replacement = makeStream();
+      // Enqueueing to "t" re-enters the manager: the client of "s" reconnects meanwhile.
+      const reentrant = { enqueue: () => void m.create("s", replacement.ctrl), desiredSize: 1, close() {}, error() {} };
+      await m.create("t", reentrant);
+      await m.create("s", failed.ctrl);
+      await m.send(["t", "s"], "first");
+      expect(await m.has("s")).toBe(true);
+      await m.send(["s"], "second");
+      expect((await replacement.take()).filter((x) => x === "second")).toEqual(["second"]);
+    },
+  },
+  {
     title: "create of an existing id replaces the controller",
     async fn({ make }) {
       const m = make();

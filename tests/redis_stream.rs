@@ -615,3 +615,84 @@ async fn subscriptions_survive_a_redis_restart() {
     );
     assert!(b_in.snapshot().is_empty());
 }
+
+/// A stream whose client left without a delete (MCPServer never calls delete when a GET
+/// stream closes) is released on its instance; the stream the client reopened on another
+/// instance keeps its subscription, its keys and every message.
+#[tokio::test(flavor = "multi_thread")]
+async fn releasing_a_failed_stream_leaves_the_other_instances_stream_alone() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let conn = server.conn().await;
+    let (a, a_in) = manager(&server, "rel:", 10).await;
+    let (b, b_in) = manager(&server, "rel:", 10).await;
+    a.create("s").await.expect("create on A");
+    b.create("s").await.expect("the client reopened its stream on B");
+
+    a.release("s").await.expect("release on A");
+    assert!(!a.is_local("s"));
+    assert!(b.is_local("s"));
+    assert!(a.has("s").await.expect("has"), "B still holds the session");
+    assert!(members(&conn, "rel:active").await.contains("s"));
+    let subscribers: (String, i64) = raw(&conn, &["PUBSUB", "NUMSUB", "rel:s"]).await;
+    assert_eq!(subscribers.1, 1, "only B listens to the session now");
+
+    a.send(Some(&ids(&["s"])), "one").await.expect("send from A");
+    b.send(Some(&ids(&["s"])), "two").await.expect("send from B");
+    assert!(b_in.wait_for(WAIT, |i| i.len() >= 2).await, "{:?}", b_in.snapshot());
+    assert_eq!(b_in.messages_for("s"), vec!["one", "two"]);
+    assert!(
+        !b_in.snapshot().iter().any(|i| matches!(i, Inbound::Delete { .. })),
+        "B was never told to close: {:?}",
+        b_in.snapshot()
+    );
+    assert!(a_in.messages_for("s").is_empty(), "A let go of the session");
+
+    // The last holder releasing it: nobody listens, so its keys go at once.
+    b.release("s").await.expect("release on B");
+    assert!(!a.has("s").await.expect("has"));
+    assert!(!members(&conn, "rel:active").await.contains("s"));
+}
+
+/// A release that lost the race against a re-create on the same instance leaves the new
+/// stream subscribed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_does_not_undo_a_later_create() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let (a, a_in) = manager(&server, "rel2:", 10).await;
+    let (b, _b_in) = manager(&server, "rel2:", 10).await;
+    a.create("s").await.expect("create");
+    let released = a.release("s");
+    a.create("s").await.expect("re-create before the release ran");
+    released.await.expect("release");
+    assert!(a.is_local("s"));
+    assert!(a.has("s").await.expect("has"));
+    b.send(Some(&ids(&["s"])), "still-here").await.expect("send");
+    assert!(a_in.wait_for(WAIT, |i| !i.is_empty()).await);
+    assert_eq!(a_in.messages_for("s"), vec!["still-here"]);
+}
+
+/// `close` on an instance whose stream of a session lingered after the client moved to
+/// another instance leaves that session's keys to the instance holding it.
+#[tokio::test(flavor = "multi_thread")]
+async fn close_leaves_sessions_another_instance_holds() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let conn = server.conn().await;
+    let (a, _a_in) = manager(&server, "cl2:", 10).await;
+    let (b, b_in) = manager(&server, "cl2:", 10).await;
+    a.create("moved").await.expect("create");
+    a.create("mine").await.expect("create");
+    b.create("moved").await.expect("the client reopened on B");
+    a.close().await.expect("close");
+    assert!(b.has("moved").await.expect("has"), "B's stream keeps its availability key");
+    assert!(!b.has("mine").await.expect("has"));
+    assert_eq!(members(&conn, "cl2:active").await, ["moved".to_string()].into_iter().collect());
+    b.send(None, "broadcast").await.expect("broadcast");
+    assert!(b_in.wait_for(WAIT, |i| !i.is_empty()).await);
+    assert_eq!(b_in.messages_for("moved"), vec!["broadcast"]);
+}

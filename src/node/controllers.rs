@@ -1,9 +1,27 @@
 //! Stream controllers (`ReadableStreamDefaultController`s) as both stream managers use them.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use napi::Env;
 
 use super::js::{self, JsError, JsRef, JsResult, Kind, Value};
 use crate::stream::local::LocalStreams;
+
+/// A registered controller and the registration it came from. A stream is dropped by the
+/// registration that failed, never by id alone: a reconnecting client may have registered a
+/// new controller for the same session in the meantime.
+pub struct Registered {
+    pub generation: u64,
+    pub controller: JsRef,
+}
+
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+impl Registered {
+    pub fn new(env: &Env, controller: Value) -> JsResult<Self> {
+        Ok(Registered { generation: GENERATION.fetch_add(1, Ordering::Relaxed), controller: JsRef::new(env, controller)? })
+    }
+}
 
 /// Checks that `controller` looks like a `ReadableStreamDefaultController`.
 pub fn controller_arg(env: &Env, controller: Value, method: &str) -> JsResult<Value> {
@@ -18,13 +36,18 @@ pub fn controller_arg(env: &Env, controller: Value, method: &str) -> JsResult<Va
     Ok(controller)
 }
 
-/// The controllers a send reaches (`None`: all), as values valid for this callback.
-pub fn resolve_targets(env: &Env, streams: &LocalStreams<JsRef>, ids: Option<&[String]>) -> JsResult<Vec<(String, Value)>> {
+/// A controller a send reaches: its session, its registration and the value valid for this
+/// callback.
+pub type Target = (String, u64, Value);
+
+/// The controllers a send reaches (`None`: all).
+pub fn resolve_targets(env: &Env, streams: &LocalStreams<Registered>, ids: Option<&[String]>) -> JsResult<Vec<Target>> {
     let targets = streams.targets(ids);
     let mut out = Vec::with_capacity(targets.len());
     for id in targets {
         if let Some(r) = streams.get(&id) {
-            out.push((id, r.get(env)?));
+            let value = r.controller.get(env)?;
+            out.push((id, r.generation, value));
         }
     }
     Ok(out)
@@ -52,16 +75,29 @@ pub fn enqueue(env: &Env, controller: Value, chunk: Value) -> JsResult<Result<()
     Ok(js::call_method(env, controller, "enqueue", &[chunk])?.map(|_| ()))
 }
 
-/// Enqueues `chunk` to every controller; returns the ids to drop (see [`enqueue`]).
-pub fn enqueue_all(env: &Env, controllers: &[(String, Value)], chunk: Value) -> JsResult<Vec<String>> {
+/// Enqueues `chunk` to every target; returns the sessions and registrations to drop (see
+/// [`enqueue`]).
+pub fn enqueue_all(env: &Env, targets: &[Target], chunk: Value) -> JsResult<Vec<(String, u64)>> {
     let mut dead = Vec::new();
-    for (id, controller) in controllers {
+    for (id, generation, controller) in targets {
         if let Err(reason) = enqueue(env, *controller, chunk)? {
             tracing::debug!(session = %id, %reason, "dropping the stream");
-            dead.push(id.clone());
+            dead.push((id.clone(), *generation));
         }
     }
     Ok(dead)
+}
+
+/// Forgets the stream of `id` if it is still registration `generation`; returns whether it
+/// was. The controller is released, not closed (it already failed).
+pub fn drop_failed(env: &Env, streams: &mut LocalStreams<Registered>, id: &str, generation: u64) -> bool {
+    match streams.remove_if(id, |r| r.generation == generation) {
+        Some(r) => {
+            r.controller.release(env);
+            true
+        }
+        None => false,
+    }
 }
 
 /// Closes `controller`, ignoring one that is already closed.

@@ -6,13 +6,13 @@ use napi_derive::napi;
 use parking_lot::Mutex;
 
 use super::args;
-use super::controllers::{close_controller, controller_arg, enqueue_all, resolve_targets};
-use super::js::{self, JsRef, Value};
+use super::controllers::{close_controller, controller_arg, drop_failed, enqueue_all, resolve_targets, Registered};
+use super::js::{self, Value};
 use crate::stream::local::LocalStreams;
 
 #[napi(js_name = "InMemoryStreamManager", custom_finalize)]
 pub struct InMemoryStreamManager {
-    streams: Mutex<LocalStreams<JsRef>>,
+    streams: Mutex<LocalStreams<Registered>>,
 }
 
 #[napi]
@@ -30,9 +30,9 @@ impl InMemoryStreamManager {
         let result = (|| {
             let id = args::session_id(&env, session_id, method)?;
             let controller = controller_arg(&env, controller, method)?;
-            let r = JsRef::new(&env, controller)?;
+            let r = Registered::new(&env, controller)?;
             if let Some(old) = self.streams.lock().insert(id, r) {
-                old.release(&env);
+                old.controller.release(&env);
             }
             js::undefined(&env)
         })();
@@ -56,11 +56,11 @@ impl InMemoryStreamManager {
             }
             let chunk = js::uint8_array(&env, data.as_bytes())?;
             let dead = enqueue_all(&env, &controllers, chunk)?;
+            // An enqueue may have re-entered `create` for a failed session: only the
+            // controller that failed is dropped.
             let mut streams = self.streams.lock();
-            for id in dead {
-                if let Some(r) = streams.remove(&id) {
-                    r.release(&env);
-                }
+            for (id, generation) in dead {
+                drop_failed(&env, &mut streams, &id, generation);
             }
             js::undefined(&env)
         })();
@@ -72,8 +72,8 @@ impl InMemoryStreamManager {
     pub fn delete(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         let result = args::session_id(&env, session_id, "InMemoryStreamManager.delete").and_then(|id| {
             let removed = self.streams.lock().remove(&id);
-            if let Some(controller) = removed {
-                close_controller(&env, controller);
+            if let Some(r) = removed {
+                close_controller(&env, r.controller);
             }
             js::undefined(&env)
         });
@@ -90,8 +90,8 @@ impl InMemoryStreamManager {
     #[napi(catch_unwind)]
     pub fn close(&self, env: Env) -> napi::Result<Value> {
         let drained = self.streams.lock().drain();
-        for (_, controller) in drained {
-            close_controller(&env, controller);
+        for (_, r) in drained {
+            close_controller(&env, r.controller);
         }
         js::settled(&env, js::undefined(&env))
     }
@@ -105,7 +105,7 @@ impl InMemoryStreamManager {
 impl napi::bindgen_prelude::ObjectFinalize for InMemoryStreamManager {
     fn finalize(self, env: Env) -> napi::Result<()> {
         for (_, r) in self.streams.lock().drain() {
-            r.release(&env);
+            r.controller.release(&env);
         }
         Ok(())
     }

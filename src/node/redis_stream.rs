@@ -2,7 +2,6 @@
 //! core [`crate::stream::redis::RedisStreamManager`]. Messages from Redis arrive in batches
 //! through the completion queue and are enqueued to controllers in publish order.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use napi::Env;
@@ -11,7 +10,7 @@ use parking_lot::Mutex;
 
 use super::args;
 use super::completion::{self, Poster};
-use super::controllers::{self, close_controller, controller_arg};
+use super::controllers::{self, close_controller, controller_arg, drop_failed, Registered};
 use super::js::{self, JsError, JsRef, JsResult, Kind, Value};
 use super::redis_client;
 use super::redis_store::{run, unit};
@@ -22,14 +21,6 @@ const CLASS: &str = "RedisStreamManager";
 
 type Controllers = Arc<Mutex<LocalStreams<Registered>>>;
 
-/// A local controller and the `create` call that registered it: a failed `create` removes
-/// only its own controller, never one a reconnecting stream registered meanwhile.
-pub struct Registered {
-    generation: u64,
-    controller: JsRef,
-}
-
-static GENERATION: AtomicU64 = AtomicU64::new(0);
 type Handler = Arc<Mutex<Option<JsRef>>>;
 
 #[napi(js_name = "RedisStreamManager", custom_finalize)]
@@ -79,8 +70,8 @@ impl RedisStreamManager {
         run(&env, || {
             let id = args::session_id(&env, session_id, method)?;
             let controller = controller_arg(&env, controller, method)?;
-            let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
-            let registered = Registered { generation, controller: JsRef::new(&env, controller)? };
+            let registered = Registered::new(&env, controller)?;
+            let generation = registered.generation;
             if let Some(old) = self.controllers.lock().insert(id.clone(), registered) {
                 old.controller.release(&env);
             }
@@ -89,12 +80,7 @@ impl RedisStreamManager {
             let sid = id.clone();
             completion::spawn(&env, async move { core.create(&sid).await }, move |env, result| {
                 if result.is_err() {
-                    let mut controllers = controllers.lock();
-                    if controllers.get(&id).is_some_and(|r| r.generation == generation) {
-                        if let Some(r) = controllers.remove(&id) {
-                            r.controller.release(env);
-                        }
-                    }
+                    drop_failed(env, &mut controllers.lock(), &id, generation);
                 }
                 unit(env, result, method)
             })
@@ -284,21 +270,21 @@ fn deliver(env: &Env, core: &Weak<Core>, controllers: &Controllers, handler: &Ha
 }
 
 fn enqueue(env: &Env, core: &Weak<Core>, controllers: &Controllers, session_id: &str, chunk: Value) -> JsResult<()> {
-    let controller = match controllers.lock().get(session_id) {
-        Some(r) => r.controller.get(env)?,
+    let (generation, controller) = match controllers.lock().get(session_id) {
+        Some(r) => (r.generation, r.controller.get(env)?),
         None => return Ok(()),
     };
     if let Err(reason) = controllers::enqueue(env, controller, chunk)? {
-        tracing::debug!(session = %session_id, %reason, "dropping the local stream");
-        if let Some(r) = controllers.lock().remove(session_id) {
-            r.controller.release(env);
-        }
-        if let Some(core) = core.upgrade() {
-            let sid = session_id.to_owned();
-            if let Ok(rt) = crate::runtime::handle() {
+        // Only this instance's stream is let go of: the client may have reopened its stream on
+        // another instance (MCPServer never calls delete when a GET stream closes), and a
+        // delete message would close that live stream too.
+        tracing::debug!(session = %session_id, %reason, "releasing the local stream");
+        if drop_failed(env, &mut controllers.lock(), session_id, generation) {
+            if let (Some(core), Ok(rt)) = (core.upgrade(), crate::runtime::handle()) {
+                let released = core.release(session_id);
                 rt.spawn(async move {
-                    if let Err(e) = core.delete(&sid).await {
-                        tracing::warn!(error = %e, "removing a dropped stream from Redis failed");
+                    if let Err(e) = released.await {
+                        tracing::debug!(error = %e, "releasing a failed stream in Redis failed; its keys expire by themselves");
                     }
                 });
             }

@@ -122,6 +122,22 @@ pub trait Commands: Send + Sync + 'static {
         let _ = (available_prefix, channel_prefix, message);
         Box::pin(async move { Err(unsupported(format!("broadcast script on {set_key}"), "server-side scripts")) })
     }
+
+    /// For each of `ids` whose channel `{channel_prefix}{id}` has no subscriber left on any
+    /// instance (`PUBSUB NUMSUB` is 0), deletes `{available_prefix}{id}` and removes the id
+    /// from `set_key`, in one server-side script; ids another instance still listens to are
+    /// left alone (their keys are that instance's). Returns how many were removed. Default:
+    /// [`RedisErrorKind::Unsupported`].
+    fn release_unheld<'a>(
+        &'a self,
+        set_key: &'a str,
+        available_prefix: &'a str,
+        channel_prefix: &'a str,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<u64>> {
+        let _ = (available_prefix, channel_prefix, ids);
+        Box::pin(async move { Err(unsupported(format!("release script on {set_key}"), "server-side scripts")) })
+    }
 }
 
 /// Every key matching `pattern`, following [`Commands::scan`] pages to the end.

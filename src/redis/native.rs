@@ -403,7 +403,26 @@ end
 return { page[1], removed }
 ";
 
+/// Lua: forget the sessions nobody listens to any more. KEYS[1] active set; ARGV[1]
+/// availability key prefix; ARGV[2] channel prefix; ARGV[3..] ids. An id whose channel has no
+/// subscriber (on any instance) loses its availability key and its active-set entry; an id
+/// another instance still holds keeps both. Returns how many were removed. Atomic, so a
+/// stream that subscribes on another instance is either counted here or sets its keys after.
+const RELEASE_LUA: &str = r"
+local removed = 0
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  if redis.call('PUBSUB', 'NUMSUB', ARGV[2] .. id)[2] == 0 then
+    redis.call('DEL', ARGV[1] .. id)
+    redis.call('SREM', KEYS[1], id)
+    removed = removed + 1
+  end
+end
+return removed
+";
+
 static BROADCAST_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(BROADCAST_LUA));
+static RELEASE_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(RELEASE_LUA));
 
 /// `write` as one command.
 fn command(write: &Write) -> redis::Cmd {
@@ -549,6 +568,14 @@ impl Commands for Connection {
             let mut invocation = BROADCAST_SCRIPT.key(set_key);
             invocation.arg(available_prefix).arg(channel_prefix).arg(message);
             self.invoke_script(&invocation, || format!("broadcast script on {set_key}")).await
+        })
+    }
+
+    fn release_unheld<'a>(&'a self, set_key: &'a str, available_prefix: &'a str, channel_prefix: &'a str, ids: &'a [String]) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            let mut invocation = RELEASE_SCRIPT.key(set_key);
+            invocation.arg(available_prefix).arg(channel_prefix).arg(ids);
+            self.invoke_script(&invocation, || format!("release script on {set_key} for {} sessions", ids.len())).await
         })
     }
 }

@@ -26,6 +26,16 @@ impl<C> LocalStreams<C> {
         self.streams.remove(id)
     }
 
+    /// Removes the stream of `id` only if `is_it` says it is the one meant: a stream that
+    /// failed is dropped, never the one a reconnecting client registered meanwhile.
+    pub fn remove_if(&mut self, id: &str, is_it: impl FnOnce(&C) -> bool) -> Option<C> {
+        if self.streams.get(id).is_some_and(is_it) {
+            self.streams.remove(id)
+        } else {
+            None
+        }
+    }
+
     pub fn get(&self, id: &str) -> Option<&C> {
         self.streams.get(id)
     }
@@ -76,6 +86,8 @@ mod tests {
         assert_eq!(all, vec!["a", "b"]);
         let listed = s.targets(Some(&["b".into(), "zzz".into(), "a".into()]));
         assert_eq!(listed, vec!["b", "a"]);
+        assert_eq!(s.remove_if("a", |c| *c == 1), None, "a replaced stream is not removed");
+        assert_eq!(s.get("a"), Some(&2));
         assert_eq!(s.remove("a"), Some(2));
         assert_eq!(s.len(), 1);
         assert_eq!(s.drain(), vec![("b".to_string(), 3)]);

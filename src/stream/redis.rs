@@ -30,6 +30,11 @@
 //! * The delete message carries this instance's server id (the reference sends `""`; any
 //!   payload means "delete" to both). A delete this instance published is never acted upon
 //!   by itself: it unsubscribes before publishing, and ignores its own marker anyway.
+//! * A local stream whose controller fails (its client left without a `delete`) is
+//!   released ([`RedisStreamManager::release`]): unsubscribed here, and its keys removed
+//!   only if no other instance listens to the session. mcp-use keeps such a stream
+//!   subscribed and refreshed; publishing a delete instead would close the live stream the
+//!   client reopened on another instance. `close` follows the same rule.
 //! * Subscriptions survive Redis restarts (see [`crate::redis::native::Subscriber`]); a watchdog pings
 //!   the subscriber after a disconnect until it is back.
 //! * Nothing is logged on the happy path.
@@ -305,15 +310,44 @@ impl RedisStreamManager {
         unsubscribed.and(cleaned)
     }
 
+    /// Lets go of this instance's stream of `session_id` after its controller failed (its
+    /// client went away without a `delete`, or it stopped reading), touching nothing another
+    /// instance holds for the same session: no delete message is published. The session stops
+    /// being local at once (its messages are no longer handed to the sink); the returned
+    /// future unsubscribes its channels (unless a `create` made it local again meanwhile) and
+    /// then removes its availability key and active-set entry only if no other instance is
+    /// subscribed to it (one script). Without scripts (a driven client) those keys are left
+    /// to expire after `2 * heartbeat`, since another instance may be refreshing them.
+    pub fn release(&self, session_id: &str) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        self.inner.local.lock().remove(session_id);
+        let inner = self.inner.clone();
+        let sid = session_id.to_owned();
+        async move {
+            {
+                let _guard = inner.subscriptions.lock().await;
+                if inner.local.lock().contains(&sid) {
+                    return Ok(()); // re-created here meanwhile: the new stream keeps it all
+                }
+                inner.subscriber.unsubscribe(&[inner.channel(&sid), inner.delete_channel(&sid)]).await?;
+            }
+            match inner.release_unheld(std::slice::from_ref(&sid)).await {
+                Err(e) if e.kind() == RedisErrorKind::Unsupported => Ok(()),
+                other => other.map(|_| ()),
+            }
+        }
+    }
+
     /// Whether any instance holds a stream for `session_id` (`EXISTS` of its availability
     /// key).
     pub async fn has(&self, session_id: &str) -> Result<bool> {
         self.inner.conn.exists(&self.inner.available_key(session_id)).await
     }
 
-    /// Shuts down: stops the heartbeat, removes the availability keys and active-set entries
-    /// of the sessions this instance holds (and only those), unsubscribes everything and stops
-    /// the background tasks. Later calls of `create` fail; `close` again is a no-op.
+    /// Shuts down: stops the heartbeat, unsubscribes everything, removes the availability
+    /// keys and active-set entries of the sessions this instance holds (and only those, and
+    /// of those only the ones no other instance is subscribed to: a client may have reopened
+    /// its stream elsewhere while ours lingered) and stops the background tasks. Later calls
+    /// of `create` fail; `close` again is a no-op.
     pub async fn close(&self) -> Result<()> {
         let inner = &self.inner;
         if inner.closed.swap(true, Ordering::AcqRel) {
@@ -324,18 +358,6 @@ impl RedisStreamManager {
         let ids: Vec<String> = inner.local.lock().drain().collect();
 
         let mut first_error: Option<RedisError> = None;
-        if !ids.is_empty() {
-            let active = inner.active_key();
-            let mut writes = Vec::new();
-            for chunk in ids.chunks(BATCH) {
-                writes.push(Write::Del(chunk.iter().map(|id| inner.available_key(id)).collect()));
-                writes.push(Write::SRem { key: active.clone(), members: chunk.to_vec() });
-            }
-            let n = ids.len();
-            if let Err(e) = inner.conn.write(writes, &|| format!("DEL/SREM of {n} sessions in {active}")).await {
-                first_error.get_or_insert(e);
-            }
-        }
         let mut channels: Vec<String> = Vec::with_capacity(ids.len() * 2 + 1);
         for id in &ids {
             channels.push(inner.channel(id));
@@ -354,6 +376,14 @@ impl RedisStreamManager {
                     first_error.get_or_insert(e);
                     break;
                 }
+            }
+        }
+        // Unsubscribed first, so the script sees whether another instance still holds a
+        // session (a client that reconnected elsewhere while our stream lingered): its keys
+        // are that instance's and stay.
+        if !ids.is_empty() {
+            if let Err(e) = inner.remove_unheld(&ids).await {
+                first_error.get_or_insert(e);
             }
         }
         for task in tasks {
@@ -482,6 +512,34 @@ impl Inner {
     }
     fn server_channel(&self, server_id: &str) -> String {
         format!("{}server:{}", self.prefix, server_id)
+    }
+
+    /// [`Commands::release_unheld`] for `ids`, in batches. Returns how many were removed.
+    async fn release_unheld(&self, ids: &[String]) -> Result<u64> {
+        let (active, available) = (self.active_key(), format!("available:{}", self.prefix));
+        let mut removed = 0;
+        for chunk in ids.chunks(BATCH) {
+            removed += self.conn.release_unheld(&active, &available, &self.prefix, chunk).await?;
+        }
+        Ok(removed)
+    }
+
+    /// Removes the availability keys and active-set entries of `ids` (sessions this instance
+    /// no longer holds nor listens to) where no other instance holds them; a backend without
+    /// scripts cannot tell, and removes them all, as mcp-use's `close` does.
+    async fn remove_unheld(&self, ids: &[String]) -> Result<()> {
+        match self.release_unheld(ids).await {
+            Err(e) if e.kind() == RedisErrorKind::Unsupported => {}
+            other => return other.map(|_| ()),
+        }
+        let active = self.active_key();
+        let mut writes = Vec::new();
+        for chunk in ids.chunks(BATCH) {
+            writes.push(Write::Del(chunk.iter().map(|id| self.available_key(id)).collect()));
+            writes.push(Write::SRem { key: active.clone(), members: chunk.to_vec() });
+        }
+        let n = ids.len();
+        self.conn.write(writes, &|| format!("DEL/SREM of {n} sessions in {active}")).await
     }
 
     fn prune_step(&self, cursor: String) -> PruneStep {
@@ -793,37 +851,7 @@ async fn prune_once(inner: &Inner) -> Result<u64> {
 
 /// A random v4 UUID in the `crypto.randomUUID()` format (lowercase, hyphenated).
 fn random_uuid_v4() -> String {
-    let mut bytes = [0u8; 16];
-    // SAFETY: getrandom writes at most `bytes.len()` bytes into the buffer we own.
-    let got = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    if got != bytes.len() as isize {
-        // Fallback: hash the time, pid and a per-process random key.
-        use std::hash::{BuildHasher, Hasher};
-        let state = std::collections::hash_map::RandomState::new();
-        for (i, chunk) in bytes.chunks_mut(8).enumerate() {
-            let mut h = state.build_hasher();
-            h.write_u128(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or(0),
-            );
-            h.write_u32(std::process::id());
-            h.write_usize(i);
-            chunk.copy_from_slice(&h.finish().to_le_bytes());
-        }
-    }
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    uuid::Uuid::new_v4().hyphenated().to_string()
 }
 
 #[cfg(test)]
