@@ -99,8 +99,33 @@ export declare class FileSystemSessionStore implements SessionStore {
  * once and enqueues the same `Uint8Array` to each target; a controller whose `enqueue`
  * throws is dropped.
  */
+/**
+ * Store-and-forward: a send to listed sessions that reaches no live stream is kept, and the
+ * next stream the session opens gets the kept messages first, in order, exactly once.
+ */
+export interface PendingOptions {
+  /** Seconds a kept message lives; `0` keeps nothing (mcp-use's behaviour). Default 3600. */
+  pendingTtl?: number
+  /** Messages kept per session; the oldest are dropped beyond it. Default 1000. */
+  pendingMaxMessages?: number
+  /** Bytes of message text kept per session; the oldest are dropped beyond it. Default 1048576. */
+  pendingMaxBytes?: number
+}
+
+/** Store-and-forward counters of one manager, since it was made. */
+export interface PendingStats {
+  /** Messages kept because no stream took them. */
+  buffered: number
+  /** Kept messages delivered to a stream that opened. */
+  replayed: number
+  /** Kept messages that outlived `pendingTtl`. */
+  expired: number
+  /** Kept messages dropped over `pendingMaxMessages` / `pendingMaxBytes`. */
+  dropped: number
+}
+
 export declare class InMemoryStreamManager implements StreamManager {
-  constructor()
+  constructor(config?: PendingOptions)
   create(sessionId: string, controller: ReadableStreamDefaultController): Promise<void>
   /** `undefined` broadcasts to every stream. */
   send(sessionIds: string[] | undefined, data: string): Promise<void>
@@ -110,6 +135,8 @@ export declare class InMemoryStreamManager implements StreamManager {
   /** Closes every stream. */
   close(): Promise<void>
   get size(): number
+  /** Store-and-forward counters. */
+  pendingStats(): PendingStats
 }
 
 /**
@@ -211,7 +238,7 @@ export declare class RedisSessionStore implements SessionStore {
   get driver(): "native" | "client"
 }
 
-interface RedisStreamManagerOptions extends RedisConnectionConfig {
+interface RedisStreamManagerOptions extends RedisConnectionConfig, PendingOptions {
   /** Channel and key prefix. Default `"mcp:stream:"`. */
   prefix?: string
   /** Heartbeat interval in seconds; availability keys expire after twice this. Default 10. */
@@ -245,6 +272,8 @@ export declare class RedisStreamManager implements StreamManager {
   close(): Promise<void>
   /** Streams held by this instance. */
   get localSize(): number
+  /** Store-and-forward counters (messages kept in Redis by this instance, replayed to its streams, ...). */
+  pendingStats(): PendingStats
   /** `"client"` when the passed clients' own methods are driven, else `"native"`. */
   get driver(): "native" | "client"
   registerOutboundRequest(requestId: string | number, sessionId: string): Promise<void>

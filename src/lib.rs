@@ -6,6 +6,7 @@
 pub mod diagnostics;
 pub mod runtime;
 pub mod metadata;
+pub mod pending;
 pub mod redis;
 pub mod store;
 pub mod stream;

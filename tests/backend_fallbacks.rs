@@ -137,6 +137,7 @@ fn manager(state: &Arc<Mutex<State>>, with_sets: bool, can_unsubscribe: bool) ->
         bus.clone(),
         "mcp:stream:".into(),
         10,
+        Default::default(),
         Arc::new(|_| {}),
     )
     .expect("manager");

@@ -630,7 +630,7 @@ async fn releasing_a_failed_stream_leaves_the_other_instances_stream_alone() {
     a.create("s").await.expect("create on A");
     b.create("s").await.expect("the client reopened its stream on B");
 
-    a.release("s").await.expect("release on A");
+    a.release("s", Vec::new()).await.expect("release on A");
     assert!(!a.is_local("s"));
     assert!(b.is_local("s"));
     assert!(a.has("s").await.expect("has"), "B still holds the session");
@@ -650,7 +650,7 @@ async fn releasing_a_failed_stream_leaves_the_other_instances_stream_alone() {
     assert!(a_in.messages_for("s").is_empty(), "A let go of the session");
 
     // The last holder releasing it: nobody listens, so its keys go at once.
-    b.release("s").await.expect("release on B");
+    b.release("s", Vec::new()).await.expect("release on B");
     assert!(!a.has("s").await.expect("has"));
     assert!(!members(&conn, "rel:active").await.contains("s"));
 }
@@ -665,7 +665,7 @@ async fn a_release_does_not_undo_a_later_create() {
     let (a, a_in) = manager(&server, "rel2:", 10).await;
     let (b, _b_in) = manager(&server, "rel2:", 10).await;
     a.create("s").await.expect("create");
-    let released = a.release("s");
+    let released = a.release("s", Vec::new());
     a.create("s").await.expect("re-create before the release ran");
     released.await.expect("release");
     assert!(a.is_local("s"));
@@ -695,4 +695,112 @@ async fn close_leaves_sessions_another_instance_holds() {
     b.send(None, "broadcast").await.expect("broadcast");
     assert!(b_in.wait_for(WAIT, |i| !i.is_empty()).await);
     assert_eq!(b_in.messages_for("moved"), vec!["broadcast"]);
+}
+
+async fn manager_with(server: &RedisServer, prefix: &str, pending: mcp_sessions_native::pending::PendingLimits) -> (RedisStreamManager, Collector) {
+    let collector = Collector::default();
+    let m = RedisStreamManager::with_backends(
+        std::sync::Arc::new(server.conn().await),
+        std::sync::Arc::new(server.subscriber().await),
+        prefix.to_string(),
+        10,
+        pending,
+        collector.sink(),
+    )
+    .expect("manager");
+    (m, collector)
+}
+
+/// A targeted send that no stream receives is kept; the next stream of the session, on any
+/// instance, gets the kept messages first, in order, exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_no_stream_received_reach_the_next_stream_in_order_once() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let conn = server.conn().await;
+    let (a, a_in) = manager(&server, "sf:", 10).await;
+    let (b, b_in) = manager(&server, "sf:", 10).await;
+    for i in 1..=3 {
+        a.send(Some(&ids(&["s"])), &format!("m{i}")).await.expect("send");
+    }
+    assert_eq!(a.pending_stats().buffered, 3);
+    let kept: i64 = raw(&conn, &["LLEN", "sf:pending:s"]).await;
+    assert_eq!(kept, 3);
+    b.create("s").await.expect("the stream opens on B");
+    a.send(Some(&ids(&["s"])), "m4").await.expect("send");
+    assert!(b_in.wait_for(WAIT, |i| i.len() >= 4).await, "{:?}", b_in.snapshot());
+    assert_eq!(b_in.messages_for("s"), vec!["m1", "m2", "m3", "m4"]);
+    assert_eq!(b.pending_stats().replayed, 3);
+    let left: i64 = raw(&conn, &["EXISTS", "sf:pending:s", "sf:pending-bytes:s"]).await;
+    assert_eq!(left, 0, "taken: nothing left");
+
+    // Exactly once: a second stream of the session (A) gets nothing old.
+    a.create("s").await.expect("create on A too");
+    b.send(Some(&ids(&["s"])), "m5").await.expect("send");
+    assert!(a_in.wait_for(WAIT, |i| !i.is_empty()).await);
+    assert_eq!(a_in.messages_for("s"), vec!["m5"]);
+
+    // A deleted session's kept messages go with it.
+    a.delete("s").await.expect("delete");
+    b.delete("s").await.expect("delete");
+    a.send(Some(&ids(&["s"])), "late").await.expect("send");
+    a.delete("s").await.expect("delete");
+    let left: i64 = raw(&conn, &["EXISTS", "sf:pending:s"]).await;
+    assert_eq!(left, 0);
+}
+
+/// Messages a failed stream did not take go back ahead of those kept after them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_streams_messages_go_back_in_their_place() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let (a, _a_in) = manager(&server, "sf2:", 10).await;
+    let (b, b_in) = manager(&server, "sf2:", 10).await;
+    a.create("s").await.expect("create");
+    // The bindings failed to write "m1" and "m2"; "m3" is sent after the stream was let go of.
+    let released = a.release("s", ids(&["m1", "m2"]));
+    released.await.expect("release");
+    b.send(Some(&ids(&["s"])), "m3").await.expect("send");
+    b.create("s").await.expect("reopened on B");
+    assert!(b_in.wait_for(WAIT, |i| i.len() >= 3).await, "{:?}", b_in.snapshot());
+    assert_eq!(b_in.messages_for("s"), vec!["m1", "m2", "m3"]);
+}
+
+/// A flood to a session that never reconnects stays within the limits; the oldest go.
+#[tokio::test(flavor = "multi_thread")]
+async fn kept_messages_stay_within_the_limits() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    use mcp_sessions_native::pending::PendingLimits;
+    let conn = server.conn().await;
+    let limits = PendingLimits { ttl_secs: 60, max_messages: 5, max_bytes: 1 << 20 };
+    let (a, _a_in) = manager_with(&server, "sf3:", limits).await;
+    for i in 0..50 {
+        a.send(Some(&ids(&["s"])), &format!("m{i:02}")).await.expect("send");
+    }
+    let kept: Vec<String> = raw(&conn, &["LRANGE", "sf3:pending:s", "0", "-1"]).await;
+    assert_eq!(kept.len(), 5);
+    assert!(kept[0].ends_with(":m45") && kept[4].ends_with(":m49"), "{kept:?}");
+    let ttl: i64 = raw(&conn, &["TTL", "sf3:pending:s"]).await;
+    assert!(ttl > 0 && ttl <= 60, "{ttl}");
+    assert_eq!(a.pending_stats().dropped, 45);
+
+    let limits = PendingLimits { ttl_secs: 60, max_messages: 1000, max_bytes: 10 };
+    let (b, _b_in) = manager_with(&server, "sf4:", limits).await;
+    for m in ["12345", "67890", "abc"] {
+        b.send(Some(&ids(&["s"])), m).await.expect("send");
+    }
+    let bytes: String = raw(&conn, &["GET", "sf4:pending-bytes:s"]).await;
+    assert_eq!(bytes, "8");
+    assert_eq!(b.pending_stats().dropped, 1);
+
+    // Off: nothing is kept, as mcp-use.
+    let (c, _c_in) = manager_with(&server, "sf5:", PendingLimits { ttl_secs: 0, ..PendingLimits::default() }).await;
+    c.send(Some(&ids(&["s"])), "lost").await.expect("send");
+    let keys: Vec<String> = raw(&conn, &["KEYS", "sf5:*"]).await;
+    assert!(keys.is_empty(), "{keys:?}");
+    assert_eq!(c.pending_stats(), Default::default());
 }

@@ -120,3 +120,36 @@ pub fn throw(env: &Env, error: JsError) -> napi::Error {
     js::throw(env, &error);
     napi::Error::new(napi::Status::PendingException, error.message().to_owned())
 }
+
+/// The store-and-forward options of a stream manager's config (`pendingTtl` seconds,
+/// `pendingMaxMessages`, `pendingMaxBytes`), over the defaults of [`PendingLimits`].
+pub fn pending_limits(env: &Env, config: Option<Value>, class: &str) -> JsResult<crate::pending::PendingLimits> {
+    let defaults = crate::pending::PendingLimits::default();
+    let ttl = number_field(env, config, "pendingTtl", class, 0.0, MAX_TIMER_MS / 1000.0)?;
+    let max_messages = number_field(env, config, "pendingMaxMessages", class, 1.0, 1e7)?;
+    let max_bytes = number_field(env, config, "pendingMaxBytes", class, 1.0, 1e10)?;
+    Ok(crate::pending::PendingLimits {
+        ttl_secs: ttl.map_or(defaults.ttl_secs, |t| t.ceil() as u64),
+        max_messages: max_messages.map_or(defaults.max_messages, |n| n.floor() as u64),
+        max_bytes: max_bytes.map_or(defaults.max_bytes, |n| n.floor() as u64),
+    })
+}
+
+/// Store-and-forward counters as JS sees them (`manager.pendingStats()`).
+#[napi_derive::napi(object, js_name = "PendingStats")]
+pub struct PendingStatsJs {
+    /// Messages kept because no stream took them.
+    pub buffered: f64,
+    /// Kept messages delivered to a stream that opened.
+    pub replayed: f64,
+    /// Kept messages that outlived `pendingTtl`.
+    pub expired: f64,
+    /// Kept messages dropped to stay within `pendingMaxMessages` / `pendingMaxBytes`.
+    pub dropped: f64,
+}
+
+impl From<crate::pending::PendingStats> for PendingStatsJs {
+    fn from(s: crate::pending::PendingStats) -> Self {
+        PendingStatsJs { buffered: s.buffered as f64, replayed: s.replayed as f64, expired: s.expired as f64, dropped: s.dropped as f64 }
+    }
+}

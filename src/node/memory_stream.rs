@@ -1,26 +1,43 @@
 //! `InMemoryStreamManager` for JS: holds SSE stream controllers by session id and
-//! enqueues UTF-8 payloads to them.
+//! enqueues UTF-8 payloads to them. A listed send that reaches no stream (none registered,
+//! or its write fails) is kept (see [`crate::pending`]) and delivered first to the next
+//! stream the session opens.
+
+use std::time::Instant;
 
 use napi::Env;
 use napi_derive::napi;
 use parking_lot::Mutex;
 
 use super::args;
-use super::controllers::{close_controller, controller_arg, drop_failed, enqueue_all, resolve_targets, Registered};
+use super::controllers::{close_controller, controller_arg, drop_failed, enqueue, enqueue_all, resolve_targets, Registered};
 use super::js::{self, Value};
+use crate::pending::PendingQueues;
 use crate::stream::local::LocalStreams;
+
+const CLASS: &str = "InMemoryStreamManager";
 
 #[napi(js_name = "InMemoryStreamManager", custom_finalize)]
 pub struct InMemoryStreamManager {
     streams: Mutex<LocalStreams<Registered>>,
+    pending: Mutex<PendingQueues>,
 }
 
 #[napi]
 impl InMemoryStreamManager {
+    /// `config` is optional: `{ pendingTtl = 3600, pendingMaxMessages = 1000,
+    /// pendingMaxBytes = 1048576 }` (`pendingTtl: 0` keeps nothing, as mcp-use). Anything
+    /// but an object is ignored, as mcp-use's constructor ignores its arguments.
     #[napi(constructor, catch_unwind)]
-    pub fn new() -> Self {
+    pub fn new(env: Env, config: Value) -> napi::Result<Self> {
         super::init();
-        InMemoryStreamManager { streams: Mutex::new(LocalStreams::default()) }
+        // mcp-use's constructor takes no argument and ignores any: only an object is read.
+        let config = match js::kind(&env, config) {
+            Ok(js::Kind::Object) => Some(config),
+            _ => None,
+        };
+        let limits = args::pending_limits(&env, config, CLASS).map_err(|e| args::throw(&env, e))?;
+        Ok(InMemoryStreamManager { streams: Mutex::new(LocalStreams::default()), pending: Mutex::new(PendingQueues::new(limits)) })
     }
 
     /// Registers the SSE stream of a session, replacing (without closing) an earlier one.
@@ -31,8 +48,26 @@ impl InMemoryStreamManager {
             let id = args::session_id(&env, session_id, method)?;
             let controller = controller_arg(&env, controller, method)?;
             let r = Registered::new(&env, controller)?;
-            if let Some(old) = self.streams.lock().insert(id, r) {
+            let generation = r.generation;
+            if let Some(old) = self.streams.lock().insert(id.clone(), r) {
                 old.controller.release(&env);
+            }
+            // What was kept for the session goes first, in order.
+            let now = Instant::now();
+            let kept = {
+                let mut pending = self.pending.lock();
+                pending.maybe_sweep(now);
+                pending.take(&id, now)
+            };
+            let mut kept = kept.into_iter();
+            while let Some(message) = kept.next() {
+                let chunk = js::uint8_array(&env, message.as_bytes())?;
+                if let Err(reason) = enqueue(&env, controller, chunk)? {
+                    tracing::debug!(session = %id, %reason, "dropping the stream");
+                    drop_failed(&env, &mut self.streams.lock(), &id, generation);
+                    self.pending.lock().put_back(&id, std::iter::once(message).chain(kept).collect(), now);
+                    break;
+                }
             }
             js::undefined(&env)
         })();
@@ -51,6 +86,14 @@ impl InMemoryStreamManager {
                 let streams = self.streams.lock();
                 resolve_targets(&env, &streams, ids.as_deref())?
             };
+            let now = Instant::now();
+            if let Some(ids) = &ids {
+                let mut pending = self.pending.lock();
+                pending.maybe_sweep(now);
+                for id in ids.iter().filter(|id| !controllers.iter().any(|(c, _, _)| c == *id)) {
+                    pending.push(id, data.clone(), now);
+                }
+            }
             if controllers.is_empty() {
                 return js::undefined(&env);
             }
@@ -61,6 +104,7 @@ impl InMemoryStreamManager {
             let mut streams = self.streams.lock();
             for (id, generation) in dead {
                 drop_failed(&env, &mut streams, &id, generation);
+                self.pending.lock().push(&id, data.clone(), now); // in its place: nothing newer is kept yet
             }
             js::undefined(&env)
         })();
@@ -75,6 +119,7 @@ impl InMemoryStreamManager {
             if let Some(r) = removed {
                 close_controller(&env, r.controller);
             }
+            self.pending.lock().remove(&id);
             js::undefined(&env)
         });
         js::settled(&env, result)
@@ -93,7 +138,15 @@ impl InMemoryStreamManager {
         for (_, r) in drained {
             close_controller(&env, r.controller);
         }
+        self.pending.lock().clear();
         js::settled(&env, js::undefined(&env))
+    }
+
+    /// Store-and-forward counters: messages kept because no stream took them, replayed to a
+    /// stream that opened, expired, and dropped over the limits.
+    #[napi(js_name = "pendingStats", catch_unwind)]
+    pub fn pending_stats(&self) -> args::PendingStatsJs {
+        self.pending.lock().stats().into()
     }
 
     #[napi(getter, catch_unwind)]

@@ -46,6 +46,7 @@ impl RedisStreamManager {
         };
         let prefix = args::string_field(env, Some(config), "prefix", CLASS)?.unwrap_or_else(|| crate::stream::redis::DEFAULT_PREFIX.to_owned());
         let heartbeat = args::number_field(env, Some(config), "heartbeatInterval", CLASS, 1.0, args::MAX_TIMER_MS / 1000.0)?.unwrap_or(crate::stream::redis::DEFAULT_HEARTBEAT_SECS as f64);
+        let pending = args::pending_limits(env, Some(config), CLASS)?;
         // The subscriber connects where pubSubClient points, else where client does; or the
         // two objects are driven.
         let backends = redis_client::backends(env, config, CLASS, Some("pubSubClient"))?;
@@ -56,7 +57,7 @@ impl RedisStreamManager {
         let handler: Handler = Arc::default();
         let core_cell: Arc<OnceLock<Weak<Core>>> = Arc::default();
         let sink = sink(completion::poster(env)?, core_cell.clone(), controllers.clone(), handler.clone());
-        let core = Core::with_backends(backends.commands, subscriber, prefix, heartbeat.ceil() as u64, sink).map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
+        let core = Core::with_backends(backends.commands, subscriber, prefix, heartbeat.ceil() as u64, pending, sink).map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
         let core = Arc::new(core);
         let _ = core_cell.set(Arc::downgrade(&core));
         Ok(RedisStreamManager { core, controllers, handler, driven: backends.driven })
@@ -144,6 +145,13 @@ impl RedisStreamManager {
     #[napi(getter, catch_unwind)]
     pub fn driver(&self) -> &'static str {
         if self.driven { "client" } else { "native" }
+    }
+
+    /// Store-and-forward counters: messages kept because no stream took them, replayed to a
+    /// stream that opened, expired, and dropped over the limits.
+    #[napi(js_name = "pendingStats", catch_unwind)]
+    pub fn pending_stats(&self) -> args::PendingStatsJs {
+        self.core.pending_stats().into()
     }
 
     /// Streams held by this instance.
@@ -250,7 +258,12 @@ fn deliver(env: &Env, core: &Weak<Core>, controllers: &Controllers, handler: &Ha
                     Some((text, chunk)) if *text == payload => Ok(*chunk),
                     _ => js::uint8_array(env, payload.as_bytes()).inspect(|chunk| last_chunk = Some((payload.clone(), *chunk))),
                 };
-                chunk.and_then(|chunk| enqueue(env, core, controllers, &session_id, chunk))
+                chunk.and_then(|chunk| enqueue(env, core, controllers, &session_id, payload, chunk))
+            }
+            // Everything before it is processed: dropping it tells the core so.
+            Inbound::Barrier(barrier) => {
+                drop(barrier);
+                Ok(())
             }
             Inbound::Delete { session_id } => {
                 // A stream re-created here after the delete arrived is the core's again: keep it.
@@ -269,10 +282,17 @@ fn deliver(env: &Env, core: &Weak<Core>, controllers: &Controllers, handler: &Ha
     }
 }
 
-fn enqueue(env: &Env, core: &Weak<Core>, controllers: &Controllers, session_id: &str, chunk: Value) -> JsResult<()> {
-    let (generation, controller) = match controllers.lock().get(session_id) {
-        Some(r) => (r.generation, r.controller.get(env)?),
-        None => return Ok(()),
+fn enqueue(env: &Env, core: &Weak<Core>, controllers: &Controllers, session_id: &str, payload: String, chunk: Value) -> JsResult<()> {
+    let found = controllers.lock().get(session_id).map(|r| (r.generation, r.controller.get(env)));
+    let (generation, controller) = match found {
+        Some((generation, controller)) => (generation, controller?),
+        None => {
+            // Its stream failed earlier in this batch or a previous one: kept for the next.
+            if let Some(core) = core.upgrade() {
+                core.undeliverable(session_id, payload);
+            }
+            return Ok(());
+        }
     };
     if let Err(reason) = controllers::enqueue(env, controller, chunk)? {
         // Only this instance's stream is let go of: the client may have reopened its stream on
@@ -281,7 +301,7 @@ fn enqueue(env: &Env, core: &Weak<Core>, controllers: &Controllers, session_id: 
         tracing::debug!(session = %session_id, %reason, "releasing the local stream");
         if drop_failed(env, &mut controllers.lock(), session_id, generation) {
             if let (Some(core), Ok(rt)) = (core.upgrade(), crate::runtime::handle()) {
-                let released = core.release(session_id);
+                let released = core.release(session_id, vec![payload]);
                 rt.spawn(async move {
                     if let Err(e) = released.await {
                         tracing::debug!(error = %e, "releasing a failed stream in Redis failed; its keys expire by themselves");

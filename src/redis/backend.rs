@@ -18,6 +18,7 @@ use std::pin::Pin;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::{RedisError, RedisErrorKind, Result};
+use crate::pending::{PendingLimits, PendingStats};
 
 /// A boxed, sendable future: what the trait methods return (object-safe async).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -72,6 +73,24 @@ pub struct PruneStep {
 /// many ids were removed.
 pub type PruneOutcome = (String, u64);
 
+/// Where a stream manager keeps the messages of sessions with no live stream (see
+/// [`crate::pending`]): a list `{list_prefix}{id}` of `"<unix seconds>:<message>"` entries
+/// and its byte count `{bytes_prefix}{id}`, both expiring after the TTL. New keys, which
+/// mcp-use's classes never read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingKeys {
+    /// Prefix of the session channels (`{prefix}`).
+    pub channel_prefix: String,
+    /// `{prefix}pending:`.
+    pub list_prefix: String,
+    /// `{prefix}pending-bytes:`.
+    pub bytes_prefix: String,
+}
+
+/// What [`Commands::take_pending`] found for one session: how many of its messages had
+/// expired, and the others, oldest first.
+pub type Taken = (u64, Vec<String>);
+
 /// Commands on one connection (or one driven client object).
 pub trait Commands: Send + Sync + 'static {
     /// `GET key`.
@@ -121,6 +140,45 @@ pub trait Commands: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<u64>> {
         let _ = (available_prefix, channel_prefix, message);
         Box::pin(async move { Err(unsupported(format!("broadcast script on {set_key}"), "server-side scripts")) })
+    }
+
+    /// Publishes `message` on the channel of each of `ids`; where no subscriber received it,
+    /// appends it to that session's pending list instead, dropping the oldest beyond
+    /// `limits`. One server-side script, so "nobody received it" and "kept" are one step.
+    /// Returns the `buffered` and `dropped` counts. Default: [`RedisErrorKind::Unsupported`].
+    fn publish_or_keep<'a>(
+        &'a self,
+        keys: &'a PendingKeys,
+        ids: &'a [String],
+        message: &'a str,
+        limits: PendingLimits,
+    ) -> BoxFuture<'a, Result<PendingStats>> {
+        let _ = (ids, message, limits);
+        Box::pin(async move { Err(unsupported(format!("store-and-forward on {}*", keys.list_prefix), "server-side scripts")) })
+    }
+
+    /// Takes (reads and deletes, atomically, so exactly one stream gets them) the pending
+    /// messages of each of `ids`, leaving out those older than the TTL. Default:
+    /// [`RedisErrorKind::Unsupported`].
+    fn take_pending<'a>(&'a self, keys: &'a PendingKeys, ids: &'a [String], limits: PendingLimits) -> BoxFuture<'a, Result<Vec<Taken>>> {
+        let _ = (ids, limits);
+        Box::pin(async move { Err(unsupported(format!("take of {}*", keys.list_prefix), "server-side scripts")) })
+    }
+
+    /// Puts `messages` (oldest first) back at the head of the pending list of `id`, ahead of
+    /// anything kept since, within `limits`; keeps nothing if another instance is subscribed
+    /// to the session's channel (its stream received them). Returns the `buffered` and
+    /// `dropped` counts.
+    /// Default: [`RedisErrorKind::Unsupported`].
+    fn requeue<'a>(
+        &'a self,
+        keys: &'a PendingKeys,
+        id: &'a str,
+        messages: &'a [String],
+        limits: PendingLimits,
+    ) -> BoxFuture<'a, Result<PendingStats>> {
+        let _ = (messages, limits);
+        Box::pin(async move { Err(unsupported(format!("requeue to {}{id}", keys.list_prefix), "server-side scripts")) })
     }
 
     /// For each of `ids` whose channel `{channel_prefix}{id}` has no subscriber left on any

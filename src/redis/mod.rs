@@ -14,8 +14,9 @@ use std::sync::Arc;
 
 pub mod backend;
 pub mod native;
+mod pending;
 
-pub use backend::{scan_all, BoxFuture, Commands, Describe, PruneOutcome, PruneStep, PubSub, PubSubEvent, Write};
+pub use backend::{scan_all, BoxFuture, Commands, Describe, PendingKeys, PruneOutcome, PruneStep, PubSub, PubSubEvent, Taken, Write};
 pub use native::*;
 
 /// What kind of failure a [`RedisError`] is.

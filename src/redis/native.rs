@@ -24,7 +24,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
-use super::backend::{BoxFuture, Commands, Describe, PruneOutcome, PruneStep, PubSub, PubSubEvent, Write};
+use super::backend::{BoxFuture, Commands, Describe, PendingKeys, PruneOutcome, PruneStep, PubSub, PubSubEvent, Taken, Write};
+use crate::pending::{PendingLimits, PendingStats};
 use super::{RedisError, RedisErrorKind, Result};
 
 /// Keys fetched per `SCAN` page.
@@ -569,6 +570,18 @@ impl Commands for Connection {
             invocation.arg(available_prefix).arg(channel_prefix).arg(message);
             self.invoke_script(&invocation, || format!("broadcast script on {set_key}")).await
         })
+    }
+
+    fn publish_or_keep<'a>(&'a self, keys: &'a PendingKeys, ids: &'a [String], message: &'a str, limits: PendingLimits) -> BoxFuture<'a, Result<PendingStats>> {
+        Box::pin(super::pending::publish_or_keep(self, keys, ids, message, limits))
+    }
+
+    fn take_pending<'a>(&'a self, keys: &'a PendingKeys, ids: &'a [String], limits: PendingLimits) -> BoxFuture<'a, Result<Vec<Taken>>> {
+        Box::pin(super::pending::take(self, keys, ids, limits))
+    }
+
+    fn requeue<'a>(&'a self, keys: &'a PendingKeys, id: &'a str, messages: &'a [String], limits: PendingLimits) -> BoxFuture<'a, Result<PendingStats>> {
+        Box::pin(super::pending::requeue(self, keys, id, messages, limits))
     }
 
     fn release_unheld<'a>(&'a self, set_key: &'a str, available_prefix: &'a str, channel_prefix: &'a str, ids: &'a [String]) -> BoxFuture<'a, Result<u64>> {

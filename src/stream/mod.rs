@@ -1,4 +1,5 @@
 //! Stream routing: which sessions have a live SSE stream, and how messages reach them.
 
+pub mod handover;
 pub mod local;
 pub mod redis;

@@ -35,6 +35,13 @@
 //!   only if no other instance listens to the session. mcp-use keeps such a stream
 //!   subscribed and refreshed; publishing a delete instead would close the live stream the
 //!   client reopened on another instance. `close` follows the same rule.
+//! * Store-and-forward (on by default; `PendingLimits::ttl_secs == 0` turns it off): a
+//!   targeted send that no subscriber receives is kept in the session's pending list
+//!   (`{prefix}pending:{sid}`, one script with the PUBLISH), and the next `create` of the
+//!   session, on any instance, delivers the kept messages before any newer one, exactly once
+//!   (see [`super::handover`]). A local stream whose write fails hands the message back in
+//!   its place. A driven client without scripts behaves as mcp-use: unreceived messages are
+//!   lost.
 //! * Subscriptions survive Redis restarts (see [`crate::redis::native::Subscriber`]); a watchdog pings
 //!   the subscriber after a disconnect until it is back.
 //! * Nothing is logged on the happy path.
@@ -55,12 +62,14 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde_json::value::RawValue;
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::task::JoinHandle;
 
 use tokio::sync::oneshot;
 
-use crate::redis::{glob_escape, scan_all, Commands, PruneStep, PubSub, PubSubEvent, RedisError, RedisErrorKind, Result, Write};
+use super::handover::{Barrier, Handover};
+use crate::pending::{PendingCounters, PendingLimits, PendingStats};
+use crate::redis::{glob_escape, scan_all, Commands, PendingKeys, PruneStep, PubSub, PubSubEvent, RedisError, RedisErrorKind, Result, Write};
 
 /// Default channel / key prefix, as in the reference.
 pub const DEFAULT_PREFIX: &str = "mcp:stream:";
@@ -90,7 +99,21 @@ pub enum Inbound {
         session_id: String,
         response_json: String,
     },
+    /// Drop it once every item handed to the sink before it has been processed (the core
+    /// waits for that before it puts undelivered messages back in Redis).
+    Barrier(Barrier),
 }
+
+/// Work for the dispatcher, in order with what arrives from Redis.
+enum Control {
+    /// `create` took the session's pending messages: deliver them, then what was held.
+    Opened { session_id: String, taken: Vec<String> },
+    /// Hand this barrier to the sink after everything received so far.
+    Barrier(Barrier),
+}
+
+/// How long letting go of a stream waits for the bindings to process what they were handed.
+const BARRIER_WAIT: Duration = Duration::from_secs(5);
 
 /// Receives inbound messages, in batches, on a background task. It must not block.
 pub type InboundSink = Arc<dyn Fn(Vec<Inbound>) + Send + Sync>;
@@ -114,6 +137,12 @@ struct Inner {
     pending_creates: Mutex<Vec<(String, oneshot::Sender<Result<()>>)>>,
     /// SSCAN cursor of the incremental prune that rides along with each heartbeat.
     prune_cursor: Mutex<String>,
+    /// Store-and-forward: limits, keys, counters, and the sessions being opened or let go of.
+    pending: PendingLimits,
+    pending_keys: PendingKeys,
+    counters: PendingCounters,
+    handover: Handover,
+    control: UnboundedSender<Control>,
 }
 
 /// Distributed stream manager on Redis pub/sub (see the module docs).
@@ -155,15 +184,17 @@ impl RedisStreamManager {
         heartbeat_interval_secs: u64,
         sink: InboundSink,
     ) -> Result<Self> {
-        Self::with_backends(Arc::new(conn), Arc::new(subscriber), prefix, heartbeat_interval_secs, sink)
+        Self::with_backends(Arc::new(conn), Arc::new(subscriber), prefix, heartbeat_interval_secs, PendingLimits::default(), sink)
     }
 
-    /// Like [`RedisStreamManager::new`], on shared backends.
+    /// Like [`RedisStreamManager::new`], on shared backends, with the given store-and-forward
+    /// limits.
     pub fn with_backends(
         conn: Arc<dyn Commands>,
         subscriber: Arc<dyn PubSub>,
         prefix: String,
         heartbeat_interval_secs: u64,
+        pending: PendingLimits,
         sink: InboundSink,
     ) -> Result<Self> {
         let handle = crate::runtime::handle().map_err(|e| {
@@ -181,6 +212,8 @@ impl RedisStreamManager {
             )
         })?;
         let interval_secs = heartbeat_interval_secs.max(1);
+        let (control, control_rx) = unbounded_channel();
+        let pending_keys = PendingKeys { channel_prefix: prefix.clone(), list_prefix: format!("{prefix}pending:"), bytes_prefix: format!("{prefix}pending-bytes:") };
         let inner = Arc::new(Inner {
             conn,
             subscriber,
@@ -195,8 +228,13 @@ impl RedisStreamManager {
             subscriptions: tokio::sync::Mutex::new(()),
             pending_creates: Mutex::new(Vec::new()),
             prune_cursor: Mutex::new("0".to_owned()),
+            pending,
+            pending_keys,
+            counters: PendingCounters::default(),
+            handover: Handover::default(),
+            control,
         });
-        let dispatcher = handle.spawn(dispatch_loop(inner.clone(), receiver, sink));
+        let dispatcher = handle.spawn(dispatch_loop(inner.clone(), receiver, control_rx, sink));
         let heartbeat = handle.spawn(heartbeat_loop(inner.clone()));
         Ok(Self {
             inner,
@@ -261,6 +299,19 @@ impl RedisStreamManager {
         if ids.is_empty() {
             return Ok(());
         }
+        if inner.pending.enabled() {
+            match inner.conn.publish_or_keep(&inner.pending_keys, &ids, data, inner.pending).await {
+                Err(e) if e.kind() == RedisErrorKind::Unsupported => {}
+                Ok(kept) => {
+                    if kept.buffered > 0 {
+                        tracing::debug!(buffered = kept.buffered, dropped = kept.dropped, prefix = %inner.prefix, "kept messages no stream received");
+                    }
+                    inner.counters.add(kept);
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let writes = ids
             .iter()
             .map(|id| Write::Publish { channel: inner.channel(id), message: data.to_owned() })
@@ -296,11 +347,18 @@ impl RedisStreamManager {
                 return unsubscribed;
             }
         }
+        inner.handover.forget(session_id);
         let available = inner.available_key(session_id);
         let active = inner.active_key();
+        let mut gone = vec![available.clone()];
+        if inner.pending.enabled() {
+            // The session ended: nothing kept for it is wanted any more.
+            gone.push(format!("{}{session_id}", inner.pending_keys.list_prefix));
+            gone.push(format!("{}{session_id}", inner.pending_keys.bytes_prefix));
+        }
         let writes = vec![
             Write::Publish { channel: delete_channel.clone(), message: inner.server_id.clone() },
-            Write::Del(vec![available.clone()]),
+            Write::Del(gone),
             Write::SRem { key: active.clone(), members: vec![session_id.to_owned()] },
         ];
         let cleaned = inner
@@ -318,9 +376,18 @@ impl RedisStreamManager {
     /// then removes its availability key and active-set entry only if no other instance is
     /// subscribed to it (one script). Without scripts (a driven client) those keys are left
     /// to expire after `2 * heartbeat`, since another instance may be refreshing them.
-    pub fn release(&self, session_id: &str) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
-        self.inner.local.lock().remove(session_id);
+    ///
+    /// With store-and-forward, `undelivered` (the message the stream failed to take and any
+    /// after it, in order), the messages the bindings report with
+    /// [`RedisStreamManager::undeliverable`] and those still arriving here until the
+    /// unsubscribe are put back at the head of the session's pending list, for the next
+    /// stream the session opens.
+    pub fn release(&self, session_id: &str, undelivered: Vec<String>) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
         let inner = self.inner.clone();
+        if inner.pending.enabled() {
+            inner.handover.releasing(session_id, undelivered);
+        }
+        inner.local.lock().remove(session_id);
         let sid = session_id.to_owned();
         async move {
             {
@@ -330,11 +397,31 @@ impl RedisStreamManager {
                 }
                 inner.subscriber.unsubscribe(&[inner.channel(&sid), inner.delete_channel(&sid)]).await?;
             }
+            if inner.pending.enabled() {
+                inner.put_back(&sid).await?;
+            }
             match inner.release_unheld(std::slice::from_ref(&sid)).await {
                 Err(e) if e.kind() == RedisErrorKind::Unsupported => Ok(()),
                 other => other.map(|_| ()),
             }
         }
+    }
+
+    /// A message the bindings could not deliver because the stream of `session_id` is gone
+    /// (after [`RedisStreamManager::release`]). Returns whether it was kept for the next
+    /// stream.
+    pub fn undeliverable(&self, session_id: &str, payload: String) -> bool {
+        self.inner.pending.enabled() && self.inner.handover.undeliverable(session_id, payload)
+    }
+
+    /// The store-and-forward counters of this manager.
+    pub fn pending_stats(&self) -> PendingStats {
+        self.inner.counters.get()
+    }
+
+    /// The store-and-forward limits of this manager.
+    pub fn pending_limits(&self) -> PendingLimits {
+        self.inner.pending
     }
 
     /// Whether any instance holds a stream for `session_id` (`EXISTS` of its availability
@@ -356,6 +443,7 @@ impl RedisStreamManager {
         let tasks: Vec<JoinHandle<()>> = self.tasks.lock().drain(..).collect();
         let _guard = inner.subscriptions.lock().await;
         let ids: Vec<String> = inner.local.lock().drain().collect();
+        inner.handover.clear();
 
         let mut first_error: Option<RedisError> = None;
         let mut channels: Vec<String> = Vec::with_capacity(ids.len() * 2 + 1);
@@ -542,6 +630,81 @@ impl Inner {
         self.conn.write(writes, &|| format!("DEL/SREM of {n} sessions in {active}")).await
     }
 
+    /// After the SUBSCRIBE of a create: takes the sessions' pending messages (when `take`) and
+    /// has the dispatcher deliver them ahead of what was held meanwhile. A failed take leaves
+    /// them in Redis for the next stream.
+    async fn take_pending(&self, ids: &[&String], take: bool) {
+        let owned: Vec<String> = ids.iter().map(|s| (*s).clone()).collect();
+        let mut taken = vec![Vec::new(); owned.len()];
+        if take {
+            match self.conn.take_pending(&self.pending_keys, &owned, self.pending).await {
+                Ok(found) => {
+                    for (slot, (expired, messages)) in taken.iter_mut().zip(found) {
+                        self.counters.add(PendingStats { replayed: messages.len() as u64, expired, ..PendingStats::default() });
+                        if !messages.is_empty() {
+                            tracing::debug!(replayed = messages.len(), expired, prefix = %self.prefix, "delivering kept messages to a new stream");
+                        }
+                        *slot = messages;
+                    }
+                }
+                Err(e) if e.kind() == RedisErrorKind::Unsupported => {}
+                Err(e) => tracing::warn!(error = %e, "taking kept messages failed; they stay for the next stream"),
+            }
+        }
+        for (session_id, taken) in owned.into_iter().zip(taken) {
+            let _ = self.control.send(Control::Opened { session_id, taken });
+        }
+    }
+
+    /// Puts what was collected while letting go of `sid` back at the head of its pending
+    /// list, once the bindings have processed everything handed to them before.
+    async fn put_back(&self, sid: &str) -> Result<()> {
+        let (barrier, processed) = Barrier::new();
+        if self.control.send(Control::Barrier(barrier)).is_ok() && tokio::time::timeout(BARRIER_WAIT, processed).await.is_err() {
+            tracing::debug!(prefix = %self.prefix, "the bindings did not process a barrier in time");
+        }
+        let messages = self.handover.released(sid);
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let n = messages.len();
+        match self.conn.requeue(&self.pending_keys, sid, &messages, self.pending).await {
+            Ok(kept) => {
+                tracing::debug!(requeued = n, dropped = kept.dropped, prefix = %self.prefix, "kept the messages a failed stream did not take");
+                self.counters.add(kept);
+                Ok(())
+            }
+            Err(e) if e.kind() == RedisErrorKind::Unsupported => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Applies a dispatcher [`Control`], appending what it delivers to `out`.
+    fn apply(self: &Arc<Self>, control: Control, out: &mut Vec<Inbound>) {
+        match control {
+            Control::Barrier(b) => out.push(Inbound::Barrier(b)),
+            Control::Opened { session_id, taken } => {
+                let held = self.handover.opened(&session_id).unwrap_or_default();
+                if self.local.lock().contains(&session_id) {
+                    out.extend(taken.into_iter().chain(held).map(|payload| Inbound::Message { session_id: session_id.clone(), payload }));
+                    return;
+                }
+                // The create failed (or the session went meanwhile): keep them for the next.
+                let messages: Vec<String> = taken.into_iter().chain(held).collect();
+                if messages.is_empty() {
+                    return;
+                }
+                let inner = self.clone();
+                tokio::spawn(async move {
+                    match inner.conn.requeue(&inner.pending_keys, &session_id, &messages, inner.pending).await {
+                        Ok(kept) => inner.counters.add(kept),
+                        Err(e) => tracing::warn!(error = %e, "keeping the messages of a failed create failed"),
+                    }
+                });
+            }
+        }
+    }
+
     fn prune_step(&self, cursor: String) -> PruneStep {
         PruneStep { set_key: self.active_key(), available_prefix: format!("available:{}", self.prefix), cursor, count: BATCH }
     }
@@ -585,6 +748,7 @@ impl Inner {
             if payload == self.server_id.as_bytes() {
                 return; // our own delete, seen after a re-create: not a request to close it
             }
+            self.handover.forget(sid);
             if self.local.lock().remove(sid) {
                 deleted.push(sid.to_string());
                 out.push(Inbound::Delete {
@@ -594,15 +758,22 @@ impl Inner {
             return;
         }
         if let Some(sid) = channel.strip_prefix(self.prefix.as_str()) {
-            if self.local.lock().contains(sid) {
-                let payload = match String::from_utf8(payload) {
-                    Ok(s) => s,
-                    Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-                };
-                out.push(Inbound::Message {
-                    session_id: sid.to_string(),
-                    payload,
-                });
+            let payload = || match String::from_utf8(payload) {
+                Ok(s) => s,
+                Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            };
+            if !self.pending.enabled() {
+                if self.local.lock().contains(sid) {
+                    out.push(Inbound::Message { session_id: sid.to_string(), payload: payload() });
+                }
+                return;
+            }
+            // Held while the session is being opened or let go of here, else delivered if it
+            // is local.
+            if let Some(payload) = self.handover.hold(sid, payload()) {
+                if self.local.lock().contains(sid) {
+                    out.push(Inbound::Message { session_id: sid.to_string(), payload });
+                }
             }
         }
     }
@@ -678,6 +849,9 @@ impl Inner {
         {
             let mut local = self.local.lock();
             for sid in ids {
+                if self.pending.enabled() {
+                    self.handover.opening(sid); // before SUBSCRIBE: nothing overtakes the kept ones
+                }
                 if local.insert((*sid).clone()) {
                     added.push((*sid).clone());
                 }
@@ -700,6 +874,9 @@ impl Inner {
             self.conn.write(writes, &|| format!("SET EX of {n} keys available:{}* / SADD {active}", self.prefix)).await
         }
         .await;
+        if self.pending.enabled() {
+            self.take_pending(ids, result.is_ok()).await;
+        }
         if result.is_err() && !added.is_empty() {
             {
                 let mut local = self.local.lock();
@@ -726,17 +903,38 @@ fn json_string(s: &str) -> String {
     serde_json::Value::String(s.to_string()).to_string()
 }
 
-/// Reads the subscriber's push messages and hands them to the sink in batches.
-async fn dispatch_loop(inner: Arc<Inner>, mut rx: UnboundedReceiver<PubSubEvent>, sink: InboundSink) {
+/// Reads the subscriber's push messages and the manager's [`Control`]s, and hands them to
+/// the sink in batches, in order.
+async fn dispatch_loop(inner: Arc<Inner>, mut rx: UnboundedReceiver<PubSubEvent>, mut control: UnboundedReceiver<Control>, sink: InboundSink) {
     let mut batch = Vec::new();
     let mut deleted = Vec::new();
-    while let Some(first) = rx.recv().await {
-        inner.classify(first, &mut batch, &mut deleted);
+    let mut controls = Vec::new();
+    loop {
+        tokio::select! {
+            event = rx.recv() => match event {
+                Some(event) => inner.classify(event, &mut batch, &mut deleted),
+                None => break,
+            },
+            Some(c) = control.recv() => controls.push(c),
+        }
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(push) => inner.classify(push, &mut batch, &mut deleted),
                 Err(_) => break,
             }
+        }
+        while let Ok(c) = control.try_recv() {
+            controls.push(c);
+        }
+        if controls.iter().any(|c| matches!(c, Control::Barrier(_))) {
+            // Everything received before the unsubscribe that a barrier follows is in `rx`:
+            // classify all of it first, so no message of a session being let go of is missed.
+            while let Ok(push) = rx.try_recv() {
+                inner.classify(push, &mut batch, &mut deleted);
+            }
+        }
+        for c in controls.drain(..) {
+            inner.apply(c, &mut batch);
         }
         if !deleted.is_empty() {
             // Another instance deleted these sessions: drop our subscriptions (the deleter
@@ -794,6 +992,20 @@ async fn heartbeat_loop(inner: Arc<Inner>) {
                     if inner.subscriber.ping().await.is_ok() {
                         inner.subscriber_down.store(false, Ordering::Release);
                         tracing::debug!(prefix = %inner.prefix, "Redis subscriber reconnected");
+                        if inner.pending.enabled() {
+                            // Sends while we were away found no subscriber and were kept:
+                            // open the local sessions again to deliver them (and restore
+                            // their keys, as create does).
+                            let ids: Vec<String> = inner.local.lock().iter().cloned().collect();
+                            for sid in ids {
+                                let inner = inner.clone();
+                                tokio::spawn(async move {
+                                    if let Err(e) = inner.create_batched(&sid).await {
+                                        tracing::debug!(error = %e, "re-opening a stream after a reconnect failed");
+                                    }
+                                });
+                            }
+                        }
                     }
                 }
             }
