@@ -23,7 +23,6 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::io::Read;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -338,7 +337,7 @@ fn canonical(path: &Path) -> PathBuf {
     }
 }
 
-/// An exclusive `flock` on `<path>.lock`, waiting up to [`LOCK_WAIT`] for a holder that is
+/// An exclusive advisory lock (`flock` on Unix) on `<path>.lock`, waiting up to [`LOCK_WAIT`] for a holder that is
 /// exiting. (Stores of this process on the same file share one `Inner`, hence one lock.)
 fn acquire_lock(path: &Path) -> Result<FileLock, FileStoreError> {
     let mut lock_path = path.as_os_str().to_owned();
@@ -355,13 +354,11 @@ fn acquire_lock(path: &Path) -> Result<FileLock, FileStoreError> {
     // the lock while it writes its last save: give it a moment before refusing.
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
-        // SAFETY: flock on a file descriptor we own.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            break;
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::WouldBlock {
-            return Err(fail("lock", &lock_path)(err));
+        // std's advisory lock: flock(LOCK_EX | LOCK_NB) on Unix, LockFileEx on Windows.
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) => {}
+            Err(fs::TryLockError::Error(err)) => return Err(fail("lock", &lock_path)(err)),
         }
         if std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(25));
@@ -673,7 +670,7 @@ mod tests {
         first.set("from-first".into(), Metadata::from_json("{}"));
         // Another open file description, as another process would have: refused.
         let other = File::open(dir.path().join("s.json.lock")).unwrap();
-        assert_ne!(unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0, "the lock is held");
+        assert!(other.try_lock().is_err(), "the lock is held");
         // Same process: the newer store loads what the older had (written at takeover)...
         let (second, report) = FileStore::open(cfg.clone()).unwrap();
         assert_eq!(report.loaded, 1);
@@ -687,11 +684,11 @@ mod tests {
         let mut keys: Vec<&String> = saved.as_object().unwrap().keys().collect();
         keys.sort();
         assert_eq!(keys, ["from-first", "from-second"]);
-        assert_ne!(unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0, "the newer store holds the lock");
+        assert!(other.try_lock().is_err(), "the newer store holds the lock");
         drop(first);
         drop(second);
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        while other.try_lock().is_err() {
             assert!(std::time::Instant::now() < deadline, "the lock must be released with the last store");
             std::thread::sleep(Duration::from_millis(10));
         }
