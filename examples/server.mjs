@@ -184,7 +184,11 @@ server.tool(
     };
     await streamManager.send(sessionId ? [sessionId] : undefined, `event: message\ndata: ${JSON.stringify(notification)}\n\n`);
     if (!sessionId) return text("sent to every session with an open stream");
-    return text((await streamManager.has(sessionId)) ? `sent to ${sessionId}` : `${sessionId} has no open stream; nothing delivered`);
+    return text(
+      (await streamManager.has(sessionId))
+        ? `sent to ${sessionId}`
+        : `${sessionId} has no open stream now; the stream manager keeps the message for its next one`,
+    );
   },
 );
 

@@ -1,0 +1,164 @@
+"use strict";
+// Every command in the README, CONTRIBUTING.md and docs/ (each line of a ```sh block) is run
+// by a test or by CI. EXERCISED says where, and this file checks that the place exists and
+// still does it; the commands nothing else runs are run here. A command missing from
+// EXERCISED fails the first test: add it, with the test that runs it (or run it here).
+// Also: every relative link in those pages points at a file that exists.
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { spawnSync } = require("node:child_process");
+const { ROOT, e2eImpl } = require("./helpers/impls");
+const { runNode } = require("./helpers/child");
+const { startServer, freePort } = require("./helpers/mcp");
+const { tour } = require("./helpers/example-client");
+
+jest.setTimeout(180_000);
+
+const PAGES = ["README.md", "CONTRIBUTING.md", "docs/architecture.md", "docs/performance.md", "docs/redis.md", "docs/compatibility.md"];
+const read = (f) => fs.readFileSync(path.join(ROOT, f), "utf8");
+const PKG = JSON.parse(read("package.json"));
+const script = (name) => PKG.scripts[name];
+
+/** command → [where it is exercised, a string that file must contain]; "docs.test.js" = below. */
+const EXERCISED = {
+  // README
+  // as published: the packed main and platform packages, installed into an empty project
+  "npm install mcp-sessions-native": ["__test__/packaging.test.js", 'run("npm", ["install", "--offline"'],
+  "npm install": [".ci/run", "npm install --no-audit --no-fund && npm test"],
+  "npm install ../mcp-sessions-native": ["__test__/docs.test.js", "installs a checkout into an app"],
+  "npm install && npm start": ["__test__/example.test.js", 'path.join(ROOT, "examples", "server.mjs")'], // = npm start, checked below
+  "npm run start:fleet": ["__test__/fleet.test.js", "npm run start:fleet"],
+  "docker compose up": ["__test__/compose.test.js", "compose.yaml"], // statically: no Docker engine here
+  "MCP_SESSIONS_LOG=debug npm start": ["__test__/docs.test.js", "MCP_SESSIONS_LOG=debug"],
+  "MCP_SESSIONS_LOG=off npm start": ["__test__/docs.test.js", "MCP_SESSIONS_LOG=off"],
+  // CONTRIBUTING.md
+  "npm install && npm test": [".ci/run", "npm install --no-audit --no-fund && npm test"],
+  "npx jest --runInBand __test__/example.test.js": ["package.json", '"test:jest": "jest --runInBand"'],
+  "npm run test:faults": ["package.json", '"test:faults": "jest --runInBand __test__/faults"'],
+  "npm run test:cargo": ["package.json", "npm run test:cargo"],
+  "python3 -m venv .venv && .venv/bin/pip install -r python/requirements.txt": [".ci/run", "-r python/requirements.txt"],
+  "bash .ci/run": [".ci/run", "CI entry point"],
+  // docs/performance.md: full runs take minutes and rewrite bench/results/, so CI checks the
+  // tasks and flags exist (bench --list) and runs the quick one.
+  "npm run bench": ["__test__/docs.test.js", "bench/run.mjs --list"],
+  "node bench/run.mjs --only rstore:ops,stream:latency": ["__test__/docs.test.js", "bench/run.mjs --list"],
+  "node bench/run.mjs --cpu-prof": ["bench/run.mjs", 'flag("--cpu-prof")'],
+  "node bench/calls.mjs": ["__test__/docs.test.js", "bench/calls.mjs"],
+};
+
+/** The command lines of every ```sh block: comments and blank lines dropped. */
+function commands(page) {
+  const out = [];
+  for (const block of read(page).matchAll(/^```sh\n([\s\S]*?)^```$/gm)) {
+    for (const line of block[1].split("\n")) {
+      const cmd = line.replace(/\s+#.*$/, "").trim();
+      if (cmd && !cmd.startsWith("#")) out.push(cmd);
+    }
+  }
+  return out;
+}
+
+describe("the commands of README.md, CONTRIBUTING.md and docs/", () => {
+  const all = PAGES.flatMap((p) => commands(p).map((cmd) => ({ page: p, cmd })));
+
+  test("each is exercised by a test or by CI (EXERCISED in __test__/docs.test.js)", () => {
+    const missing = all.filter(({ cmd }) => !EXERCISED[cmd]).map(({ page, cmd }) => `${page}: ${cmd}`);
+    expect(missing).toEqual([]);
+    // and the table has nothing the pages no longer say
+    const said = new Set(all.map(({ cmd }) => cmd));
+    expect(Object.keys(EXERCISED).filter((c) => !said.has(c))).toEqual([]);
+  });
+
+  test("where each is exercised still does it", () => {
+    for (const [cmd, [file, needle]] of Object.entries(EXERCISED)) {
+      expect([cmd, read(file).includes(needle)]).toEqual([cmd, true]);
+    }
+    // the npm scripts the pages name run what the tests run
+    expect(script("start")).toBe("node examples/server.mjs");
+    expect(script("start:fleet")).toBe("node examples/fleet/fleet.mjs");
+    expect(script("test")).toMatch(/npm run test:jest && npm run test:cargo/);
+    expect(script("test:cargo")).toBe("cargo test");
+    expect(script("bench")).toBe("node bench/run.mjs");
+    expect(fs.existsSync(path.join(ROOT, "__test__/example.test.js"))).toBe(true);
+  });
+
+  test("every relative link points at a file that exists", () => {
+    const broken = [];
+    for (const page of PAGES) {
+      for (const [, target] of read(page).matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/.test(target) || target.startsWith("#")) continue;
+        const file = path.resolve(path.dirname(path.join(ROOT, page)), target.split("#")[0]);
+        if (!fs.existsSync(file)) broken.push(`${page}: ${target}`);
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+});
+
+describe("commands run here", () => {
+  test("npm install ../mcp-sessions-native: installs a checkout into an app, which loads it", async () => {
+    const parent = fs.mkdtempSync(path.join(os.tmpdir(), "mcp-app-"));
+    try {
+      // the README's layout: the app next to a checkout named mcp-sessions-native
+      fs.symlinkSync(ROOT, path.join(parent, "mcp-sessions-native"));
+      const app = path.join(parent, "my-app");
+      fs.mkdirSync(app);
+      fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "my-app", version: "1.0.0", private: true }));
+      const r = spawnSync("npm", ["install", "--offline", "--no-audit", "--no-fund", "../mcp-sessions-native"], { cwd: app, encoding: "utf8" });
+      expect([r.status, r.stderr]).toEqual([0, expect.any(String)]);
+      const code = `
+        const { InMemorySessionStore } = require("mcp-sessions-native");
+        import("mcp-sessions-native").then(async (esm) => {
+          const s = new esm.FileSystemSessionStore({ path: "s.json" });
+          await s.set("a", { lastAccessedAt: 1 });
+          await s.flush();
+          console.log(JSON.stringify({ cjs: typeof InMemorySessionStore, got: await s.get("a") }));
+        });`;
+      const out = await runNode(code, { cwd: app });
+      expect(JSON.parse(out.stdout)).toEqual({ cjs: "function", got: { lastAccessedAt: 1 } });
+    } finally {
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  const logStart = (level) =>
+    test(`MCP_SESSIONS_LOG=${level} npm start`, async () => {
+      const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "mcp-log-"));
+      const port = await freePort();
+      // npm start = node examples/server.mjs (checked above), here in a scratch directory
+      const server = await startServer(path.join(ROOT, "examples", "server.mjs"), {
+        port,
+        ready: /example listening on /,
+        env: { CWD: cwd, NODE_ENV: "", REDIS_URL: "", MCP_SESSIONS_LOG: level },
+      });
+      try {
+        await tour(server.url);
+        server.proc.kill("SIGINT");
+        expect((await server.exited).code).toBe(0);
+        const native = server.output().split("\n").filter((l) => / mcp_sessions_native::/.test(l));
+        if (level === "off") expect(native).toEqual([]);
+        else expect(native.join("\n")).toMatch(/DEBUG mcp_sessions_native::store::filesystem: no session file, starting empty/);
+      } finally {
+        await server.kill();
+        fs.rmSync(cwd, { recursive: true, force: true });
+      }
+    });
+  if (e2eImpl === "native") {
+    logStart("debug");
+    logStart("off");
+  }
+
+  test("npm run bench / node bench/run.mjs --only rstore:ops,stream:latency: the tasks exist (bench/run.mjs --list)", async () => {
+    const r = await runNode([path.join(ROOT, "bench", "run.mjs"), "--list"], { cwd: ROOT });
+    expect(r.code).toBe(0);
+    const tasks = r.stdout.split("\n").map((l) => l.split(/\s+/)[0]).filter(Boolean);
+    for (const t of ["rstore:ops", "stream:latency"]) expect(tasks).toContain(t);
+  });
+
+  test("node bench/calls.mjs prints the per-call costs docs/performance.md cites", async () => {
+    const r = await runNode([path.join(ROOT, "bench", "calls.mjs")], { cwd: ROOT, timeoutMs: 120_000 });
+    expect(r.code).toBe(0);
+    for (const row of ["addon has", "addon get", "JSON.stringify(metadata)", "await of a resolved promise"]) expect(r.stdout).toContain(row);
+  });
+});
