@@ -96,6 +96,30 @@ describe("the commands of README.md, CONTRIBUTING.md and docs/", () => {
   });
 });
 
+test("the TypeScript snippets of README.md and docs/redis.md type-check against index.d.ts and mcp-use", () => {
+  // In __test__/types, so that "mcp-sessions-native" resolves to this package (self-reference).
+  const dir = path.join(ROOT, "__test__", "types", `.docs-${process.pid}`);
+  fs.mkdirSync(dir, { recursive: true });
+  try {
+    const files = [];
+    for (const page of ["README.md", "docs/redis.md"]) {
+      [...read(page).matchAll(/^```ts\n([\s\S]*?)^```$/gm)].forEach((m, i) => {
+        const name = `${path.basename(page, ".md")}-${i}.ts`;
+        fs.writeFileSync(path.join(dir, name), `${m[1]}export {};\n`);
+        files.push(name);
+      });
+    }
+    expect(files.length).toBeGreaterThanOrEqual(2);
+    fs.writeFileSync(path.join(dir, "tsconfig.json"), JSON.stringify({ extends: "../tsconfig.json", files }));
+    const tsc = path.join(ROOT, "node_modules", ".bin", "tsc");
+    const r = spawnSync(tsc, ["--noEmit", "--pretty", "false", "-p", dir], { cwd: ROOT, encoding: "utf8" });
+    expect(`${r.stdout}${r.stderr}`.trim()).toBe("");
+    expect(r.status).toBe(0);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 describe("commands run here", () => {
   test("npm install ../mcp-sessions-native: installs a checkout into an app, which loads it", async () => {
     const parent = fs.mkdtempSync(path.join(os.tmpdir(), "mcp-app-"));
