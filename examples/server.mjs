@@ -4,6 +4,7 @@
 //   REDIS_URL=redis://host:6379 npm start   RedisSessionStore + RedisStreamManager: run several behind a
 //                                      load balancer (npm run start:fleet, docker compose up)
 //   PORT=8080 npm start                listen on another port (default 3000); HOST=0.0.0.0 for all interfaces
+//   INSTANCE=a npm start               the name session-info and the startup line give this process
 //
 // Tools that show what the session layer is for:
 //   work            reports progress (notifications/progress) and logs (notifications/message) while it works
@@ -12,10 +13,6 @@
 //   echo            the smallest tool there is
 // Sessions survive a restart: stop the server, start it again, and a client that kept its session id
 // goes on without a new initialize.
-//
-// NODE_ENV defaults to "production" here: in development mode MCPServer.listen() mounts mcp-use's
-// dev tooling (vite widget server, inspector), which needs extra packages and creates resources/.
-process.env.NODE_ENV ||= "production";
 import net from "node:net";
 import path from "node:path";
 import { z } from "zod";
@@ -36,6 +33,9 @@ console.log = (...args) => {
   consoleLog(...args);
 };
 
+// NODE_ENV defaults to "production" here: in development mode MCPServer.listen() mounts mcp-use's
+// dev tooling (vite widget server, inspector), which needs extra packages and creates resources/.
+process.env.NODE_ENV ||= "production";
 const { MCPServer, text } = await import("mcp-use/server");
 
 const port = Number(process.env.PORT || 3000);

@@ -8,7 +8,8 @@
 const { TestEnvironment } = require("jest-environment-node");
 const { createRequire } = require("node:module");
 
-// A passing run prints nothing but jest's own report. Quieted here, shown on request:
+// A passing run prints jest's report (and the fault suites' summaries), no warnings.
+// Quieted here, shown on request:
 // - The addon's warnings (MCP_SESSIONS_LOG, default "warn"): the suites provoke Redis outages,
 //   corrupt files and closed stores on purpose, and each of those logs one warning by design.
 //   `MCP_SESSIONS_LOG=warn npx jest` shows them; errors are always shown. Child processes that
