@@ -262,9 +262,9 @@ fi
 step "symbols (scripts/check-symbols.js)" node scripts/check-symbols.js --musl-libc /usr/lib/x86_64-linux-musl/libc.so
 step "npm pack (main + 3 platform packages)" pack
 step "private redis-server on loopback" start_redis
-step "root: Debian 11 x64 (debootstrap, cached)" make_root X64 amd64
-step "root: Debian 11 arm64 (debootstrap, qemu, cached)" make_root ARM64 arm64
-step "root: musl x64 (cached)" make_root MUSL musl
+step "root: Debian 11 x64 (debootstrap; cached)" make_root X64 amd64
+step "root: Debian 11 arm64 (debootstrap, qemu; cached)" make_root ARM64 arm64
+step "root: musl x64 (musl 1.2.5, Node 20; cached)" make_root MUSL musl
 
 if [ -n "$MAIN_TGZ" ] && [ -n "$REDIS_PID" ]; then
   if [ -n "$X64" ]; then
