@@ -12,8 +12,8 @@
 // the baseline does not list, and on a baseline entry that no longer fails.
 //
 // Environment:
-//   CONFORMANCE_FLEET_RUNS      fleet repetitions with our classes (default 20)
-//   CONFORMANCE_REF_FLEET_RUNS  fleet repetitions with mcp-use's classes (default: the same)
+//   CONFORMANCE_FLEET_RUNS      fleet repetitions with our classes (default 40)
+//   CONFORMANCE_REF_FLEET_RUNS  fleet repetitions with mcp-use's classes (default 10)
 //   CONFORMANCE_REFERENCE=0     skip the mcp-use reference column
 //   CONFORMANCE_MODES           comma list among memory,redis,fleet (default: all three)
 //   CONFORMANCE_CACHE           where Node 22 and the suite are installed
@@ -40,8 +40,11 @@ const NODE22_VERSION = "22.23.5";
 
 const t0 = Date.now();
 const env = process.env;
-const fleetRuns = intEnv("CONFORMANCE_FLEET_RUNS", 20);
-const refFleetRuns = intEnv("CONFORMANCE_REF_FLEET_RUNS", fleetRuns);
+// 40 fleet runs of ours (about 3.5 s each): a race that loses 1 run in 7, as mcp-use's sampling
+// loss was first measured, goes unseen in 40 runs with probability (6/7)^40 = 0.2 %. The
+// reference fleet runs 10 times: each lost sampling request costs its 10 s timeout there.
+const fleetRuns = intEnv("CONFORMANCE_FLEET_RUNS", 40);
+const refFleetRuns = intEnv("CONFORMANCE_REF_FLEET_RUNS", 10);
 const withReference = env.CONFORMANCE_REFERENCE !== "0";
 const modes = (env.CONFORMANCE_MODES || "memory,redis,fleet").split(",").map((s) => s.trim()).filter(Boolean);
 const cacheDir = env.CONFORMANCE_CACHE || path.join(os.homedir(), ".cache", "mcp-sessions-native", "conformance");
@@ -98,7 +101,13 @@ function track(child) {
   child.on("exit", () => children.delete(child));
   return child;
 }
+let redisPid = null; // detached by the helper: killed here on every way out
 function killAll() {
+  if (redisPid) {
+    try {
+      process.kill(redisPid, "SIGKILL");
+    } catch {}
+  }
   for (const c of children) {
     try {
       c.kill("SIGKILL");
@@ -278,7 +287,7 @@ function judge(mode, runs, baseline) {
     const entry = baseline.entries.find((e) => e.scenario === s && e.modes.includes(mode));
     let verdict;
     if (!entry) verdict = failed.length ? "FAIL" : "pass";
-    else if (entry.fails === "always") verdict = failed.length === runs.length ? "xfail" : failed.length ? "FAIL" : "STALE";
+    else if (entry.fails === "always") verdict = failed.length === runs.length ? "xfail" : "STALE";
     else verdict = failed.length ? "xfail" : "STALE";
     verdicts.set(s, { verdict, failed: failed.length, runs: runs.length, why: failed[0]?.why || "", entry });
   }
@@ -301,6 +310,7 @@ async function main() {
       log("SKIPPING the redis and fleet modes: no redis-server on PATH (install redis-server; CI=true makes this an error)");
     } else {
       redis = await redisHelper.startPrivate();
+      redisPid = redis.pid;
       log(`redis-server ${redis.url} (pid ${redis.pid})`);
     }
   }
@@ -323,9 +333,8 @@ async function main() {
     }
   } finally {
     if (redis) {
-      try {
-        process.kill(redis.pid, "SIGKILL");
-      } catch {}
+      killAll();
+      redisPid = null;
       fs.rmSync(redis.dir, { recursive: true, force: true });
     }
   }
@@ -367,7 +376,9 @@ function report(columns, baseline) {
         problems.push(`FAIL  ${c.mode}: ${s} failed in ${v.failed} of ${v.runs} run(s), not expected by baseline.json: ${v.why}`);
       } else {
         failed += 1;
-        problems.push(`STALE ${c.mode}: ${s} is in baseline.json (fails: ${v.entry.fails}) but ${v.why === "scenario did not run" ? "did not run" : `passed in all ${v.runs} run(s)`}: remove the entry`);
+        const what = v.why === "scenario did not run" ? "did not run" : `passed in ${v.runs - v.failed} of ${v.runs} run(s)`;
+        const fix = v.failed ? 'investigate, or mark it fails: "sometimes" if the race is not ours' : "remove the entry";
+        problems.push(`STALE ${c.mode}: ${s} is in baseline.json (fails: ${v.entry.fails}) but ${what}: ${fix}`);
       }
     }
   }
