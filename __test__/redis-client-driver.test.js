@@ -467,8 +467,10 @@ nativeOnly("native: driving node-redis through its own methods", () => {
           const out = {};
           for (const key of (await probe.keys(`*${prefix}*`)).sort()) {
             const type = await probe.type(key);
-            const value = type === "set" ? (await probe.sMembers(key)).sort() : await probe.get(key);
-            out[norm(key)] = { value: typeof value === "string" ? norm(value) : value, ttl: await probe.ttl(key) };
+            const value = type === "set" ? (await probe.sMembers(key)).sort() : type === "zset" ? (await probe.zRange(key, 0, -1)).map(norm) : await probe.get(key);
+            const ttl = await probe.ttl(key);
+            // The native path's liveness lease (a day) reads as "lease".
+            out[norm(key)] = { value: typeof value === "string" ? norm(value) : value, ttl: ttl > 86_000 ? "lease" : ttl };
           }
           return out;
         };
@@ -494,15 +496,31 @@ nativeOnly("native: driving node-redis through its own methods", () => {
       expect(c.sub).toEqual({ subscribe: 3, unsubscribe: 3 });
       // b deleted a stream it does not hold: it unsubscribes both channels, as mcp-use does.
       expect(c.subB).toEqual({ unsubscribe: 2 });
-      // Same keys, values, expiries and channel traffic on both paths.
-      expect(runs.client.result).toEqual(runs.auto.result);
-      expect(runs.auto.result.keys).toEqual({
+      // Same keys, values and channel traffic on both paths (mcp-use's layout). The native
+      // path's liveness is per instance: its availability keys and active set expire after
+      // the lease, and it adds two keys mcp-use never reads (the registry and the instance's
+      // session set); the driven path refreshes each session, as mcp-use.
+      const shared = {
         "P:s:s1": { value: '{"lastAccessedAt":1,"v":"é"}', ttl: 3600 },
-        "P:st:active": { value: ["st"], ttl: 2 * 10 },
         "P:st:req-route:st:9": { value: '{"serverId":"SERVER","sessionId":"st"}', ttl: 300 },
+      };
+      expect(runs.client.result.keys).toEqual({
+        ...shared,
+        "P:st:active": { value: ["st"], ttl: 2 * 10 },
         "available:P:st:st": { value: "active", ttl: 20 },
       });
+      expect(runs.auto.result.keys).toEqual({
+        ...shared,
+        "P:st:active": { value: ["st"], ttl: "lease" },
+        "available:P:st:st": { value: "active", ttl: "lease" },
+        "P:st:instance:SERVER": { value: ["st"], ttl: "lease" },
+        "P:st:instances": { value: ["SERVER", "SERVER"], ttl: "lease" },
+      });
+      expect(runs.client.result.traffic).toEqual(runs.auto.result.traffic);
+      expect(runs.client.result.received).toEqual(runs.auto.result.received);
+      expect(runs.client.result.forwarded).toEqual(runs.auto.result.forwarded);
       expect(runs.auto.result.after).toEqual({});
+      expect(runs.client.result.after).toEqual({});
     });
   });
 });

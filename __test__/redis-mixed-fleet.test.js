@@ -5,10 +5,13 @@ const { createClient } = __nodeRequire("redis");
 const ref = __nodeRequire(require.resolve("mcp-use/server"));
 const native = __nodeRequire(require.resolve(".."));
 const { describeRedis, redisUrl, uniquePrefix } = require("./helpers/redis");
-const { openStream, waitFor } = require("./redis/streams");
+const { openStream, waitFor, sleep } = require("./redis/streams");
+const { spawn } = require("node:child_process");
+const path = require("node:path");
 
 describeRedis("mixed fleet: mcp-use and native RedisStreamManager on one Redis", () => {
   const clients = [];
+  const client0 = async () => clients[0];
   async function client() {
     const c = createClient({ url: redisUrl() });
     await c.connect();
@@ -78,5 +81,34 @@ describeRedis("mixed fleet: mcp-use and native RedisStreamManager on one Redis",
     expect(await managers[receiver].forwardInboundResponse(response, "sess-r")).toBe(false);
     await managers[origin].registerOutboundRequest("abc", "sess-r");
     expect(await managers[origin].forwardInboundResponse({ jsonrpc: "2.0", id: "abc", result: {} }, "sess-r")).toBe(false);
+  });
+
+  // Our liveness is per instance (one heartbeat key, availability keys on a long lease),
+  // mcp-use's per session; its has() reads our availability keys.
+  test("mcp-use's has() sees an idle stream of ours as long as our instance lives, and gone after it dies", async () => {
+    const survivor = new native.RedisStreamManager({ url: redisUrl(), prefix, heartbeatInterval: 1 });
+    // Our instance holding the stream, in its own process (heartbeatInterval 1), to be SIGKILLed.
+    const child = spawn(process.execPath, [path.join(__dirname, "fixtures", "faults-redis-instance.js"), require.resolve(".."), redisUrl(), prefix, "ours-idle"], {
+      env: { ...process.env, MCP_SESSIONS_LOG: "off" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const exited = new Promise((r) => child.on("close", r));
+    try {
+      let out = "";
+      await new Promise((resolve, reject) => {
+        child.stdout.on("data", (d) => ((out += d), out.includes("READY") && resolve()));
+        exited.then(() => reject(new Error(`instance exited: ${out}`)));
+      });
+      // Idle for longer than twice its interval: no per-session refresh, still available.
+      await sleep(3000);
+      expect(await managers["mcp-use"].has("ours-idle")).toBe(true);
+      child.kill("SIGKILL");
+      await exited;
+      await waitFor(async () => !(await managers["mcp-use"].has("ours-idle")), "mcp-use's has() to report the dead instance's stream gone", 10_000);
+      expect(Number(await (await client0()).sIsMember(`${prefix}active`, "ours-idle"))).toBe(0);
+    } finally {
+      child.kill("SIGKILL");
+      await survivor.close();
+    }
   });
 });

@@ -85,14 +85,15 @@ async fn wire_layout_matches_the_reference() {
 
     let v: Option<String> = raw(&conn, &["GET", "available:mcp:stream:w1"]).await;
     assert_eq!(v.as_deref(), Some("active"));
+    // Same names and values as the reference; the expiry is the liveness lease (a leak
+    // guard), not twice the heartbeat: the instance's heartbeat keeps its streams alive.
     let ttl: i64 = raw(&conn, &["TTL", "available:mcp:stream:w1"]).await;
-    assert!((19..=20).contains(&ttl), "heartbeat*2 = 20, got {ttl}");
+    assert!((86_390..=86_400).contains(&ttl), "lease, got {ttl}");
     assert!(members(&conn, "mcp:stream:active").await.contains("w1"));
     let set_ttl: i64 = raw(&conn, &["TTL", "mcp:stream:active"]).await;
-    assert!(
-        (19..=20).contains(&set_ttl),
-        "active set expires like the reference's, got {set_ttl}"
-    );
+    assert!(set_ttl > 20, "the active set lives while the fleet does, got {set_ttl}");
+    let own: Vec<String> = raw(&conn, &["SMEMBERS", &format!("mcp:stream:instance:{}", a.server_id())]).await;
+    assert_eq!(own, vec!["w1".to_string()], "new key: the sessions this instance holds");
     let channels: Vec<String> = raw(&conn, &["PUBSUB", "CHANNELS", "*w1"]).await;
     let channels: HashSet<String> = channels.into_iter().collect();
     assert_eq!(
@@ -456,22 +457,63 @@ async fn heartbeat_keeps_availability_alive_and_stops_with_the_instance() {
         return;
     };
     let conn = server.conn().await;
+    let (survivor, _) = manager(&server, "hb:", 1).await;
+    survivor.create("kept").await.expect("create");
     let (a, _a_in) = manager(&server, "hb:", 1).await;
     a.create("s").await.expect("create");
     a.create("t").await.expect("create");
-    let ttl: i64 = raw(&conn, &["TTL", "available:hb:s"]).await;
-    assert_eq!(ttl, 2);
-    // 2*interval = 2 s; well past it the keys still exist thanks to the heartbeat
-    tokio::time::sleep(Duration::from_millis(4500)).await;
+    // Well past 2*interval the keys exist: the instance's heartbeat stands for its streams.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     assert!(a.has("s").await.expect("has"));
     assert!(a.has("t").await.expect("has"));
-    let set_ttl: i64 = raw(&conn, &["TTL", "hb:active"]).await;
-    assert!(set_ttl > 0, "active set kept alive, ttl {set_ttl}");
-    // An instance that dies (dropped without close) stops refreshing: keys expire.
+    let beat: Option<f64> = raw(&conn, &["ZSCORE", "hb:instances", a.server_id()]).await;
+    assert!(beat.is_some(), "A is in the registry");
+    // An instance that dies (dropped without close) stops beating: a survivor removes its
+    // streams' keys within 2 * interval (here 2 s) of the death.
+    let died = Instant::now();
     drop(a);
-    tokio::time::sleep(Duration::from_millis(2600)).await;
-    let n: i64 = raw(&conn, &["EXISTS", "available:hb:s", "available:hb:t"]).await;
-    assert_eq!(n, 0);
+    loop {
+        let n: i64 = raw(&conn, &["EXISTS", "available:hb:s", "available:hb:t"]).await;
+        if n == 0 {
+            break;
+        }
+        assert!(died.elapsed() < Duration::from_secs(6), "dead instance's keys still there");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(survivor.has("kept").await.expect("has"), "the survivor's own stream stays");
+    assert_eq!(members(&conn, "hb:active").await, ["kept".to_string()].into_iter().collect());
+}
+
+/// Idle cost does not grow with sessions: a beat is one script whatever the number of
+/// streams, and nothing per session is written between the lease refreshes.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_instance_writes_nothing_per_session() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let conn = server.conn().await;
+    let (a, _) = manager(&server, "idle:", 1).await;
+    let many: Vec<String> = (0..2000).map(|i| format!("s{i}")).collect();
+    for chunk in many.chunks(500) {
+        futures_util::future::join_all(chunk.iter().map(|id| a.create(id))).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let _: () = raw(&conn, &["CONFIG", "RESETSTAT"]).await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let info: String = raw(&conn, &["INFO", "commandstats"]).await;
+    let calls = |cmd: &str| -> u64 {
+        info.lines()
+            .find(|l| l.starts_with(&format!("cmdstat_{cmd}:")))
+            .and_then(|l| l.split("calls=").nth(1))
+            .and_then(|r| r.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    // 3 s at interval 1: about 6 beats; per-session refreshes would be ~6,000 SETs.
+    let beats = calls("zadd");
+    assert!((4..=10).contains(&beats), "{info}");
+    assert_eq!(calls("set"), 0, "no availability key is re-written: {info}");
+    assert_eq!(calls("expire"), 3 * beats, "only the beat's own three: {info}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -800,7 +842,44 @@ async fn kept_messages_stay_within_the_limits() {
     // Off: nothing is kept, as mcp-use.
     let (c, _c_in) = manager_with(&server, "sf5:", PendingLimits { ttl_secs: 0, ..PendingLimits::default() }).await;
     c.send(Some(&ids(&["s"])), "lost").await.expect("send");
-    let keys: Vec<String> = raw(&conn, &["KEYS", "sf5:*"]).await;
+    let keys: Vec<String> = raw(&conn, &["KEYS", "sf5:pending*"]).await;
     assert!(keys.is_empty(), "{keys:?}");
     assert_eq!(c.pending_stats(), Default::default());
+}
+
+/// An instance taken for dead (its beat looked old) loses nothing: its streams are still
+/// subscribed, so their keys stay, and it registers its sessions again at its next beat.
+/// When the whole fleet died, the next instance to start cleans up after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn liveness_heals_a_false_death_and_cleans_up_after_a_whole_fleet() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let conn = server.conn().await;
+    let (a, _) = manager(&server, "heal:", 1).await;
+    a.create("s").await.expect("create");
+    let own = format!("heal:instance:{}", a.server_id());
+    // What survivors do to an instance they take for dead: its set taken apart, its registry
+    // entry gone (its keys stay: it is still subscribed).
+    let _: i64 = raw(&conn, &["DEL", &own]).await;
+    let _: i64 = raw(&conn, &["ZREM", "heal:instances", a.server_id()]).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while raw::<i64>(&conn, &["SCARD", &own]).await != 1 {
+        assert!(Instant::now() < deadline, "A did not register its session again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (survivor, _) = manager(&server, "heal:", 1).await;
+    assert!(survivor.has("s").await.expect("has"));
+
+    // The whole fleet dies; the next instance to start cleans up.
+    drop(a);
+    drop(survivor);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(raw::<i64>(&conn, &["EXISTS", "available:heal:s"]).await == 1, "nobody left to clean up yet");
+    let (_next, _) = manager(&server, "heal:", 1).await;
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while raw::<i64>(&conn, &["EXISTS", "available:heal:s"]).await == 1 {
+        assert!(Instant::now() < deadline, "the new instance did not clean up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -91,6 +91,44 @@ pub struct PendingKeys {
 /// expired, and the others, oldest first.
 pub type Taken = (u64, Vec<String>);
 
+/// The keys of the per-instance liveness (see [`Commands::beat`]); new keys, which mcp-use's
+/// classes never read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Liveness {
+    /// This instance's id.
+    pub server_id: String,
+    /// `{prefix}instances`: sorted set of instance ids, scored by the time (ms, Redis' clock)
+    /// until which each counts as alive.
+    pub registry: String,
+    /// `{prefix}instance:`: prefix of each instance's set of the sessions it holds.
+    pub instance_prefix: String,
+    /// `available:{prefix}`.
+    pub available_prefix: String,
+    /// `{prefix}` (session channels).
+    pub channel_prefix: String,
+    /// `{prefix}active`.
+    pub active: String,
+    /// Expiry of the instance-held keys (availability keys, session sets, registry): a leak
+    /// guard for a fleet that stops all at once, refreshed rarely.
+    pub lease_secs: u64,
+}
+
+impl Liveness {
+    pub fn instance_set(&self, server_id: &str) -> String {
+        format!("{}{server_id}", self.instance_prefix)
+    }
+}
+
+/// What one [`Commands::beat`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Beat {
+    /// Whether this instance was in the registry before this beat (false on the first beat,
+    /// after a Redis restart, or when survivors took it for dead).
+    pub registered: bool,
+    /// Instances whose heartbeat lapsed.
+    pub dead: Vec<String>,
+}
+
 /// Commands on one connection (or one driven client object).
 pub trait Commands: Send + Sync + 'static {
     /// `GET key`.
@@ -179,6 +217,30 @@ pub trait Commands: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<PendingStats>> {
         let _ = (messages, limits);
         Box::pin(async move { Err(unsupported(format!("requeue to {}{id}", keys.list_prefix), "server-side scripts")) })
+    }
+
+    /// Whether this backend runs server-side scripts: the per-instance liveness
+    /// ([`Commands::beat`]) and store-and-forward need them.
+    fn scripts(&self) -> bool {
+        false
+    }
+
+    /// One heartbeat of this instance (one script): records in the registry that it is alive
+    /// for `dead_after_ms` more, keeps its session set, the registry and the active set alive
+    /// for the lease, and lists up to `max_dead` instances past their own deadline. Default:
+    /// [`RedisErrorKind::Unsupported`].
+    fn beat<'a>(&'a self, keys: &'a Liveness, dead_after_ms: u64, max_dead: usize) -> BoxFuture<'a, Result<Beat>> {
+        let _ = (dead_after_ms, max_dead);
+        Box::pin(async move { Err(unsupported(format!("heartbeat in {}", keys.registry), "server-side scripts")) })
+    }
+
+    /// Cleans up after dead instance `dead_id`: takes up to `count` of its sessions and
+    /// removes the availability key and active-set entry of each that no live instance
+    /// listens to; the instance leaves the registry once its set is empty. Returns (taken,
+    /// removed). Default: [`RedisErrorKind::Unsupported`].
+    fn prune_instance<'a>(&'a self, keys: &'a Liveness, dead_id: &'a str, count: usize) -> BoxFuture<'a, Result<(u64, u64)>> {
+        let _ = count;
+        Box::pin(async move { Err(unsupported(format!("prune of {dead_id} in {}", keys.registry), "server-side scripts")) })
     }
 
     /// For each of `ids` whose channel `{channel_prefix}{id}` has no subscriber left on any

@@ -14,9 +14,10 @@ use std::sync::Arc;
 
 pub mod backend;
 pub mod native;
+mod liveness;
 mod pending;
 
-pub use backend::{scan_all, BoxFuture, Commands, Describe, PendingKeys, PruneOutcome, PruneStep, PubSub, PubSubEvent, Taken, Write};
+pub use backend::{scan_all, Beat, BoxFuture, Commands, Describe, Liveness, PendingKeys, PruneOutcome, PruneStep, PubSub, PubSubEvent, Taken, Write};
 pub use native::*;
 
 /// What kind of failure a [`RedisError`] is.

@@ -24,7 +24,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
-use super::backend::{BoxFuture, Commands, Describe, PendingKeys, PruneOutcome, PruneStep, PubSub, PubSubEvent, Taken, Write};
+use super::backend::{Beat, BoxFuture, Commands, Describe, Liveness, PendingKeys, PruneOutcome, PruneStep, PubSub, PubSubEvent, Taken, Write};
 use crate::pending::{PendingLimits, PendingStats};
 use super::{RedisError, RedisErrorKind, Result};
 
@@ -570,6 +570,18 @@ impl Commands for Connection {
             invocation.arg(available_prefix).arg(channel_prefix).arg(message);
             self.invoke_script(&invocation, || format!("broadcast script on {set_key}")).await
         })
+    }
+
+    fn scripts(&self) -> bool {
+        true
+    }
+
+    fn beat<'a>(&'a self, keys: &'a Liveness, dead_after_ms: u64, max_dead: usize) -> BoxFuture<'a, Result<Beat>> {
+        Box::pin(super::liveness::beat(self, keys, dead_after_ms, max_dead))
+    }
+
+    fn prune_instance<'a>(&'a self, keys: &'a Liveness, dead_id: &'a str, count: usize) -> BoxFuture<'a, Result<(u64, u64)>> {
+        Box::pin(super::liveness::prune(self, keys, dead_id, count))
     }
 
     fn publish_or_keep<'a>(&'a self, keys: &'a PendingKeys, ids: &'a [String], message: &'a str, limits: PendingLimits) -> BoxFuture<'a, Result<PendingStats>> {

@@ -69,7 +69,9 @@ use tokio::sync::oneshot;
 
 use super::handover::{Barrier, Handover};
 use crate::pending::{PendingCounters, PendingLimits, PendingStats};
-use crate::redis::{glob_escape, scan_all, Commands, PendingKeys, PruneStep, PubSub, PubSubEvent, RedisError, RedisErrorKind, Result, Write};
+use crate::redis::{glob_escape, scan_all, Commands, Liveness, PendingKeys, PruneStep, PubSub, PubSubEvent, RedisError, RedisErrorKind, Result, Write};
+
+mod liveness;
 
 /// Default channel / key prefix, as in the reference.
 pub const DEFAULT_PREFIX: &str = "mcp:stream:";
@@ -123,7 +125,16 @@ struct Inner {
     subscriber: Arc<dyn PubSub>,
     prefix: String,
     heartbeat: Duration,
+    /// Expiry of availability keys and the active set: twice the heartbeat (mcp-use's) when
+    /// each session is refreshed every heartbeat; the liveness lease when the instance's
+    /// heartbeat stands for all its sessions (see [`liveness`]).
     ttl_secs: u64,
+    /// Per-instance liveness (a backend with scripts); `None`: per-session refresh, as mcp-use.
+    liveness: Option<Liveness>,
+    /// When each local session's availability key is next refreshed (liveness only).
+    refresh_due: Mutex<std::collections::VecDeque<(tokio::time::Instant, String)>>,
+    /// Whether a heartbeat has registered this instance (liveness only).
+    registered: AtomicBool,
     server_id: String,
     local: Mutex<HashSet<String>>,
     server_channel_subscribed: AtomicBool,
@@ -212,6 +223,17 @@ impl RedisStreamManager {
             )
         })?;
         let interval_secs = heartbeat_interval_secs.max(1);
+        let server_id = random_uuid_v4();
+        let liveness = conn.scripts().then(|| Liveness {
+            server_id: server_id.clone(),
+            registry: format!("{prefix}instances"),
+            instance_prefix: format!("{prefix}instance:"),
+            available_prefix: format!("available:{prefix}"),
+            channel_prefix: prefix.clone(),
+            active: format!("{prefix}active"),
+            lease_secs: liveness::LEASE_SECS.max(interval_secs.saturating_mul(2)),
+        });
+        let ttl_secs = liveness.as_ref().map_or(interval_secs.saturating_mul(2), |l| l.lease_secs);
         let (control, control_rx) = unbounded_channel();
         let pending_keys = PendingKeys { channel_prefix: prefix.clone(), list_prefix: format!("{prefix}pending:"), bytes_prefix: format!("{prefix}pending-bytes:") };
         let inner = Arc::new(Inner {
@@ -219,8 +241,11 @@ impl RedisStreamManager {
             subscriber,
             prefix,
             heartbeat: Duration::from_secs(interval_secs),
-            ttl_secs: interval_secs.saturating_mul(2),
-            server_id: random_uuid_v4(),
+            ttl_secs,
+            liveness,
+            refresh_due: Mutex::default(),
+            registered: AtomicBool::new(false),
+            server_id,
             local: Mutex::new(HashSet::new()),
             server_channel_subscribed: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -356,11 +381,14 @@ impl RedisStreamManager {
             gone.push(format!("{}{session_id}", inner.pending_keys.list_prefix));
             gone.push(format!("{}{session_id}", inner.pending_keys.bytes_prefix));
         }
-        let writes = vec![
+        let mut writes = vec![
             Write::Publish { channel: delete_channel.clone(), message: inner.server_id.clone() },
             Write::Del(gone),
             Write::SRem { key: active.clone(), members: vec![session_id.to_owned()] },
         ];
+        if let Some(l) = &inner.liveness {
+            writes.push(Write::SRem { key: l.instance_set(&inner.server_id), members: vec![session_id.to_owned()] });
+        }
         let cleaned = inner
             .conn
             .write(writes, &|| format!("PUBLISH {delete_channel} / DEL {available} / SREM {active}"))
@@ -399,6 +427,10 @@ impl RedisStreamManager {
             }
             if inner.pending.enabled() {
                 inner.put_back(&sid).await?;
+            }
+            if let Some(l) = &inner.liveness {
+                let set = l.instance_set(&inner.server_id);
+                inner.conn.write(vec![Write::SRem { key: set.clone(), members: vec![sid.clone()] }], &|| format!("SREM {set}")).await?;
             }
             match inner.release_unheld(std::slice::from_ref(&sid)).await {
                 Err(e) if e.kind() == RedisErrorKind::Unsupported => Ok(()),
@@ -473,6 +505,9 @@ impl RedisStreamManager {
             if let Err(e) = inner.remove_unheld(&ids).await {
                 first_error.get_or_insert(e);
             }
+        }
+        if let Err(e) = inner.leave_registry().await {
+            first_error.get_or_insert(e);
         }
         for task in tasks {
             task.abort();
@@ -870,12 +905,20 @@ impl Inner {
                 writes.push(Write::SAdd { key: active.clone(), members: chunk.iter().map(|s| (*s).clone()).collect() });
             }
             writes.push(Write::Expire { key: active.clone(), secs: self.ttl_secs });
+            if let Some(l) = &self.liveness {
+                let set = l.instance_set(&self.server_id);
+                writes.push(Write::SAdd { key: set.clone(), members: ids.iter().map(|s| (*s).clone()).collect() });
+                writes.push(Write::Expire { key: set, secs: l.lease_secs });
+            }
             let n = ids.len();
             self.conn.write(writes, &|| format!("SET EX of {n} keys available:{}* / SADD {active}", self.prefix)).await
         }
         .await;
         if self.pending.enabled() {
             self.take_pending(ids, result.is_ok()).await;
+        }
+        if result.is_ok() {
+            self.schedule_refresh(&added);
         }
         if result.is_err() && !added.is_empty() {
             {
@@ -969,19 +1012,31 @@ async fn dispatch_loop(inner: Arc<Inner>, mut rx: UnboundedReceiver<PubSubEvent>
 
 /// Heartbeat (+ periodic prune) and subscriber watchdog.
 async fn heartbeat_loop(inner: Arc<Inner>) {
-    let mut heartbeat = tokio::time::interval(inner.heartbeat);
+    // Per-instance liveness beats twice per interval (see [`liveness`]); per-session refresh
+    // once, skipping the immediate first tick (create() already set the keys).
+    let live = inner.liveness.is_some();
+    let mut heartbeat = tokio::time::interval(if live { inner.heartbeat / 2 } else { inner.heartbeat });
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    heartbeat.tick().await; // the first tick is immediate; create() already set the keys
+    if !live {
+        heartbeat.tick().await;
+    }
     let mut watchdog = tokio::time::interval(WATCHDOG_INTERVAL);
     watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks: u64 = 0;
     loop {
         tokio::select! {
             _ = heartbeat.tick() => {
-                if let Err(e) = heartbeat_once(&inner).await {
+                ticks += 1;
+                let beat = match &inner.liveness {
+                    Some(keys) => inner.beat_once(keys, ticks).await,
+                    None => heartbeat_once(&inner).await,
+                };
+                if let Err(e) = beat {
                     tracing::warn!(error = %e, "stream heartbeat failed");
                 }
-                // Also catches a subscriber connection that died silently (no disconnect seen).
-                if inner.subscriber.ping().await.is_err() {
+                // Also catches a subscriber connection that died silently (no disconnect seen),
+                // once per interval.
+                if (!live || ticks.is_multiple_of(2)) && inner.subscriber.ping().await.is_err() {
                     inner.subscriber_down.store(true, Ordering::Release);
                 }
             }
@@ -992,19 +1047,11 @@ async fn heartbeat_loop(inner: Arc<Inner>) {
                     if inner.subscriber.ping().await.is_ok() {
                         inner.subscriber_down.store(false, Ordering::Release);
                         tracing::debug!(prefix = %inner.prefix, "Redis subscriber reconnected");
-                        if inner.pending.enabled() {
-                            // Sends while we were away found no subscriber and were kept:
-                            // open the local sessions again to deliver them (and restore
-                            // their keys, as create does).
-                            let ids: Vec<String> = inner.local.lock().iter().cloned().collect();
-                            for sid in ids {
-                                let inner = inner.clone();
-                                tokio::spawn(async move {
-                                    if let Err(e) = inner.create_batched(&sid).await {
-                                        tracing::debug!(error = %e, "re-opening a stream after a reconnect failed");
-                                    }
-                                });
-                            }
+                        if inner.pending.enabled() || inner.liveness.is_some() {
+                            // Sends while we were away found no subscriber and were kept,
+                            // and a restarted Redis lost our keys: open the local sessions
+                            // again to deliver the one and restore the other.
+                            inner.reopen_local();
                         }
                     }
                 }

@@ -1,0 +1,89 @@
+//! The liveness scripts of the native connection (see [`super::backend::Liveness`]): an
+//! instance's heartbeat is one key per instance, not one per session, and survivors clean up
+//! after an instance whose heartbeat lapsed.
+
+use std::sync::LazyLock;
+
+use super::backend::{Beat, Liveness};
+use super::{Connection, Result};
+
+/// ARGV: registry, own set, active set, server id, lease secs, dead after ms, max dead.
+/// Records until when this instance counts as alive (Redis' clock plus its own allowance, so
+/// instances with different heartbeat intervals judge each other right), keeps its keys and
+/// the active set alive for the lease, and lists instances past their deadline. Returns
+/// { was this instance registered (0/1), dead ids... }.
+const BEAT_LUA: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local known = redis.call('ZSCORE', ARGV[1], ARGV[4])
+redis.call('ZADD', ARGV[1], now + tonumber(ARGV[6]), ARGV[4])
+local lease = tonumber(ARGV[5])
+redis.call('EXPIRE', ARGV[1], lease)
+redis.call('EXPIRE', ARGV[2], lease)
+redis.call('EXPIRE', ARGV[3], lease)
+local out = { known and 1 or 0 }
+local dead = redis.call('ZRANGEBYSCORE', ARGV[1], '-inf', '(' .. now, 'LIMIT', 0, tonumber(ARGV[7]))
+for _, id in ipairs(dead) do
+  out[#out + 1] = id
+end
+return out
+";
+
+/// ARGV: registry, dead instance's set, dead id, availability prefix, channel prefix, active
+/// set, count. Takes up to `count` of the dead instance's sessions; each one nobody is
+/// subscribed to any more loses its availability key and active-set entry (a session whose
+/// client reopened its stream on a live instance keeps both). Once the set is empty the
+/// instance leaves the registry. Returns { taken, removed }.
+const PRUNE_LUA: &str = r"
+local ids = redis.call('SPOP', ARGV[2], tonumber(ARGV[7]))
+local removed = 0
+for _, id in ipairs(ids) do
+  if redis.call('PUBSUB', 'NUMSUB', ARGV[5] .. id)[2] == 0 then
+    redis.call('DEL', ARGV[4] .. id)
+    redis.call('SREM', ARGV[6], id)
+    removed = removed + 1
+  end
+end
+if redis.call('SCARD', ARGV[2]) == 0 then
+  redis.call('ZREM', ARGV[1], ARGV[3])
+end
+return { #ids, removed }
+";
+
+static BEAT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(BEAT_LUA));
+static PRUNE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(PRUNE_LUA));
+
+pub(super) async fn beat(conn: &Connection, keys: &Liveness, dead_after_ms: u64, max_dead: usize) -> Result<Beat> {
+    let mut invocation = BEAT.prepare_invoke();
+    invocation
+        .arg(&keys.registry)
+        .arg(keys.instance_set(&keys.server_id))
+        .arg(&keys.active)
+        .arg(&keys.server_id)
+        .arg(keys.lease_secs)
+        .arg(dead_after_ms)
+        .arg(max_dead);
+    let reply: Vec<redis::Value> = conn.invoke_script(&invocation, || format!("heartbeat of instance {} in {}", keys.server_id, keys.registry)).await?;
+    let mut values = reply.into_iter();
+    let registered = matches!(values.next(), Some(redis::Value::Int(1)));
+    let dead = values
+        .filter_map(|v| match v {
+            redis::Value::BulkString(b) => String::from_utf8(b).ok(),
+            _ => None,
+        })
+        .collect();
+    Ok(Beat { registered, dead })
+}
+
+pub(super) async fn prune(conn: &Connection, keys: &Liveness, dead_id: &str, count: usize) -> Result<(u64, u64)> {
+    let mut invocation = PRUNE.prepare_invoke();
+    invocation
+        .arg(&keys.registry)
+        .arg(keys.instance_set(dead_id))
+        .arg(dead_id)
+        .arg(&keys.available_prefix)
+        .arg(&keys.channel_prefix)
+        .arg(&keys.active)
+        .arg(count);
+    conn.invoke_script(&invocation, || format!("prune of dead instance {dead_id} in {}", keys.registry)).await
+}
