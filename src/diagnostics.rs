@@ -16,7 +16,10 @@ static INIT: Once = Once::new();
 pub fn init() {
     INIT.call_once(|| {
         // Unset or empty: the default.
-        let filter = std::env::var(ENV_VAR).ok().filter(|f| !f.trim().is_empty()).unwrap_or_else(|| "warn".to_owned());
+        let filter = std::env::var(ENV_VAR)
+            .ok()
+            .filter(|f| !f.trim().is_empty())
+            .unwrap_or_else(|| "warn".to_owned());
         let filter = tracing_subscriber::EnvFilter::try_new(&filter)
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
         let _ = tracing_subscriber::fmt()

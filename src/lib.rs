@@ -4,10 +4,10 @@
 //! Node; `node` is the napi shell that checks arguments and converts values.
 
 pub mod diagnostics;
-pub mod runtime;
 pub mod metadata;
 pub mod pending;
 pub mod redis;
+pub mod runtime;
 pub mod store;
 pub mod stream;
 

@@ -28,7 +28,9 @@ impl Metadata {
     /// result is `NaN` (missing, non-numeric string, object).
     pub fn last_accessed_at_coerced(&self) -> Option<f64> {
         // `Some(Null)` for an explicit null, `None` for a missing field.
-        fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+        fn present<'de, D: serde::Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<serde_json::Value>, D::Error> {
             serde_json::Value::deserialize(d).map(Some)
         }
         #[derive(Deserialize)]

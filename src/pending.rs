@@ -27,7 +27,11 @@ pub struct PendingLimits {
 
 impl Default for PendingLimits {
     fn default() -> Self {
-        PendingLimits { ttl_secs: 3600, max_messages: 1000, max_bytes: 1 << 20 }
+        PendingLimits {
+            ttl_secs: 3600,
+            max_messages: 1000,
+            max_bytes: 1 << 20,
+        }
     }
 }
 
@@ -100,7 +104,12 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 impl PendingQueues {
     pub fn new(limits: PendingLimits) -> Self {
-        PendingQueues { limits, queues: HashMap::new(), stats: PendingStats::default(), last_sweep: Instant::now() }
+        PendingQueues {
+            limits,
+            queues: HashMap::new(),
+            stats: PendingStats::default(),
+            last_sweep: Instant::now(),
+        }
     }
 
     pub fn limits(&self) -> PendingLimits {
@@ -131,8 +140,12 @@ impl PendingQueues {
     /// Stores `queue` for `id` after dropping (and counting) its oldest messages beyond the
     /// limits.
     fn store_bounded(&mut self, id: &str, mut queue: Queue) {
-        while queue.messages.len() as u64 > self.limits.max_messages || queue.bytes > self.limits.max_bytes {
-            let Some((_, old)) = queue.messages.pop_front() else { break };
+        while queue.messages.len() as u64 > self.limits.max_messages
+            || queue.bytes > self.limits.max_bytes
+        {
+            let Some((_, old)) = queue.messages.pop_front() else {
+                break;
+            };
             queue.bytes -= old.len() as u64;
             self.stats.dropped += 1;
         }
@@ -208,7 +221,8 @@ impl PendingQueues {
 
     /// [`PendingQueues::sweep`] if the last one is [`SWEEP_EVERY`] ago.
     pub fn maybe_sweep(&mut self, now: Instant) {
-        if !self.queues.is_empty() && now.saturating_duration_since(self.last_sweep) >= SWEEP_EVERY {
+        if !self.queues.is_empty() && now.saturating_duration_since(self.last_sweep) >= SWEEP_EVERY
+        {
             self.sweep(now);
         }
     }
@@ -219,7 +233,11 @@ mod tests {
     use super::*;
 
     fn limits(ttl_secs: u64, max_messages: u64, max_bytes: u64) -> PendingLimits {
-        PendingLimits { ttl_secs, max_messages, max_bytes }
+        PendingLimits {
+            ttl_secs,
+            max_messages,
+            max_bytes,
+        }
     }
 
     #[test]
@@ -231,7 +249,15 @@ mod tests {
         q.push("t", "x".into(), now);
         assert_eq!(q.take("s", now), vec!["a", "b"]);
         assert!(q.take("s", now).is_empty(), "exactly once");
-        assert_eq!(q.stats(), PendingStats { buffered: 3, replayed: 2, expired: 0, dropped: 0 });
+        assert_eq!(
+            q.stats(),
+            PendingStats {
+                buffered: 3,
+                replayed: 2,
+                expired: 0,
+                dropped: 0
+            }
+        );
         assert_eq!(q.sessions(), 1);
     }
 
@@ -251,7 +277,10 @@ mod tests {
         q.push("s", "abc".into(), now);
         assert_eq!(q.take("s", now), vec!["67890", "abc"]);
         q.push("s", "much too long for the limit".into(), now);
-        assert!(q.take("s", now).is_empty(), "a message larger than the limit is not kept");
+        assert!(
+            q.take("s", now).is_empty(),
+            "a message larger than the limit is not kept"
+        );
         assert_eq!(q.stats().dropped, 2);
     }
 

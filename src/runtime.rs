@@ -30,6 +30,8 @@ pub fn handle() -> std::io::Result<Handle> {
     });
     match runtime {
         Ok(rt) => Ok(rt.handle().clone()),
-        Err(e) => Err(std::io::Error::other(format!("cannot start the tokio runtime: {e}"))),
+        Err(e) => Err(std::io::Error::other(format!(
+            "cannot start the tokio runtime: {e}"
+        ))),
     }
 }

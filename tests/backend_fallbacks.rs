@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use mcp_sessions_native::redis::{
-    backend::unsupported, BoxFuture, Commands, Describe, PubSub, PubSubEvent, RedisErrorKind, Result, Write,
+    backend::unsupported, BoxFuture, Commands, Describe, PubSub, PubSubEvent, RedisErrorKind,
+    Result, Write,
 };
 use mcp_sessions_native::store::redis::RedisSessionStore;
 use mcp_sessions_native::stream::redis::RedisStreamManager;
@@ -34,7 +35,11 @@ fn glob_prefix(pattern: &str) -> String {
     let mut out = String::new();
     let mut chars = literal.chars();
     while let Some(c) = chars.next() {
-        out.push(if c == '\\' { chars.next().unwrap_or('\\') } else { c });
+        out.push(if c == '\\' {
+            chars.next().unwrap_or('\\')
+        } else {
+            c
+        });
     }
     out
 }
@@ -46,12 +51,23 @@ impl Commands for Memory {
     fn exists<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move { Ok(self.state.lock().strings.contains_key(key)) })
     }
-    fn scan<'a>(&'a self, _cursor: &'a str, pattern: &'a str) -> BoxFuture<'a, Result<(String, Vec<String>)>> {
+    fn scan<'a>(
+        &'a self,
+        _cursor: &'a str,
+        pattern: &'a str,
+    ) -> BoxFuture<'a, Result<(String, Vec<String>)>> {
         Box::pin(async move {
             let mut st = self.state.lock();
             st.calls.push(format!("KEYS {pattern}"));
             let prefix = glob_prefix(pattern);
-            Ok(("0".into(), st.strings.keys().filter(|k| k.starts_with(&prefix)).cloned().collect()))
+            Ok((
+                "0".into(),
+                st.strings
+                    .keys()
+                    .filter(|k| k.starts_with(&prefix))
+                    .cloned()
+                    .collect(),
+            ))
         })
     }
     fn members<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<String>>> {
@@ -61,7 +77,11 @@ impl Commands for Memory {
             }
             let mut st = self.state.lock();
             st.calls.push(format!("SMEMBERS {key}"));
-            Ok(st.sets.get(key).map(|s| s.iter().cloned().collect()).unwrap_or_default())
+            Ok(st
+                .sets
+                .get(key)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default())
         })
     }
     fn write<'a>(&'a self, writes: Vec<Write>, _what: Describe<'a>) -> BoxFuture<'a, Result<()>> {
@@ -76,10 +96,14 @@ impl Commands for Memory {
                         st.strings.remove(k);
                     }),
                     Write::Expire { .. } => {}
-                    Write::SAdd { key, members } if self.with_sets => st.sets.entry(key).or_default().extend(members),
-                    Write::SRem { key, members } if self.with_sets => members.iter().for_each(|m| {
-                        st.sets.entry(key.clone()).or_default().remove(m);
-                    }),
+                    Write::SAdd { key, members } if self.with_sets => {
+                        st.sets.entry(key).or_default().extend(members)
+                    }
+                    Write::SRem { key, members } if self.with_sets => {
+                        members.iter().for_each(|m| {
+                            st.sets.entry(key.clone()).or_default().remove(m);
+                        })
+                    }
                     Write::SAdd { .. } | Write::SRem { .. } => {}
                     Write::Publish { channel, message } => st.published.push((channel, message)),
                 }
@@ -99,7 +123,11 @@ struct Bus {
 impl Bus {
     fn new(can_unsubscribe: bool) -> Bus {
         let (_tx, rx) = unbounded_channel();
-        Bus { subscribed: Mutex::default(), can_unsubscribe, events: Mutex::new(Some(rx)) }
+        Bus {
+            subscribed: Mutex::default(),
+            can_unsubscribe,
+            events: Mutex::new(Some(rx)),
+        }
     }
 }
 
@@ -113,7 +141,10 @@ impl PubSub for Bus {
     fn unsubscribe<'a>(&'a self, channels: &'a [String]) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             if !self.can_unsubscribe {
-                return Err(unsupported(format!("UNSUBSCRIBE {}", channels.join(" ")), "unsubscribe method"));
+                return Err(unsupported(
+                    format!("UNSUBSCRIBE {}", channels.join(" ")),
+                    "unsubscribe method",
+                ));
             }
             let mut s = self.subscribed.lock();
             channels.iter().for_each(|c| {
@@ -130,10 +161,17 @@ impl PubSub for Bus {
     }
 }
 
-fn manager(state: &Arc<Mutex<State>>, with_sets: bool, can_unsubscribe: bool) -> (RedisStreamManager, Arc<Bus>) {
+fn manager(
+    state: &Arc<Mutex<State>>,
+    with_sets: bool,
+    can_unsubscribe: bool,
+) -> (RedisStreamManager, Arc<Bus>) {
     let bus = Arc::new(Bus::new(can_unsubscribe));
     let m = RedisStreamManager::with_backends(
-        Arc::new(Memory { state: state.clone(), with_sets }),
+        Arc::new(Memory {
+            state: state.clone(),
+            with_sets,
+        }),
         bus.clone(),
         "mcp:stream:".into(),
         10,
@@ -153,8 +191,16 @@ async fn broadcast_without_scripts_reads_the_active_set() {
     assert!(bus.subscribed.lock().contains("delete:mcp:stream:a"));
     m.send(None, "data: all\n\n").await.expect("broadcast");
     let st = state.lock();
-    assert!(st.calls.contains(&"SMEMBERS mcp:stream:active".to_string()), "{:?}", st.calls);
-    assert!(!st.calls.iter().any(|c| c.starts_with("KEYS")), "{:?}", st.calls);
+    assert!(
+        st.calls.contains(&"SMEMBERS mcp:stream:active".to_string()),
+        "{:?}",
+        st.calls
+    );
+    assert!(
+        !st.calls.iter().any(|c| c.starts_with("KEYS")),
+        "{:?}",
+        st.calls
+    );
     let published: BTreeSet<_> = st.published.iter().map(|(c, _)| c.as_str()).collect();
     assert_eq!(published, BTreeSet::from(["mcp:stream:a", "mcp:stream:b"]));
 }
@@ -168,8 +214,18 @@ async fn broadcast_without_sets_falls_back_to_keys_of_the_availability_keys() {
     m.send(None, "data: all\n\n").await.expect("broadcast");
     let st = state.lock();
     assert_eq!(st.calls, vec!["KEYS available:mcp:stream:*".to_string()]);
-    let published: BTreeSet<_> = st.published.iter().map(|(c, m)| (c.as_str(), m.as_str())).collect();
-    assert_eq!(published, BTreeSet::from([("mcp:stream:a", "data: all\n\n"), ("mcp:stream:b*", "data: all\n\n")]));
+    let published: BTreeSet<_> = st
+        .published
+        .iter()
+        .map(|(c, m)| (c.as_str(), m.as_str()))
+        .collect();
+    assert_eq!(
+        published,
+        BTreeSet::from([
+            ("mcp:stream:a", "data: all\n\n"),
+            ("mcp:stream:b*", "data: all\n\n")
+        ])
+    );
 }
 
 #[tokio::test]
@@ -181,7 +237,11 @@ async fn delete_without_unsubscribe_fails_before_writing_and_close_tolerates_it(
     assert_eq!(err.kind(), RedisErrorKind::Unsupported);
     {
         let st = state.lock();
-        assert!(st.published.is_empty(), "nothing published: {:?}", st.published);
+        assert!(
+            st.published.is_empty(),
+            "nothing published: {:?}",
+            st.published
+        );
         assert!(st.strings.contains_key("available:mcp:stream:a"));
     }
     let (m2, _bus2) = manager(&state, true, false);
@@ -193,11 +253,27 @@ async fn delete_without_unsubscribe_fails_before_writing_and_close_tolerates_it(
 #[tokio::test]
 async fn store_keys_and_clear_through_a_backend_without_scan_pages() {
     let state = Arc::new(Mutex::new(State::default()));
-    let store = RedisSessionStore::new(Memory { state: state.clone(), with_sets: false }, "app[1]:".into(), 60);
+    let store = RedisSessionStore::new(
+        Memory {
+            state: state.clone(),
+            with_sets: false,
+        },
+        "app[1]:".into(),
+        60,
+    );
     store.set("x", "{\"lastAccessedAt\":1}").await.expect("set");
-    state.lock().strings.insert("app1:other".into(), "{}".into());
+    state
+        .lock()
+        .strings
+        .insert("app1:other".into(), "{}".into());
     assert_eq!(store.keys().await.expect("keys"), vec!["x".to_string()]);
     store.clear().await.expect("clear");
-    assert_eq!(state.lock().strings.keys().cloned().collect::<Vec<_>>(), vec!["app1:other".to_string()]);
-    assert_eq!(state.lock().calls.first().map(String::as_str), Some("KEYS app\\[1\\]:*"));
+    assert_eq!(
+        state.lock().strings.keys().cloned().collect::<Vec<_>>(),
+        vec!["app1:other".to_string()]
+    );
+    assert_eq!(
+        state.lock().calls.first().map(String::as_str),
+        Some("KEYS app\\[1\\]:*")
+    );
 }

@@ -171,11 +171,17 @@ async fn store_errors_name_redis_and_recover_after_restart() {
 
     server.stop();
     // Liveness, not speed: the call must fail by itself (within command_timeout), not hang.
-    let err = tokio::time::timeout(HANG, store.get("x")).await.expect("get must not hang while Redis is down").expect_err("get while Redis is down");
+    let err = tokio::time::timeout(HANG, store.get("x"))
+        .await
+        .expect("get must not hang while Redis is down")
+        .expect_err("get while Redis is down");
     let msg = err.to_string();
     assert!(msg.starts_with("Redis GET mcp:session:x failed:"), "{msg}");
 
-    let err = tokio::time::timeout(HANG, store.set("x", "{}")).await.expect("set must not hang while Redis is down").expect_err("set while Redis is down");
+    let err = tokio::time::timeout(HANG, store.set("x", "{}"))
+        .await
+        .expect("set must not hang while Redis is down")
+        .expect_err("set while Redis is down");
     assert!(
         err.to_string()
             .starts_with("Redis SET mcp:session:x failed:"),

@@ -91,9 +91,23 @@ async fn wire_layout_matches_the_reference() {
     assert!((86_390..=86_400).contains(&ttl), "lease, got {ttl}");
     assert!(members(&conn, "mcp:stream:active").await.contains("w1"));
     let set_ttl: i64 = raw(&conn, &["TTL", "mcp:stream:active"]).await;
-    assert!(set_ttl > 20, "the active set lives while the fleet does, got {set_ttl}");
-    let own: Vec<String> = raw(&conn, &["SMEMBERS", &format!("mcp:stream:instance:{}", a.server_id())]).await;
-    assert_eq!(own, vec!["w1".to_string()], "new key: the sessions this instance holds");
+    assert!(
+        set_ttl > 20,
+        "the active set lives while the fleet does, got {set_ttl}"
+    );
+    let own: Vec<String> = raw(
+        &conn,
+        &[
+            "SMEMBERS",
+            &format!("mcp:stream:instance:{}", a.server_id()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        own,
+        vec!["w1".to_string()],
+        "new key: the sessions this instance holds"
+    );
     let channels: Vec<String> = raw(&conn, &["PUBSUB", "CHANNELS", "*w1"]).await;
     let channels: HashSet<String> = channels.into_iter().collect();
     assert_eq!(
@@ -477,11 +491,20 @@ async fn heartbeat_keeps_availability_alive_and_stops_with_the_instance() {
         if n == 0 {
             break;
         }
-        assert!(died.elapsed() < Duration::from_secs(6), "dead instance's keys still there");
+        assert!(
+            died.elapsed() < Duration::from_secs(6),
+            "dead instance's keys still there"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(survivor.has("kept").await.expect("has"), "the survivor's own stream stays");
-    assert_eq!(members(&conn, "hb:active").await, ["kept".to_string()].into_iter().collect());
+    assert!(
+        survivor.has("kept").await.expect("has"),
+        "the survivor's own stream stays"
+    );
+    assert_eq!(
+        members(&conn, "hb:active").await,
+        ["kept".to_string()].into_iter().collect()
+    );
 }
 
 /// Idle cost does not grow with sessions: a beat is one script whatever the number of
@@ -513,7 +536,11 @@ async fn an_idle_instance_writes_nothing_per_session() {
     let beats = calls("zadd");
     assert!((4..=10).contains(&beats), "{info}");
     assert_eq!(calls("set"), 0, "no availability key is re-written: {info}");
-    assert_eq!(calls("expire"), 3 * beats, "only the beat's own three: {info}");
+    assert_eq!(
+        calls("expire"),
+        3 * beats,
+        "only the beat's own three: {info}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -670,7 +697,9 @@ async fn releasing_a_failed_stream_leaves_the_other_instances_stream_alone() {
     let (a, a_in) = manager(&server, "rel:", 10).await;
     let (b, b_in) = manager(&server, "rel:", 10).await;
     a.create("s").await.expect("create on A");
-    b.create("s").await.expect("the client reopened its stream on B");
+    b.create("s")
+        .await
+        .expect("the client reopened its stream on B");
 
     a.release("s", Vec::new()).await.expect("release on A");
     assert!(!a.is_local("s"));
@@ -680,12 +709,23 @@ async fn releasing_a_failed_stream_leaves_the_other_instances_stream_alone() {
     let subscribers: (String, i64) = raw(&conn, &["PUBSUB", "NUMSUB", "rel:s"]).await;
     assert_eq!(subscribers.1, 1, "only B listens to the session now");
 
-    a.send(Some(&ids(&["s"])), "one").await.expect("send from A");
-    b.send(Some(&ids(&["s"])), "two").await.expect("send from B");
-    assert!(b_in.wait_for(WAIT, |i| i.len() >= 2).await, "{:?}", b_in.snapshot());
+    a.send(Some(&ids(&["s"])), "one")
+        .await
+        .expect("send from A");
+    b.send(Some(&ids(&["s"])), "two")
+        .await
+        .expect("send from B");
+    assert!(
+        b_in.wait_for(WAIT, |i| i.len() >= 2).await,
+        "{:?}",
+        b_in.snapshot()
+    );
     assert_eq!(b_in.messages_for("s"), vec!["one", "two"]);
     assert!(
-        !b_in.snapshot().iter().any(|i| matches!(i, Inbound::Delete { .. })),
+        !b_in
+            .snapshot()
+            .iter()
+            .any(|i| matches!(i, Inbound::Delete { .. })),
         "B was never told to close: {:?}",
         b_in.snapshot()
     );
@@ -708,11 +748,15 @@ async fn a_release_does_not_undo_a_later_create() {
     let (b, _b_in) = manager(&server, "rel2:", 10).await;
     a.create("s").await.expect("create");
     let released = a.release("s", Vec::new());
-    a.create("s").await.expect("re-create before the release ran");
+    a.create("s")
+        .await
+        .expect("re-create before the release ran");
     released.await.expect("release");
     assert!(a.is_local("s"));
     assert!(a.has("s").await.expect("has"));
-    b.send(Some(&ids(&["s"])), "still-here").await.expect("send");
+    b.send(Some(&ids(&["s"])), "still-here")
+        .await
+        .expect("send");
     assert!(a_in.wait_for(WAIT, |i| !i.is_empty()).await);
     assert_eq!(a_in.messages_for("s"), vec!["still-here"]);
 }
@@ -731,15 +775,25 @@ async fn close_leaves_sessions_another_instance_holds() {
     a.create("mine").await.expect("create");
     b.create("moved").await.expect("the client reopened on B");
     a.close().await.expect("close");
-    assert!(b.has("moved").await.expect("has"), "B's stream keeps its availability key");
+    assert!(
+        b.has("moved").await.expect("has"),
+        "B's stream keeps its availability key"
+    );
     assert!(!b.has("mine").await.expect("has"));
-    assert_eq!(members(&conn, "cl2:active").await, ["moved".to_string()].into_iter().collect());
+    assert_eq!(
+        members(&conn, "cl2:active").await,
+        ["moved".to_string()].into_iter().collect()
+    );
     b.send(None, "broadcast").await.expect("broadcast");
     assert!(b_in.wait_for(WAIT, |i| !i.is_empty()).await);
     assert_eq!(b_in.messages_for("moved"), vec!["broadcast"]);
 }
 
-async fn manager_with(server: &RedisServer, prefix: &str, pending: mcp_sessions_native::pending::PendingLimits) -> (RedisStreamManager, Collector) {
+async fn manager_with(
+    server: &RedisServer,
+    prefix: &str,
+    pending: mcp_sessions_native::pending::PendingLimits,
+) -> (RedisStreamManager, Collector) {
     let collector = Collector::default();
     let m = RedisStreamManager::with_backends(
         std::sync::Arc::new(server.conn().await),
@@ -764,14 +818,20 @@ async fn messages_no_stream_received_reach_the_next_stream_in_order_once() {
     let (a, a_in) = manager(&server, "sf:", 10).await;
     let (b, b_in) = manager(&server, "sf:", 10).await;
     for i in 1..=3 {
-        a.send(Some(&ids(&["s"])), &format!("m{i}")).await.expect("send");
+        a.send(Some(&ids(&["s"])), &format!("m{i}"))
+            .await
+            .expect("send");
     }
     assert_eq!(a.pending_stats().buffered, 3);
     let kept: i64 = raw(&conn, &["LLEN", "sf:pending:s"]).await;
     assert_eq!(kept, 3);
     b.create("s").await.expect("the stream opens on B");
     a.send(Some(&ids(&["s"])), "m4").await.expect("send");
-    assert!(b_in.wait_for(WAIT, |i| i.len() >= 4).await, "{:?}", b_in.snapshot());
+    assert!(
+        b_in.wait_for(WAIT, |i| i.len() >= 4).await,
+        "{:?}",
+        b_in.snapshot()
+    );
     assert_eq!(b_in.messages_for("s"), vec!["m1", "m2", "m3", "m4"]);
     assert_eq!(b.pending_stats().replayed, 3);
     let left: i64 = raw(&conn, &["EXISTS", "sf:pending:s", "sf:pending-bytes:s"]).await;
@@ -806,7 +866,11 @@ async fn a_failed_streams_messages_go_back_in_their_place() {
     released.await.expect("release");
     b.send(Some(&ids(&["s"])), "m3").await.expect("send");
     b.create("s").await.expect("reopened on B");
-    assert!(b_in.wait_for(WAIT, |i| i.len() >= 3).await, "{:?}", b_in.snapshot());
+    assert!(
+        b_in.wait_for(WAIT, |i| i.len() >= 3).await,
+        "{:?}",
+        b_in.snapshot()
+    );
     assert_eq!(b_in.messages_for("s"), vec!["m1", "m2", "m3"]);
 }
 
@@ -818,19 +882,32 @@ async fn kept_messages_stay_within_the_limits() {
     };
     use mcp_sessions_native::pending::PendingLimits;
     let conn = server.conn().await;
-    let limits = PendingLimits { ttl_secs: 60, max_messages: 5, max_bytes: 1 << 20 };
+    let limits = PendingLimits {
+        ttl_secs: 60,
+        max_messages: 5,
+        max_bytes: 1 << 20,
+    };
     let (a, _a_in) = manager_with(&server, "sf3:", limits).await;
     for i in 0..50 {
-        a.send(Some(&ids(&["s"])), &format!("m{i:02}")).await.expect("send");
+        a.send(Some(&ids(&["s"])), &format!("m{i:02}"))
+            .await
+            .expect("send");
     }
     let kept: Vec<String> = raw(&conn, &["LRANGE", "sf3:pending:s", "0", "-1"]).await;
     assert_eq!(kept.len(), 5);
-    assert!(kept[0].ends_with(":m45") && kept[4].ends_with(":m49"), "{kept:?}");
+    assert!(
+        kept[0].ends_with(":m45") && kept[4].ends_with(":m49"),
+        "{kept:?}"
+    );
     let ttl: i64 = raw(&conn, &["TTL", "sf3:pending:s"]).await;
     assert!(ttl > 0 && ttl <= 60, "{ttl}");
     assert_eq!(a.pending_stats().dropped, 45);
 
-    let limits = PendingLimits { ttl_secs: 60, max_messages: 1000, max_bytes: 10 };
+    let limits = PendingLimits {
+        ttl_secs: 60,
+        max_messages: 1000,
+        max_bytes: 10,
+    };
     let (b, _b_in) = manager_with(&server, "sf4:", limits).await;
     for m in ["12345", "67890", "abc"] {
         b.send(Some(&ids(&["s"])), m).await.expect("send");
@@ -840,7 +917,15 @@ async fn kept_messages_stay_within_the_limits() {
     assert_eq!(b.pending_stats().dropped, 1);
 
     // Off: nothing is kept, as mcp-use.
-    let (c, _c_in) = manager_with(&server, "sf5:", PendingLimits { ttl_secs: 0, ..PendingLimits::default() }).await;
+    let (c, _c_in) = manager_with(
+        &server,
+        "sf5:",
+        PendingLimits {
+            ttl_secs: 0,
+            ..PendingLimits::default()
+        },
+    )
+    .await;
     c.send(Some(&ids(&["s"])), "lost").await.expect("send");
     let keys: Vec<String> = raw(&conn, &["KEYS", "sf5:pending*"]).await;
     assert!(keys.is_empty(), "{keys:?}");
@@ -865,7 +950,10 @@ async fn liveness_heals_a_false_death_and_cleans_up_after_a_whole_fleet() {
     let _: i64 = raw(&conn, &["ZREM", "heal:instances", a.server_id()]).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     while raw::<i64>(&conn, &["SCARD", &own]).await != 1 {
-        assert!(Instant::now() < deadline, "A did not register its session again");
+        assert!(
+            Instant::now() < deadline,
+            "A did not register its session again"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (survivor, _) = manager(&server, "heal:", 1).await;
@@ -875,11 +963,17 @@ async fn liveness_heals_a_false_death_and_cleans_up_after_a_whole_fleet() {
     drop(a);
     drop(survivor);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(raw::<i64>(&conn, &["EXISTS", "available:heal:s"]).await == 1, "nobody left to clean up yet");
+    assert!(
+        raw::<i64>(&conn, &["EXISTS", "available:heal:s"]).await == 1,
+        "nobody left to clean up yet"
+    );
     let (_next, _) = manager(&server, "heal:", 1).await;
     let deadline = Instant::now() + Duration::from_secs(6);
     while raw::<i64>(&conn, &["EXISTS", "available:heal:s"]).await == 1 {
-        assert!(Instant::now() < deadline, "the new instance did not clean up");
+        assert!(
+            Instant::now() < deadline,
+            "the new instance did not clean up"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -65,7 +65,11 @@ impl Poster {
         if !self.0.scheduled.swap(true, Ordering::AcqRel) {
             // Called under the queue lock, so teardown cannot release it in between.
             unsafe {
-                sys::napi_call_threadsafe_function(self.0.tsfn(), ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking);
+                sys::napi_call_threadsafe_function(
+                    self.0.tsfn(),
+                    ptr::null_mut(),
+                    sys::ThreadsafeFunctionCallMode::nonblocking,
+                );
             }
         }
     }
@@ -106,14 +110,18 @@ pub fn poster(env: &Env) -> JsResult<Poster> {
     };
     if status != sys::Status::napi_ok {
         unsafe { drop(Arc::from_raw(context as *const Shared)) };
-        return Err(JsError::Error("mcp-sessions-native: cannot create the completion queue".into()));
+        return Err(JsError::Error(
+            "mcp-sessions-native: cannot create the completion queue".into(),
+        ));
     }
     unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn) };
     shared.tsfn.store(tsfn, Ordering::Release);
     // Close the queue when this environment is torn down (a worker's end, the end of the
     // main event loop), before Node frees the threadsafe function.
     let hook_arg = Arc::into_raw(shared.clone()) as *mut c_void;
-    if unsafe { sys::napi_add_env_cleanup_hook(env.raw(), Some(close_on_teardown), hook_arg) } != sys::Status::napi_ok {
+    if unsafe { sys::napi_add_env_cleanup_hook(env.raw(), Some(close_on_teardown), hook_arg) }
+        != sys::Status::napi_ok
+    {
         unsafe { drop(Arc::from_raw(hook_arg as *const Shared)) };
     }
     let p = Poster(shared);
@@ -129,7 +137,8 @@ where
     F: Future<Output = T> + Send + 'static,
     R: FnOnce(&Env, T) -> JsResult<Value> + Send + 'static,
 {
-    let handle = crate::runtime::handle().map_err(|e| JsError::Error(format!("mcp-sessions-native: {e}")))?;
+    let handle = crate::runtime::handle()
+        .map_err(|e| JsError::Error(format!("mcp-sessions-native: {e}")))?;
     let poster = poster(env)?;
     let (deferred, promise) = js::pending(env)?;
     if poster.0.outstanding.fetch_add(1, Ordering::AcqRel) == 0 {
@@ -143,7 +152,10 @@ where
         poster.post(Box::new(move |env| {
             let result = match value {
                 Ok(value) => finish(env, value),
-                Err(_) => Err(JsError::Error("mcp-sessions-native: internal error (a panic in the addon; please report it)".into())),
+                Err(_) => Err(JsError::Error(
+                    "mcp-sessions-native: internal error (a panic in the addon; please report it)"
+                        .into(),
+                )),
             };
             js::settle(env, deferred, result);
             if shared.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -154,7 +166,12 @@ where
     Ok(promise)
 }
 
-unsafe extern "C" fn call_js(raw_env: sys::napi_env, _f: sys::napi_value, context: *mut c_void, _data: *mut c_void) {
+unsafe extern "C" fn call_js(
+    raw_env: sys::napi_env,
+    _f: sys::napi_value,
+    context: *mut c_void,
+    _data: *mut c_void,
+) {
     if raw_env.is_null() || context.is_null() {
         return;
     }
@@ -166,7 +183,8 @@ unsafe extern "C" fn call_js(raw_env: sys::napi_env, _f: sys::napi_value, contex
         // One handle scope per job, so a large batch does not pile up handles; a panic in
         // one job must not unwind into Node.
         let mut scope = ptr::null_mut();
-        let opened = unsafe { sys::napi_open_handle_scope(raw_env, &mut scope) } == sys::Status::napi_ok;
+        let opened =
+            unsafe { sys::napi_open_handle_scope(raw_env, &mut scope) } == sys::Status::napi_ok;
         if std::panic::catch_unwind(AssertUnwindSafe(|| job(&env))).is_err() {
             tracing::error!("a completion job panicked; its promise or message is lost");
         }
@@ -187,7 +205,12 @@ unsafe extern "C" fn close_on_teardown(arg: *mut c_void) {
     // Pending promises of a dying environment are never settled; their jobs hold only
     // raw handles, freed with the environment.
     drop(dropped);
-    unsafe { sys::napi_release_threadsafe_function(shared.tsfn(), sys::ThreadsafeFunctionReleaseMode::abort) };
+    unsafe {
+        sys::napi_release_threadsafe_function(
+            shared.tsfn(),
+            sys::ThreadsafeFunctionReleaseMode::abort,
+        )
+    };
     POSTER.with(|slot| slot.borrow_mut().take());
     js::forget_cached_functions();
 }
@@ -216,7 +239,10 @@ impl std::fmt::Debug for SharedRef {
 impl SharedRef {
     /// Holds `value` (on the JS thread of `env`).
     pub fn new(env: &Env, value: Value) -> JsResult<Arc<SharedRef>> {
-        Ok(Arc::new(SharedRef { poster: poster(env)?, reference: Mutex::new(Some(JsRef::new(env, value)?)) }))
+        Ok(Arc::new(SharedRef {
+            poster: poster(env)?,
+            reference: Mutex::new(Some(JsRef::new(env, value)?)),
+        }))
     }
 
     /// The value, on the JS thread; `None` once released.

@@ -19,7 +19,10 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 impl Registered {
     pub fn new(env: &Env, controller: Value) -> JsResult<Self> {
-        Ok(Registered { generation: GENERATION.fetch_add(1, Ordering::Relaxed), controller: JsRef::new(env, controller)? })
+        Ok(Registered {
+            generation: GENERATION.fetch_add(1, Ordering::Relaxed),
+            controller: JsRef::new(env, controller)?,
+        })
     }
 }
 
@@ -27,7 +30,10 @@ impl Registered {
 pub fn controller_arg(env: &Env, controller: Value, method: &str) -> JsResult<Value> {
     let k = js::kind(env, controller)?;
     if k != Kind::Object {
-        return Err(JsError::Type(format!("{method}: controller must be a ReadableStreamDefaultController, got {}", k.describe())));
+        return Err(JsError::Type(format!(
+            "{method}: controller must be a ReadableStreamDefaultController, got {}",
+            k.describe()
+        )));
     }
     let enqueue = js::get_property(env, controller, "enqueue")?;
     if js::kind(env, enqueue)? != Kind::Function {
@@ -41,7 +47,11 @@ pub fn controller_arg(env: &Env, controller: Value, method: &str) -> JsResult<Va
 pub type Target = (String, u64, Value);
 
 /// The controllers a send reaches (`None`: all).
-pub fn resolve_targets(env: &Env, streams: &LocalStreams<Registered>, ids: Option<&[String]>) -> JsResult<Vec<Target>> {
+pub fn resolve_targets(
+    env: &Env,
+    streams: &LocalStreams<Registered>,
+    ids: Option<&[String]>,
+) -> JsResult<Vec<Target>> {
     let targets = streams.targets(ids);
     let mut out = Vec::with_capacity(targets.len());
     for id in targets {
@@ -67,8 +77,12 @@ pub const MAX_BACKLOG: f64 = 1024.0;
 pub fn enqueue(env: &Env, controller: Value, chunk: Value) -> JsResult<Result<(), String>> {
     let desired = js::get_property(env, controller, "desiredSize")?;
     if js::kind(env, desired)? == Kind::Number && js::number_value(env, desired)? <= -MAX_BACKLOG {
-        let reason = format!("the client did not read {MAX_BACKLOG} queued messages; closing its stream");
-        let error = js::error_value(env, &JsError::Error(format!("mcp-sessions-native: {reason}")))?;
+        let reason =
+            format!("the client did not read {MAX_BACKLOG} queued messages; closing its stream");
+        let error = js::error_value(
+            env,
+            &JsError::Error(format!("mcp-sessions-native: {reason}")),
+        )?;
         let _ = js::call_method(env, controller, "error", &[error])?;
         return Ok(Err(reason));
     }
@@ -90,7 +104,12 @@ pub fn enqueue_all(env: &Env, targets: &[Target], chunk: Value) -> JsResult<Vec<
 
 /// Forgets the stream of `id` if it is still registration `generation`; returns whether it
 /// was. The controller is released, not closed (it already failed).
-pub fn drop_failed(env: &Env, streams: &mut LocalStreams<Registered>, id: &str, generation: u64) -> bool {
+pub fn drop_failed(
+    env: &Env,
+    streams: &mut LocalStreams<Registered>,
+    id: &str,
+    generation: u64,
+) -> bool {
     match streams.remove_if(id, |r| r.generation == generation) {
         Some(r) => {
             r.controller.release(env);
@@ -107,4 +126,3 @@ pub fn close_controller(env: &Env, controller: JsRef) {
     }
     controller.release(env);
 }
-

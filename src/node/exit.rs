@@ -47,10 +47,19 @@ fn process(env: &Env) -> JsResult<Value> {
 fn install_signal_listener(env: &Env) -> JsResult<()> {
     let mut f = ptr::null_mut();
     let status = unsafe {
-        sys::napi_create_function(env.raw(), c"flushSessionsOnSignal".as_ptr(), 21, Some(on_signal), ptr::null_mut(), &mut f)
+        sys::napi_create_function(
+            env.raw(),
+            c"flushSessionsOnSignal".as_ptr(),
+            21,
+            Some(on_signal),
+            ptr::null_mut(),
+            &mut f,
+        )
     };
     if status != sys::Status::napi_ok {
-        return Err(js::JsError::Error("cannot create the signal listener".into()));
+        return Err(js::JsError::Error(
+            "cannot create the signal listener".into(),
+        ));
     }
     let listener = Value(f);
     let process = process(env)?;
@@ -63,7 +72,10 @@ fn install_signal_listener(env: &Env) -> JsResult<()> {
     Ok(())
 }
 
-unsafe extern "C" fn on_signal(raw_env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+unsafe extern "C" fn on_signal(
+    raw_env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
     // Nothing may unwind into Node from here.
     let _ = std::panic::catch_unwind(|| handle_signal(raw_env, info));
     ptr::null_mut()
@@ -74,7 +86,16 @@ fn handle_signal(raw_env: sys::napi_env, info: sys::napi_callback_info) {
     let env = Env::from_raw(raw_env);
     let mut argc = 1usize;
     let mut argv = [ptr::null_mut(); 1];
-    unsafe { sys::napi_get_cb_info(raw_env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), ptr::null_mut()) };
+    unsafe {
+        sys::napi_get_cb_info(
+            raw_env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
     if argc >= 1 {
         let _ = reraise_if_alone(&env, Value(argv[0]));
     }
@@ -86,12 +107,19 @@ fn reraise_if_alone(env: &Env, signal: Value) -> JsResult<()> {
         return Ok(());
     }
     let process = process(env)?;
-    let count = js::call_method(env, process, "listenerCount", &[signal])?.map_err(js::JsError::Error)?;
+    let count =
+        js::call_method(env, process, "listenerCount", &[signal])?.map_err(js::JsError::Error)?;
     if js::number_value(env, count)? > 1.0 {
         return Ok(());
     }
-    let Some(listener) = LISTENER.with(|l| l.borrow().as_ref().map(|r| r.get(env))).transpose()? else { return Ok(()) };
-    js::call_method(env, process, "removeListener", &[signal, listener])?.map_err(js::JsError::Error)?;
+    let Some(listener) = LISTENER
+        .with(|l| l.borrow().as_ref().map(|r| r.get(env)))
+        .transpose()?
+    else {
+        return Ok(());
+    };
+    js::call_method(env, process, "removeListener", &[signal, listener])?
+        .map_err(js::JsError::Error)?;
     let pid = js::get_property(env, process, "pid")?;
     js::call_method(env, process, "kill", &[pid, signal])?.map_err(js::JsError::Error)?;
     Ok(())

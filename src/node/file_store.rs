@@ -10,8 +10,8 @@ use napi_derive::napi;
 
 use super::args;
 use super::completion;
-use super::local_store;
 use super::js::{self, JsError, Value};
+use super::local_store;
 use crate::store::filesystem::{FileStore, FileStoreConfig};
 use crate::store::LocalStore;
 
@@ -35,19 +35,37 @@ impl FileSystemSessionStore {
         };
         let parsed = (|| {
             let path = args::string_field(&env, config, "path", CLASS)?;
-            let debounce_ms = args::number_field(&env, config, "debounceMs", CLASS, 0.0, args::MAX_TIMER_MS)?.unwrap_or(100.0);
-            let max_age_ms = args::number_field(&env, config, "maxAgeMs", CLASS, 0.0, f64::MAX)?.unwrap_or(86_400_000.0);
-            let cwd = std::env::current_dir().map_err(|e| JsError::Error(format!("new {CLASS}: cannot read the working directory: {e}")))?;
+            let debounce_ms =
+                args::number_field(&env, config, "debounceMs", CLASS, 0.0, args::MAX_TIMER_MS)?
+                    .unwrap_or(100.0);
+            let max_age_ms = args::number_field(&env, config, "maxAgeMs", CLASS, 0.0, f64::MAX)?
+                .unwrap_or(86_400_000.0);
+            let cwd = std::env::current_dir().map_err(|e| {
+                JsError::Error(format!(
+                    "new {CLASS}: cannot read the working directory: {e}"
+                ))
+            })?;
             let path = match path {
-                Some(p) if p.is_empty() => return Err(JsError::Type(format!("new {CLASS}: path must not be empty"))),
+                Some(p) if p.is_empty() => {
+                    return Err(JsError::Type(format!(
+                        "new {CLASS}: path must not be empty"
+                    )))
+                }
                 Some(p) => cwd.join(p),
                 None => cwd.join(".mcp-use").join("sessions.json"),
             };
-            Ok(FileStoreConfig { path, debounce: Duration::from_millis(debounce_ms.ceil() as u64), max_age_ms })
+            Ok(FileStoreConfig {
+                path,
+                debounce: Duration::from_millis(debounce_ms.ceil() as u64),
+                max_age_ms,
+            })
         })()
         .map_err(|e| args::throw(&env, e))?;
-        let (store, _report) = FileStore::open(parsed).map_err(|e| args::throw(&env, JsError::Error(format!("new {CLASS}: {e}"))))?;
-        Ok(FileSystemSessionStore { store: Arc::new(store) })
+        let (store, _report) = FileStore::open(parsed)
+            .map_err(|e| args::throw(&env, JsError::Error(format!("new {CLASS}: {e}"))))?;
+        Ok(FileSystemSessionStore {
+            store: Arc::new(store),
+        })
     }
 
     #[napi(catch_unwind)]
@@ -57,12 +75,23 @@ impl FileSystemSessionStore {
 
     #[napi(catch_unwind)]
     pub fn set(&self, env: Env, session_id: Value, data: Value) -> napi::Result<Value> {
-        local_store::set(&env, &*self.store, session_id, data, "FileSystemSessionStore.set")
+        local_store::set(
+            &env,
+            &*self.store,
+            session_id,
+            data,
+            "FileSystemSessionStore.set",
+        )
     }
 
     #[napi(catch_unwind)]
     pub fn delete(&self, env: Env, session_id: Value) -> napi::Result<Value> {
-        local_store::delete(&env, &*self.store, session_id, "FileSystemSessionStore.delete")
+        local_store::delete(
+            &env,
+            &*self.store,
+            session_id,
+            "FileSystemSessionStore.delete",
+        )
     }
 
     #[napi(catch_unwind)]
@@ -77,8 +106,21 @@ impl FileSystemSessionStore {
 
     /// As the reference: stamps `lastAccessedAt` with now, then expires the session.
     #[napi(js_name = "setWithTTL", catch_unwind)]
-    pub fn set_with_ttl(&self, env: Env, session_id: Value, data: Value, ttl_ms: Value) -> napi::Result<Value> {
-        local_store::set_with_ttl(&env, &*self.store, session_id, data, ttl_ms, "FileSystemSessionStore.setWithTTL")
+    pub fn set_with_ttl(
+        &self,
+        env: Env,
+        session_id: Value,
+        data: Value,
+        ttl_ms: Value,
+    ) -> napi::Result<Value> {
+        local_store::set_with_ttl(
+            &env,
+            &*self.store,
+            session_id,
+            data,
+            ttl_ms,
+            "FileSystemSessionStore.setWithTTL",
+        )
     }
 
     #[napi(getter, catch_unwind)]
@@ -95,10 +137,15 @@ impl FileSystemSessionStore {
     #[napi(catch_unwind)]
     pub fn flush(&self, env: Env) -> napi::Result<Value> {
         let store = self.store.clone();
-        let promise = completion::spawn(&env, async move { store.flush().await }, |env, result| match result {
-            Ok(()) => js::undefined(env),
-            Err(e) => Err(JsError::Error(format!("{CLASS}.flush: {e}"))),
-        });
+        let promise =
+            completion::spawn(
+                &env,
+                async move { store.flush().await },
+                |env, result| match result {
+                    Ok(()) => js::undefined(env),
+                    Err(e) => Err(JsError::Error(format!("{CLASS}.flush: {e}"))),
+                },
+            );
         match promise {
             Ok(p) => Ok(p),
             Err(e) => js::settled(&env, Err(e)),

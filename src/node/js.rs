@@ -57,7 +57,10 @@ impl JsError {
 
 impl From<napi::Error> for JsError {
     fn from(e: napi::Error) -> Self {
-        JsError::Error(format!("mcp-sessions-native: napi call failed: {}", e.reason))
+        JsError::Error(format!(
+            "mcp-sessions-native: napi call failed: {}",
+            e.reason
+        ))
     }
 }
 
@@ -67,7 +70,9 @@ fn check(status: sys::napi_status, what: &str) -> JsResult<()> {
     if status == sys::Status::napi_ok {
         Ok(())
     } else {
-        Err(JsError::Error(format!("mcp-sessions-native: {what} failed (napi status {status})")))
+        Err(JsError::Error(format!(
+            "mcp-sessions-native: {what} failed (napi status {status})"
+        )))
     }
 }
 
@@ -107,7 +112,10 @@ impl Kind {
 
 pub fn kind(env: &Env, v: Value) -> JsResult<Kind> {
     let mut t = 0;
-    check(unsafe { sys::napi_typeof(env.raw(), v.0, &mut t) }, "typeof")?;
+    check(
+        unsafe { sys::napi_typeof(env.raw(), v.0, &mut t) },
+        "typeof",
+    )?;
     Ok(match t {
         sys::ValueType::napi_undefined => Kind::Undefined,
         sys::ValueType::napi_null => Kind::Null,
@@ -120,7 +128,10 @@ pub fn kind(env: &Env, v: Value) -> JsResult<Kind> {
         sys::ValueType::napi_external => Kind::External,
         _ => {
             let mut is_array = false;
-            check(unsafe { sys::napi_is_array(env.raw(), v.0, &mut is_array) }, "isArray")?;
+            check(
+                unsafe { sys::napi_is_array(env.raw(), v.0, &mut is_array) },
+                "isArray",
+            )?;
             if is_array {
                 Kind::Array
             } else {
@@ -136,7 +147,15 @@ pub fn string_value(env: &Env, v: Value) -> JsResult<String> {
     let mut stack = [0u8; 1024];
     let mut written = 0usize;
     check(
-        unsafe { sys::napi_get_value_string_utf8(env.raw(), v.0, stack.as_mut_ptr().cast(), stack.len(), &mut written) },
+        unsafe {
+            sys::napi_get_value_string_utf8(
+                env.raw(),
+                v.0,
+                stack.as_mut_ptr().cast(),
+                stack.len(),
+                &mut written,
+            )
+        },
         "read string",
     )?;
     // V8 stops at a character boundary: unless at least 4 bytes (the longest UTF-8
@@ -145,80 +164,136 @@ pub fn string_value(env: &Env, v: Value) -> JsResult<String> {
         stack[..written].to_vec()
     } else {
         let mut len = 0usize;
-        check(unsafe { sys::napi_get_value_string_utf8(env.raw(), v.0, ptr::null_mut(), 0, &mut len) }, "read string")?;
+        check(
+            unsafe {
+                sys::napi_get_value_string_utf8(env.raw(), v.0, ptr::null_mut(), 0, &mut len)
+            },
+            "read string",
+        )?;
         let mut buf = vec![0u8; len + 1];
         check(
-            unsafe { sys::napi_get_value_string_utf8(env.raw(), v.0, buf.as_mut_ptr().cast(), buf.len(), &mut written) },
+            unsafe {
+                sys::napi_get_value_string_utf8(
+                    env.raw(),
+                    v.0,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    &mut written,
+                )
+            },
             "read string",
         )?;
         buf.truncate(written);
         buf
     };
     // V8 writes lone surrogates as U+FFFD, so this is valid UTF-8.
-    String::from_utf8(bytes).map_err(|e| JsError::Error(format!("mcp-sessions-native: string is not UTF-8: {e}")))
+    String::from_utf8(bytes)
+        .map_err(|e| JsError::Error(format!("mcp-sessions-native: string is not UTF-8: {e}")))
 }
 
 /// Whether a JS string has no lone surrogates (`String.prototype.isWellFormed`).
 pub fn is_well_formed(env: &Env, v: Value) -> JsResult<bool> {
     let mut len = 0usize;
-    check(unsafe { sys::napi_get_value_string_utf16(env.raw(), v.0, ptr::null_mut(), 0, &mut len) }, "read string")?;
+    check(
+        unsafe { sys::napi_get_value_string_utf16(env.raw(), v.0, ptr::null_mut(), 0, &mut len) },
+        "read string",
+    )?;
     let mut buf = vec![0u16; len + 1];
     let mut written = 0usize;
-    check(unsafe { sys::napi_get_value_string_utf16(env.raw(), v.0, buf.as_mut_ptr(), buf.len(), &mut written) }, "read string")?;
+    check(
+        unsafe {
+            sys::napi_get_value_string_utf16(
+                env.raw(),
+                v.0,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut written,
+            )
+        },
+        "read string",
+    )?;
     buf.truncate(written);
     Ok(char::decode_utf16(buf).all(|c| c.is_ok()))
 }
 
 pub fn number_value(env: &Env, v: Value) -> JsResult<f64> {
     let mut n = 0f64;
-    check(unsafe { sys::napi_get_value_double(env.raw(), v.0, &mut n) }, "read number")?;
+    check(
+        unsafe { sys::napi_get_value_double(env.raw(), v.0, &mut n) },
+        "read number",
+    )?;
     Ok(n)
 }
 
 pub fn string(env: &Env, s: &str) -> JsResult<Value> {
     let mut out = ptr::null_mut();
-    check(unsafe { sys::napi_create_string_utf8(env.raw(), s.as_ptr().cast(), s.len() as isize, &mut out) }, "create string")?;
+    check(
+        unsafe {
+            sys::napi_create_string_utf8(env.raw(), s.as_ptr().cast(), s.len() as isize, &mut out)
+        },
+        "create string",
+    )?;
     Ok(Value(out))
 }
 
 pub fn boolean(env: &Env, b: bool) -> JsResult<Value> {
     let mut out = ptr::null_mut();
-    check(unsafe { sys::napi_get_boolean(env.raw(), b, &mut out) }, "create boolean")?;
+    check(
+        unsafe { sys::napi_get_boolean(env.raw(), b, &mut out) },
+        "create boolean",
+    )?;
     Ok(Value(out))
 }
 
 pub fn null(env: &Env) -> JsResult<Value> {
     let mut out = ptr::null_mut();
-    check(unsafe { sys::napi_get_null(env.raw(), &mut out) }, "get null")?;
+    check(
+        unsafe { sys::napi_get_null(env.raw(), &mut out) },
+        "get null",
+    )?;
     Ok(Value(out))
 }
 
 pub fn undefined(env: &Env) -> JsResult<Value> {
     let mut out = ptr::null_mut();
-    check(unsafe { sys::napi_get_undefined(env.raw(), &mut out) }, "get undefined")?;
+    check(
+        unsafe { sys::napi_get_undefined(env.raw(), &mut out) },
+        "get undefined",
+    )?;
     Ok(Value(out))
 }
 
 pub fn string_array(env: &Env, items: &[String]) -> JsResult<Value> {
     let mut arr = ptr::null_mut();
-    check(unsafe { sys::napi_create_array_with_length(env.raw(), items.len(), &mut arr) }, "create array")?;
+    check(
+        unsafe { sys::napi_create_array_with_length(env.raw(), items.len(), &mut arr) },
+        "create array",
+    )?;
     for (i, item) in items.iter().enumerate() {
         let s = string(env, item)?;
-        check(unsafe { sys::napi_set_element(env.raw(), arr, i as u32, s.0) }, "fill array")?;
+        check(
+            unsafe { sys::napi_set_element(env.raw(), arr, i as u32, s.0) },
+            "fill array",
+        )?;
     }
     Ok(Value(arr))
 }
 
 pub fn array_elements(env: &Env, arr: Value) -> JsResult<Vec<Value>> {
     let mut len = 0u32;
-    check(unsafe { sys::napi_get_array_length(env.raw(), arr.0, &mut len) }, "read array length")?;
+    check(
+        unsafe { sys::napi_get_array_length(env.raw(), arr.0, &mut len) },
+        "read array length",
+    )?;
     let mut out = Vec::with_capacity(len as usize);
     for i in 0..len {
         let mut v = ptr::null_mut();
         let status = unsafe { sys::napi_get_element(env.raw(), arr.0, i, &mut v) };
         if status != sys::Status::napi_ok && exception_pending(env) {
             let message = take_exception_message(env);
-            return Err(JsError::Error(format!("reading element {i} threw: {message}")));
+            return Err(JsError::Error(format!(
+                "reading element {i} threw: {message}"
+            )));
         }
         check(status, "read array element")?;
         out.push(Value(v));
@@ -230,22 +305,36 @@ pub fn array_elements(env: &Env, arr: Value) -> JsResult<Vec<Value>> {
 pub fn uint8_array(env: &Env, bytes: &[u8]) -> JsResult<Value> {
     let mut data: *mut c_void = ptr::null_mut();
     let mut buffer = ptr::null_mut();
-    check(unsafe { sys::napi_create_arraybuffer(env.raw(), bytes.len(), &mut data, &mut buffer) }, "create ArrayBuffer")?;
+    check(
+        unsafe { sys::napi_create_arraybuffer(env.raw(), bytes.len(), &mut data, &mut buffer) },
+        "create ArrayBuffer",
+    )?;
     if !bytes.is_empty() {
         unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), data.cast::<u8>(), bytes.len()) };
     }
     let mut array = ptr::null_mut();
     check(
-        unsafe { sys::napi_create_typedarray(env.raw(), sys::TypedarrayType::uint8_array, bytes.len(), buffer, 0, &mut array) },
+        unsafe {
+            sys::napi_create_typedarray(
+                env.raw(),
+                sys::TypedarrayType::uint8_array,
+                bytes.len(),
+                buffer,
+                0,
+                &mut array,
+            )
+        },
         "create Uint8Array",
     )?;
     Ok(Value(array))
 }
 
 pub fn get_property(env: &Env, object: Value, name: &str) -> JsResult<Value> {
-    let key = std::ffi::CString::new(name).map_err(|_| JsError::Error(format!("bad property name {name:?}")))?;
+    let key = std::ffi::CString::new(name)
+        .map_err(|_| JsError::Error(format!("bad property name {name:?}")))?;
     let mut out = ptr::null_mut();
-    let status = unsafe { sys::napi_get_named_property(env.raw(), object.0, key.as_ptr(), &mut out) };
+    let status =
+        unsafe { sys::napi_get_named_property(env.raw(), object.0, key.as_ptr(), &mut out) };
     if status == sys::Status::napi_pending_exception {
         let message = take_exception_message(env);
         return Err(JsError::Error(format!("reading .{name} threw: {message}")));
@@ -265,7 +354,12 @@ pub fn optional_property(env: &Env, object: Value, name: &str) -> JsResult<Optio
 
 /// Calls `object[name](...args)`. `Err(message)` when the call throws (the exception is
 /// cleared) or `object[name]` is not a function.
-pub fn call_method(env: &Env, object: Value, name: &str, args: &[Value]) -> JsResult<Result<Value, String>> {
+pub fn call_method(
+    env: &Env,
+    object: Value,
+    name: &str,
+    args: &[Value],
+) -> JsResult<Result<Value, String>> {
     let f = get_property(env, object, name)?;
     if kind(env, f)? != Kind::Function {
         return Ok(Err(format!("{name} is not a function")));
@@ -277,7 +371,16 @@ pub fn call_method(env: &Env, object: Value, name: &str, args: &[Value]) -> JsRe
 pub fn call(env: &Env, this: Value, f: Value, args: &[Value]) -> JsResult<Result<Value, String>> {
     let raw_args: Vec<sys::napi_value> = args.iter().map(|a| a.0).collect();
     let mut out = ptr::null_mut();
-    let status = unsafe { sys::napi_call_function(env.raw(), this.0, f.0, raw_args.len(), raw_args.as_ptr(), &mut out) };
+    let status = unsafe {
+        sys::napi_call_function(
+            env.raw(),
+            this.0,
+            f.0,
+            raw_args.len(),
+            raw_args.as_ptr(),
+            &mut out,
+        )
+    };
     if status == sys::Status::napi_pending_exception {
         return Ok(Err(take_exception_message(env)));
     }
@@ -287,13 +390,30 @@ pub fn call(env: &Env, this: Value, f: Value, args: &[Value]) -> JsResult<Result
 
 /// Calls `f` with `this` bound to `this`; `Err(exception)` when it throws (the exception is
 /// taken, not just its message, so it can be re-thrown as it is).
-pub fn call_catching(env: &Env, this: Value, f: Value, args: &[Value]) -> JsResult<Result<Value, Value>> {
+pub fn call_catching(
+    env: &Env,
+    this: Value,
+    f: Value,
+    args: &[Value],
+) -> JsResult<Result<Value, Value>> {
     let raw_args: Vec<sys::napi_value> = args.iter().map(|a| a.0).collect();
     let mut out = ptr::null_mut();
-    let status = unsafe { sys::napi_call_function(env.raw(), this.0, f.0, raw_args.len(), raw_args.as_ptr(), &mut out) };
+    let status = unsafe {
+        sys::napi_call_function(
+            env.raw(),
+            this.0,
+            f.0,
+            raw_args.len(),
+            raw_args.as_ptr(),
+            &mut out,
+        )
+    };
     if status == sys::Status::napi_pending_exception {
         let mut exception = ptr::null_mut();
-        check(unsafe { sys::napi_get_and_clear_last_exception(env.raw(), &mut exception) }, "take exception")?;
+        check(
+            unsafe { sys::napi_get_and_clear_last_exception(env.raw(), &mut exception) },
+            "take exception",
+        )?;
         return Ok(Err(Value(exception)));
     }
     check(status, "call function")?;
@@ -329,14 +449,19 @@ pub fn is_function(env: &Env, value: Value) -> bool {
 
 /// `object[name]` when it is a function (a getter that throws counts as absent).
 pub fn method(env: &Env, object: Value, name: &str) -> Option<Value> {
-    get_property(env, object, name).ok().filter(|f| is_function(env, *f))
+    get_property(env, object, name)
+        .ok()
+        .filter(|f| is_function(env, *f))
 }
 
 /// The bytes of a `Buffer`/`Uint8Array`/other typed array or `DataView`, `None` for other
 /// values.
 pub fn byte_view(env: &Env, value: Value) -> JsResult<Option<Vec<u8>>> {
     let mut is_typed = false;
-    check(unsafe { sys::napi_is_typedarray(env.raw(), value.0, &mut is_typed) }, "is typed array")?;
+    check(
+        unsafe { sys::napi_is_typedarray(env.raw(), value.0, &mut is_typed) },
+        "is typed array",
+    )?;
     if is_typed {
         let mut ty = 0;
         let mut length = 0usize;
@@ -344,13 +469,27 @@ pub fn byte_view(env: &Env, value: Value) -> JsResult<Option<Vec<u8>>> {
         let mut buffer = ptr::null_mut();
         let mut offset = 0usize;
         check(
-            unsafe { sys::napi_get_typedarray_info(env.raw(), value.0, &mut ty, &mut length, &mut data, &mut buffer, &mut offset) },
+            unsafe {
+                sys::napi_get_typedarray_info(
+                    env.raw(),
+                    value.0,
+                    &mut ty,
+                    &mut length,
+                    &mut data,
+                    &mut buffer,
+                    &mut offset,
+                )
+            },
             "read typed array",
         )?;
         let width = match ty {
-            sys::TypedarrayType::int8_array | sys::TypedarrayType::uint8_array | sys::TypedarrayType::uint8_clamped_array => 1,
+            sys::TypedarrayType::int8_array
+            | sys::TypedarrayType::uint8_array
+            | sys::TypedarrayType::uint8_clamped_array => 1,
             sys::TypedarrayType::int16_array | sys::TypedarrayType::uint16_array => 2,
-            sys::TypedarrayType::int32_array | sys::TypedarrayType::uint32_array | sys::TypedarrayType::float32_array => 4,
+            sys::TypedarrayType::int32_array
+            | sys::TypedarrayType::uint32_array
+            | sys::TypedarrayType::float32_array => 4,
             _ => 8,
         };
         let bytes = length * width;
@@ -359,35 +498,66 @@ pub fn byte_view(env: &Env, value: Value) -> JsResult<Option<Vec<u8>>> {
         }
         // SAFETY: napi reports `length` elements of `width` bytes at `data`, alive while
         // `value` is (it is on the stack of this call).
-        return Ok(Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), bytes) }.to_vec()));
+        return Ok(Some(
+            unsafe { std::slice::from_raw_parts(data.cast::<u8>(), bytes) }.to_vec(),
+        ));
     }
     let mut is_view = false;
-    check(unsafe { sys::napi_is_dataview(env.raw(), value.0, &mut is_view) }, "is DataView")?;
+    check(
+        unsafe { sys::napi_is_dataview(env.raw(), value.0, &mut is_view) },
+        "is DataView",
+    )?;
     if is_view {
         let mut length = 0usize;
         let mut data: *mut c_void = ptr::null_mut();
         let mut buffer = ptr::null_mut();
         let mut offset = 0usize;
-        check(unsafe { sys::napi_get_dataview_info(env.raw(), value.0, &mut length, &mut data, &mut buffer, &mut offset) }, "read DataView")?;
+        check(
+            unsafe {
+                sys::napi_get_dataview_info(
+                    env.raw(),
+                    value.0,
+                    &mut length,
+                    &mut data,
+                    &mut buffer,
+                    &mut offset,
+                )
+            },
+            "read DataView",
+        )?;
         if length == 0 || data.is_null() {
             return Ok(Some(Vec::new()));
         }
         // SAFETY: as above.
-        return Ok(Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), length) }.to_vec()));
+        return Ok(Some(
+            unsafe { std::slice::from_raw_parts(data.cast::<u8>(), length) }.to_vec(),
+        ));
     }
     Ok(None)
 }
 
 type Callback = Box<dyn Fn(&Env, &[Value])>;
 
-unsafe extern "C" fn callback_trampoline(raw_env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+unsafe extern "C" fn callback_trampoline(
+    raw_env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
     let mut argc = 4usize;
     let mut argv = [ptr::null_mut(); 4];
     let mut data: *mut c_void = ptr::null_mut();
     let mut undefined_value = ptr::null_mut();
     unsafe {
         sys::napi_get_undefined(raw_env, &mut undefined_value);
-        if sys::napi_get_cb_info(raw_env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), &mut data) != sys::Status::napi_ok || data.is_null() {
+        if sys::napi_get_cb_info(
+            raw_env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            &mut data,
+        ) != sys::Status::napi_ok
+            || data.is_null()
+        {
             return undefined_value;
         }
     }
@@ -412,16 +582,38 @@ unsafe extern "C" fn callback_finalize(_env: sys::napi_env, data: *mut c_void, _
 pub fn function(env: &Env, name: &str, f: impl Fn(&Env, &[Value]) + 'static) -> JsResult<Value> {
     let data = Box::into_raw(Box::new(Box::new(f) as Callback));
     let mut out = ptr::null_mut();
-    let status = unsafe { sys::napi_create_function(env.raw(), name.as_ptr().cast(), name.len() as isize, Some(callback_trampoline), data.cast(), &mut out) };
+    let status = unsafe {
+        sys::napi_create_function(
+            env.raw(),
+            name.as_ptr().cast(),
+            name.len() as isize,
+            Some(callback_trampoline),
+            data.cast(),
+            &mut out,
+        )
+    };
     if status != sys::Status::napi_ok {
         unsafe { drop(Box::from_raw(data)) };
-        return Err(JsError::Error(format!("mcp-sessions-native: create function failed (napi status {status})")));
+        return Err(JsError::Error(format!(
+            "mcp-sessions-native: create function failed (napi status {status})"
+        )));
     }
-    let status = unsafe { sys::napi_add_finalizer(env.raw(), out, data.cast(), Some(callback_finalize), ptr::null_mut(), ptr::null_mut()) };
+    let status = unsafe {
+        sys::napi_add_finalizer(
+            env.raw(),
+            out,
+            data.cast(),
+            Some(callback_finalize),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
     if status != sys::Status::napi_ok {
         // The function exists and may be called; keep its data alive rather than free it
         // under it (a small leak on a failure that does not happen in practice).
-        return Err(JsError::Error(format!("mcp-sessions-native: attach finalizer failed (napi status {status})")));
+        return Err(JsError::Error(format!(
+            "mcp-sessions-native: attach finalizer failed (napi status {status})"
+        )));
     }
     Ok(Value(out))
 }
@@ -429,21 +621,34 @@ pub fn function(env: &Env, name: &str, f: impl Fn(&Env, &[Value]) + 'static) -> 
 /// A plain object `{ [name]: value }`.
 pub fn object_with(env: &Env, name: &str, value: Value) -> JsResult<Value> {
     let mut out = ptr::null_mut();
-    check(unsafe { sys::napi_create_object(env.raw(), &mut out) }, "create object")?;
-    let key = std::ffi::CString::new(name).map_err(|_| JsError::Error(format!("bad property name {name:?}")))?;
-    check(unsafe { sys::napi_set_named_property(env.raw(), out, key.as_ptr(), value.0) }, "set property")?;
+    check(
+        unsafe { sys::napi_create_object(env.raw(), &mut out) },
+        "create object",
+    )?;
+    let key = std::ffi::CString::new(name)
+        .map_err(|_| JsError::Error(format!("bad property name {name:?}")))?;
+    check(
+        unsafe { sys::napi_set_named_property(env.raw(), out, key.as_ptr(), value.0) },
+        "set property",
+    )?;
     Ok(Value(out))
 }
 
 pub fn bool_value(env: &Env, v: Value) -> JsResult<bool> {
     let mut b = false;
-    check(unsafe { sys::napi_get_value_bool(env.raw(), v.0, &mut b) }, "read boolean")?;
+    check(
+        unsafe { sys::napi_get_value_bool(env.raw(), v.0, &mut b) },
+        "read boolean",
+    )?;
     Ok(b)
 }
 
 pub fn number(env: &Env, n: f64) -> JsResult<Value> {
     let mut out = ptr::null_mut();
-    check(unsafe { sys::napi_create_double(env.raw(), n, &mut out) }, "create number")?;
+    check(
+        unsafe { sys::napi_create_double(env.raw(), n, &mut out) },
+        "create number",
+    )?;
     Ok(Value(out))
 }
 
@@ -479,7 +684,10 @@ fn json_function(env: &Env, name: &str) -> JsResult<(Value, Value)> {
         Some(f) => f,
         None => {
             let mut global = ptr::null_mut();
-            check(unsafe { sys::napi_get_global(env.raw(), &mut global) }, "get global")?;
+            check(
+                unsafe { sys::napi_get_global(env.raw(), &mut global) },
+                "get global",
+            )?;
             let json = get_property(env, Value(global), "JSON")?;
             let fns = std::rc::Rc::new(JsonFns {
                 parse: JsRef::new(env, get_property(env, json, "parse")?)?,
@@ -490,7 +698,11 @@ fn json_function(env: &Env, name: &str) -> JsResult<(Value, Value)> {
             fns
         }
     };
-    let f = if name == "parse" { &fns.parse } else { &fns.stringify };
+    let f = if name == "parse" {
+        &fns.parse
+    } else {
+        &fns.stringify
+    };
     Ok((fns.json.get(env)?, f.get(env)?))
 }
 
@@ -511,7 +723,11 @@ pub fn json_stringify(env: &Env, value: Value) -> JsResult<Result<Option<String>
 pub fn json_parse(env: &Env, text: &str) -> JsResult<Value> {
     let (json, parse) = json_function(env, "parse")?;
     let arg = string(env, text)?;
-    call(env, json, parse, &[arg])?.map_err(|m| JsError::Error(format!("mcp-sessions-native: stored metadata does not parse: {m}")))
+    call(env, json, parse, &[arg])?.map_err(|m| {
+        JsError::Error(format!(
+            "mcp-sessions-native: stored metadata does not parse: {m}"
+        ))
+    })
 }
 
 pub fn error_value(env: &Env, error: &JsError) -> JsResult<Value> {
@@ -524,9 +740,15 @@ pub fn error_value(env: &Env, error: &JsError) -> JsResult<Value> {
     let mut out = ptr::null_mut();
     let status = unsafe {
         match error {
-            JsError::Type(_) => sys::napi_create_type_error(env.raw(), ptr::null_mut(), message.0, &mut out),
-            JsError::Range(_) => sys::napi_create_range_error(env.raw(), ptr::null_mut(), message.0, &mut out),
-            JsError::Error(_) | JsError::Thrown(..) => sys::napi_create_error(env.raw(), ptr::null_mut(), message.0, &mut out),
+            JsError::Type(_) => {
+                sys::napi_create_type_error(env.raw(), ptr::null_mut(), message.0, &mut out)
+            }
+            JsError::Range(_) => {
+                sys::napi_create_range_error(env.raw(), ptr::null_mut(), message.0, &mut out)
+            }
+            JsError::Error(_) | JsError::Thrown(..) => {
+                sys::napi_create_error(env.raw(), ptr::null_mut(), message.0, &mut out)
+            }
         }
     };
     check(status, "create error")?;
@@ -546,7 +768,9 @@ pub fn settled(env: &Env, result: JsResult<Value>) -> napi::Result<Value> {
     let mut promise = ptr::null_mut();
     let status = unsafe { sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) };
     if status != sys::Status::napi_ok {
-        return Err(napi::Error::from_reason("mcp-sessions-native: cannot create a promise"));
+        return Err(napi::Error::from_reason(
+            "mcp-sessions-native: cannot create a promise",
+        ));
     }
     settle(env, Deferred(deferred), result);
     Ok(Value(promise))
@@ -561,7 +785,10 @@ unsafe impl Send for Deferred {}
 pub fn pending(env: &Env) -> JsResult<(Deferred, Value)> {
     let mut deferred = ptr::null_mut();
     let mut promise = ptr::null_mut();
-    check(unsafe { sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) }, "create promise")?;
+    check(
+        unsafe { sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) },
+        "create promise",
+    )?;
     Ok((Deferred(deferred), Value(promise)))
 }
 
@@ -597,13 +824,19 @@ unsafe impl Sync for JsRef {}
 impl JsRef {
     pub fn new(env: &Env, value: Value) -> JsResult<JsRef> {
         let mut r = ptr::null_mut();
-        check(unsafe { sys::napi_create_reference(env.raw(), value.0, 1, &mut r) }, "create reference")?;
+        check(
+            unsafe { sys::napi_create_reference(env.raw(), value.0, 1, &mut r) },
+            "create reference",
+        )?;
         Ok(JsRef(r))
     }
 
     pub fn get(&self, env: &Env) -> JsResult<Value> {
         let mut out = ptr::null_mut();
-        check(unsafe { sys::napi_get_reference_value(env.raw(), self.0, &mut out) }, "read reference")?;
+        check(
+            unsafe { sys::napi_get_reference_value(env.raw(), self.0, &mut out) },
+            "read reference",
+        )?;
         Ok(Value(out))
     }
 
@@ -613,7 +846,10 @@ impl JsRef {
     }
 }
 
-unsafe extern "C" fn return_undefined(env: sys::napi_env, _info: sys::napi_callback_info) -> sys::napi_value {
+unsafe extern "C" fn return_undefined(
+    env: sys::napi_env,
+    _info: sys::napi_callback_info,
+) -> sys::napi_value {
     let mut out = ptr::null_mut();
     unsafe { sys::napi_get_undefined(env, &mut out) };
     out
@@ -627,7 +863,16 @@ pub fn then_undefined(env: &Env, value: Value) -> JsResult<Value> {
     }
     let mut f = ptr::null_mut();
     check(
-        unsafe { sys::napi_create_function(env.raw(), c"undefined".as_ptr(), 9, Some(return_undefined), ptr::null_mut(), &mut f) },
+        unsafe {
+            sys::napi_create_function(
+                env.raw(),
+                c"undefined".as_ptr(),
+                9,
+                Some(return_undefined),
+                ptr::null_mut(),
+                &mut f,
+            )
+        },
         "create function",
     )?;
     call(env, value, then, &[Value(f)])?.map_err(|m| JsError::Error(format!("then() threw: {m}")))

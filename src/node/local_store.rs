@@ -10,7 +10,12 @@ use super::args;
 use super::js::{self, JsError, Value};
 use crate::store::LocalStore;
 
-pub fn get(env: &Env, store: &impl LocalStore, session_id: Value, method: &str) -> napi::Result<Value> {
+pub fn get(
+    env: &Env,
+    store: &impl LocalStore,
+    session_id: Value,
+    method: &str,
+) -> napi::Result<Value> {
     let result = args::session_id(env, session_id, method).and_then(|id| match store.get(&id) {
         Some(m) => js::json_parse(env, m.as_json()),
         None => js::null(env),
@@ -18,7 +23,13 @@ pub fn get(env: &Env, store: &impl LocalStore, session_id: Value, method: &str) 
     js::settled(env, result)
 }
 
-pub fn set(env: &Env, store: &impl LocalStore, session_id: Value, data: Value, method: &str) -> napi::Result<Value> {
+pub fn set(
+    env: &Env,
+    store: &impl LocalStore,
+    session_id: Value,
+    data: Value,
+    method: &str,
+) -> napi::Result<Value> {
     let result = args::session_id(env, session_id, method).and_then(|id| {
         store.set(id, args::metadata(env, data, method)?);
         js::undefined(env)
@@ -26,19 +37,33 @@ pub fn set(env: &Env, store: &impl LocalStore, session_id: Value, data: Value, m
     js::settled(env, result)
 }
 
-pub fn set_with_ttl(env: &Env, store: &impl LocalStore, session_id: Value, data: Value, ttl_ms: Value, method: &str) -> napi::Result<Value> {
+pub fn set_with_ttl(
+    env: &Env,
+    store: &impl LocalStore,
+    session_id: Value,
+    data: Value,
+    ttl_ms: Value,
+    method: &str,
+) -> napi::Result<Value> {
     let result = (|| {
         let id = args::session_id(env, session_id, method)?;
         let metadata = args::metadata(env, data, method)?;
         let ttl = args::ttl_ms(env, ttl_ms, method)?;
         let ttl = Duration::try_from_secs_f64(ttl / 1000.0).unwrap_or(Duration::MAX);
-        store.set_with_ttl(id, metadata, ttl).map_err(|e| JsError::Error(format!("{method}: {e}")))?;
+        store
+            .set_with_ttl(id, metadata, ttl)
+            .map_err(|e| JsError::Error(format!("{method}: {e}")))?;
         js::undefined(env)
     })();
     js::settled(env, result)
 }
 
-pub fn delete(env: &Env, store: &impl LocalStore, session_id: Value, method: &str) -> napi::Result<Value> {
+pub fn delete(
+    env: &Env,
+    store: &impl LocalStore,
+    session_id: Value,
+    method: &str,
+) -> napi::Result<Value> {
     let result = args::session_id(env, session_id, method).and_then(|id| {
         store.delete(&id);
         js::undefined(env)
@@ -46,8 +71,14 @@ pub fn delete(env: &Env, store: &impl LocalStore, session_id: Value, method: &st
     js::settled(env, result)
 }
 
-pub fn has(env: &Env, store: &impl LocalStore, session_id: Value, method: &str) -> napi::Result<Value> {
-    let result = args::session_id(env, session_id, method).and_then(|id| js::boolean(env, store.has(&id)));
+pub fn has(
+    env: &Env,
+    store: &impl LocalStore,
+    session_id: Value,
+    method: &str,
+) -> napi::Result<Value> {
+    let result =
+        args::session_id(env, session_id, method).and_then(|id| js::boolean(env, store.has(&id)));
     js::settled(env, result)
 }
 

@@ -19,7 +19,9 @@ impl InMemorySessionStore {
     #[napi(constructor, catch_unwind)]
     pub fn new() -> Self {
         super::init();
-        InMemorySessionStore { store: MemoryStore::new() }
+        InMemorySessionStore {
+            store: MemoryStore::new(),
+        }
     }
 
     /// Resolves a copy of the metadata, or `null`.
@@ -30,7 +32,13 @@ impl InMemorySessionStore {
 
     #[napi(catch_unwind)]
     pub fn set(&self, env: Env, session_id: Value, data: Value) -> napi::Result<Value> {
-        local_store::set(&env, &self.store, session_id, data, "InMemorySessionStore.set")
+        local_store::set(
+            &env,
+            &self.store,
+            session_id,
+            data,
+            "InMemorySessionStore.set",
+        )
     }
 
     #[napi(catch_unwind)]
@@ -50,8 +58,21 @@ impl InMemorySessionStore {
 
     /// Expires the session after `ttlMs`, replacing any earlier deadline of the id.
     #[napi(js_name = "setWithTTL", catch_unwind)]
-    pub fn set_with_ttl(&self, env: Env, session_id: Value, data: Value, ttl_ms: Value) -> napi::Result<Value> {
-        local_store::set_with_ttl(&env, &self.store, session_id, data, ttl_ms, "InMemorySessionStore.setWithTTL")
+    pub fn set_with_ttl(
+        &self,
+        env: Env,
+        session_id: Value,
+        data: Value,
+        ttl_ms: Value,
+    ) -> napi::Result<Value> {
+        local_store::set_with_ttl(
+            &env,
+            &self.store,
+            session_id,
+            data,
+            ttl_ms,
+            "InMemorySessionStore.setWithTTL",
+        )
     }
 
     #[napi(getter, catch_unwind)]

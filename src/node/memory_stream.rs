@@ -10,7 +10,10 @@ use napi_derive::napi;
 use parking_lot::Mutex;
 
 use super::args;
-use super::controllers::{close_controller, controller_arg, drop_failed, enqueue, enqueue_all, resolve_targets, Registered};
+use super::controllers::{
+    close_controller, controller_arg, drop_failed, enqueue, enqueue_all, resolve_targets,
+    Registered,
+};
 use super::js::{self, Value};
 use crate::pending::PendingQueues;
 use crate::stream::local::LocalStreams;
@@ -37,7 +40,10 @@ impl InMemoryStreamManager {
             _ => None,
         };
         let limits = args::pending_limits(&env, config, CLASS).map_err(|e| args::throw(&env, e))?;
-        Ok(InMemoryStreamManager { streams: Mutex::new(LocalStreams::default()), pending: Mutex::new(PendingQueues::new(limits)) })
+        Ok(InMemoryStreamManager {
+            streams: Mutex::new(LocalStreams::default()),
+            pending: Mutex::new(PendingQueues::new(limits)),
+        })
     }
 
     /// Registers the SSE stream of a session, replacing (without closing) an earlier one.
@@ -65,7 +71,11 @@ impl InMemoryStreamManager {
                 if let Err(reason) = enqueue(&env, controller, chunk)? {
                     tracing::debug!(session = %id, %reason, "dropping the stream");
                     drop_failed(&env, &mut self.streams.lock(), &id, generation);
-                    self.pending.lock().put_back(&id, std::iter::once(message).chain(kept).collect(), now);
+                    self.pending.lock().put_back(
+                        &id,
+                        std::iter::once(message).chain(kept).collect(),
+                        now,
+                    );
                     break;
                 }
             }
@@ -90,7 +100,10 @@ impl InMemoryStreamManager {
             if let Some(ids) = &ids {
                 let mut pending = self.pending.lock();
                 pending.maybe_sweep(now);
-                for id in ids.iter().filter(|id| !controllers.iter().any(|(c, _, _)| c == *id)) {
+                for id in ids
+                    .iter()
+                    .filter(|id| !controllers.iter().any(|(c, _, _)| c == *id))
+                {
                     pending.push(id, data.clone(), now);
                 }
             }
@@ -114,20 +127,22 @@ impl InMemoryStreamManager {
     /// Closes and forgets the stream of a session.
     #[napi(catch_unwind)]
     pub fn delete(&self, env: Env, session_id: Value) -> napi::Result<Value> {
-        let result = args::session_id(&env, session_id, "InMemoryStreamManager.delete").and_then(|id| {
-            let removed = self.streams.lock().remove(&id);
-            if let Some(r) = removed {
-                close_controller(&env, r.controller);
-            }
-            self.pending.lock().remove(&id);
-            js::undefined(&env)
-        });
+        let result =
+            args::session_id(&env, session_id, "InMemoryStreamManager.delete").and_then(|id| {
+                let removed = self.streams.lock().remove(&id);
+                if let Some(r) = removed {
+                    close_controller(&env, r.controller);
+                }
+                self.pending.lock().remove(&id);
+                js::undefined(&env)
+            });
         js::settled(&env, result)
     }
 
     #[napi(catch_unwind)]
     pub fn has(&self, env: Env, session_id: Value) -> napi::Result<Value> {
-        let result = args::session_id(&env, session_id, "InMemoryStreamManager.has").and_then(|id| js::boolean(&env, self.streams.lock().contains(&id)));
+        let result = args::session_id(&env, session_id, "InMemoryStreamManager.has")
+            .and_then(|id| js::boolean(&env, self.streams.lock().contains(&id)));
         js::settled(&env, result)
     }
 

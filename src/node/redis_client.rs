@@ -14,7 +14,9 @@ use napi::Env;
 
 use super::js::{self, JsError, JsResult, Kind, Value};
 use super::redis_driver::{self, ClientCommands, ClientPubSub};
-use crate::redis::{connect_lazy, connect_subscriber_lazy, Commands, PubSub, RedisEndpoint, RedisSettings, RedisTls};
+use crate::redis::{
+    connect_lazy, connect_subscriber_lazy, Commands, PubSub, RedisEndpoint, RedisSettings, RedisTls,
+};
 
 /// `config.driver`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,8 +27,14 @@ enum Driver {
 }
 
 fn driver(env: &Env, config: Value, class: &str) -> JsResult<Driver> {
-    let bad = || JsError::Type(format!("new {class}: config.driver must be \"auto\", \"native\" or \"client\""));
-    let Some(v) = js::optional_property(env, config, "driver")? else { return Ok(Driver::Auto) };
+    let bad = || {
+        JsError::Type(format!(
+            "new {class}: config.driver must be \"auto\", \"native\" or \"client\""
+        ))
+    };
+    let Some(v) = js::optional_property(env, config, "driver")? else {
+        return Ok(Driver::Auto);
+    };
     if js::kind(env, v)? != Kind::String {
         return Err(bad());
     }
@@ -49,20 +57,32 @@ pub struct Backends {
 
 /// The backends for `config` of `class`: commands through `config.client` (or `url`), and
 /// with `pub_sub_field` a subscriber through `config[pub_sub_field]`.
-pub fn backends(env: &Env, config: Value, class: &str, pub_sub_field: Option<&'static str>) -> JsResult<Backends> {
+pub fn backends(
+    env: &Env,
+    config: Value,
+    class: &str,
+    pub_sub_field: Option<&'static str>,
+) -> JsResult<Backends> {
     let driver = driver(env, config, class)?;
     let client = client_field(env, config, "client", class)?;
     let pub_sub = match pub_sub_field {
         Some(field) => client_field(env, config, field, class)?,
         None => None,
     };
-    let timeout = match super::args::number_field(env, Some(config), "commandTimeoutMs", class, 1.0, super::args::MAX_TIMER_MS)? {
-        Some(ms) => Some(Duration::from_millis(ms.ceil() as u64)),
-        None => None,
-    };
+    let timeout = super::args::number_field(
+        env,
+        Some(config),
+        "commandTimeoutMs",
+        class,
+        1.0,
+        super::args::MAX_TIMER_MS,
+    )?
+    .map(|ms| Duration::from_millis(ms.ceil() as u64));
     let url = js::optional_property(env, config, "url")?;
     if url.is_some() && driver == Driver::Client {
-        return Err(JsError::Type(format!("new {class}: driver \"client\" drives config.client; it cannot be combined with url")));
+        return Err(JsError::Type(format!(
+            "new {class}: driver \"client\" drives config.client; it cannot be combined with url"
+        )));
     }
     let native = match (url, client) {
         (Some(url), _) => {
@@ -101,19 +121,31 @@ pub fn backends(env: &Env, config: Value, class: &str, pub_sub_field: Option<&'s
                     s.connect_timeout = s.connect_timeout.min(limit);
                 }
             }
-            let commands: Arc<dyn Commands> = Arc::new(connect_lazy(&settings).map_err(|e| JsError::Error(format!("new {class}: {e}")))?);
+            let commands: Arc<dyn Commands> = Arc::new(
+                connect_lazy(&settings).map_err(|e| JsError::Error(format!("new {class}: {e}")))?,
+            );
             let pub_sub: Option<Arc<dyn PubSub>> = match pub_sub_field {
-                Some(_) => Some(Arc::new(connect_subscriber_lazy(&sub_settings).map_err(|e| JsError::Error(format!("new {class}: {e}")))?)),
+                Some(_) => Some(Arc::new(
+                    connect_subscriber_lazy(&sub_settings)
+                        .map_err(|e| JsError::Error(format!("new {class}: {e}")))?,
+                )),
                 None => None,
             };
-            Ok(Backends { commands, pub_sub, driven: false })
+            Ok(Backends {
+                commands,
+                pub_sub,
+                driven: false,
+            })
         }
         None => {
             let Some(client) = client else {
-                return Err(JsError::Type(format!("new {class}: driver \"client\" needs config.client")));
+                return Err(JsError::Type(format!(
+                    "new {class}: driver \"client\" needs config.client"
+                )));
             };
             let timeout = timeout.unwrap_or(Duration::from_secs(5));
-            let commands: Arc<dyn Commands> = Arc::new(ClientCommands::new(env, client, "config.client", timeout)?);
+            let commands: Arc<dyn Commands> =
+                Arc::new(ClientCommands::new(env, client, "config.client", timeout)?);
             let pub_sub: Option<Arc<dyn PubSub>> = match pub_sub_field {
                 Some(field) => {
                     let Some(object) = pub_sub else {
@@ -121,26 +153,50 @@ pub fn backends(env: &Env, config: Value, class: &str, pub_sub_field: Option<&'s
                             "new {class}: config.{field} is required when the clients are driven through their own methods (a dedicated connection for subscriptions)"
                         )));
                     };
-                    Some(Arc::new(ClientPubSub::new(env, object, "config.pubSubClient", timeout)?))
+                    Some(Arc::new(ClientPubSub::new(
+                        env,
+                        object,
+                        "config.pubSubClient",
+                        timeout,
+                    )?))
                 }
                 None => None,
             };
-            Ok(Backends { commands, pub_sub, driven: true })
+            Ok(Backends {
+                commands,
+                pub_sub,
+                driven: true,
+            })
         }
     }
 }
 
 fn url_settings(env: &Env, url: Value, class: &str) -> JsResult<RedisSettings> {
-    let text = if js::kind(env, url)? == Kind::String { js::string_value(env, url)? } else { String::new() };
+    let text = if js::kind(env, url)? == Kind::String {
+        js::string_value(env, url)?
+    } else {
+        String::new()
+    };
     const SCHEMES: [&str; 4] = ["redis://", "rediss://", "redis+unix://", "unix://"];
-    if !SCHEMES.iter().any(|s| text.len() > s.len() && text.starts_with(s)) {
-        return Err(JsError::Type(format!("new {class}: url must be a redis://, rediss:// or redis+unix:// URL")));
+    if !SCHEMES
+        .iter()
+        .any(|s| text.len() > s.len() && text.starts_with(s))
+    {
+        return Err(JsError::Type(format!(
+            "new {class}: url must be a redis://, rediss:// or redis+unix:// URL"
+        )));
     }
     Ok(RedisSettings::from_url(text))
 }
 
 /// Settings read off `client` and, for the subscriber, off `pub_sub` (else `client`'s).
-fn client_settings(env: &Env, client: Value, pub_sub: Option<Value>, pub_sub_field: Option<&str>, class: &str) -> JsResult<(RedisSettings, RedisSettings)> {
+fn client_settings(
+    env: &Env,
+    client: Value,
+    pub_sub: Option<Value>,
+    pub_sub_field: Option<&str>,
+    class: &str,
+) -> JsResult<(RedisSettings, RedisSettings)> {
     let settings = from_client(env, client, "client", class)?;
     let sub_settings = match (pub_sub, pub_sub_field) {
         (Some(p), Some(field)) => from_client(env, p, field, class)?,
@@ -158,12 +214,16 @@ fn from_client(env: &Env, client: Value, field: &str, class: &str) -> JsResult<R
     if js::kind(env, client)? != Kind::Object {
         return Err(unreadable());
     }
-    let unsupported = |what: &str| JsError::Type(format!("new {class}: config.{field} is {what}, which the native connections do not support: pass a single-node client or {{ url }}, or drive it with driver \"client\""));
+    let unsupported = |what: &str| {
+        JsError::Type(format!("new {class}: config.{field} is {what}, which the native connections do not support: pass a single-node client or {{ url }}, or drive it with driver \"client\""))
+    };
     // ioredis Cluster keeps `startupNodes`; node-redis createCluster() `options.rootNodes`.
     if js::optional_property(env, client, "startupNodes")?.is_some() {
         return Err(unsupported("an ioredis Cluster"));
     }
-    let Some(options) = js::optional_property(env, client, "options")? else { return Err(unreadable()) };
+    let Some(options) = js::optional_property(env, client, "options")? else {
+        return Err(unreadable());
+    };
     if js::kind(env, options)? != Kind::Object {
         return Err(unreadable());
     }
@@ -171,7 +231,9 @@ fn from_client(env: &Env, client: Value, field: &str, class: &str) -> JsResult<R
         return Err(unsupported("a node-redis cluster"));
     }
     if let Some(sentinels) = js::optional_property(env, options, "sentinels")? {
-        if js::kind(env, sentinels)? == Kind::Array && !js::array_elements(env, sentinels)?.is_empty() {
+        if js::kind(env, sentinels)? == Kind::Array
+            && !js::array_elements(env, sentinels)?.is_empty()
+        {
             return Err(unsupported("an ioredis Sentinel client"));
         }
     }
@@ -181,24 +243,36 @@ fn from_client(env: &Env, client: Value, field: &str, class: &str) -> JsResult<R
         )));
     }
     // node-redis keeps the socket settings under `socket`, ioredis at the top level.
-    let socket = js::optional_property(env, options, "socket")?.filter(|s| js::kind(env, *s).ok() == Some(Kind::Object));
+    let socket = js::optional_property(env, options, "socket")?
+        .filter(|s| js::kind(env, *s).ok() == Some(Kind::Object));
     let socket_or_options = socket.unwrap_or(options);
 
     if let Some(path) = opt_string(env, socket_or_options, "path")? {
-        let db = opt_number(env, options, "database")?.or(opt_number(env, options, "db")?).unwrap_or(0.0);
-        return Ok(RedisSettings::from_url(format!("redis+unix://{path}?db={}", db as i64)));
+        let db = opt_number(env, options, "database")?
+            .or(opt_number(env, options, "db")?)
+            .unwrap_or(0.0);
+        return Ok(RedisSettings::from_url(format!(
+            "redis+unix://{path}?db={}",
+            db as i64
+        )));
     }
     let host = opt_string(env, socket_or_options, "host")?;
     let url = opt_string(env, options, "url")?;
     let Some(host) = host else {
         return match url {
             Some(url) => Ok(RedisSettings::from_url(url)),
-            None => Ok(RedisSettings::from_parts(&RedisEndpoint { host: "localhost".into(), port: 6379, ..Default::default() })),
+            None => Ok(RedisSettings::from_parts(&RedisEndpoint {
+                host: "localhost".into(),
+                port: 6379,
+                ..Default::default()
+            })),
         };
     };
     let port = opt_number(env, socket_or_options, "port")?.unwrap_or(6379.0);
     if !(0.0..=65535.0).contains(&port) || port.fract() != 0.0 {
-        return Err(JsError::Range(format!("new {class}: config.{field} has port {port}, not a TCP port")));
+        return Err(JsError::Range(format!(
+            "new {class}: config.{field} has port {port}, not a TCP port"
+        )));
     }
     // node-redis: `socket.tls: true` with `socket.ca/cert/key`; ioredis: `tls: { ca, cert, key }`.
     let tls_option = js::optional_property(env, socket_or_options, "tls")?;
@@ -219,17 +293,25 @@ fn from_client(env: &Env, client: Value, field: &str, class: &str) -> JsResult<R
         port: port as u16,
         username: opt_string(env, options, "username")?,
         password: opt_string(env, options, "password")?,
-        db: opt_number(env, options, "database")?.or(opt_number(env, options, "db")?).unwrap_or(0.0) as i64,
+        db: opt_number(env, options, "database")?
+            .or(opt_number(env, options, "db")?)
+            .unwrap_or(0.0) as i64,
         tls,
     };
     let mut settings = RedisSettings::from_parts(&endpoint);
-    settings.tls = RedisTls { ca_pem: pem(env, pem_source, "ca")?, client_cert_pem: pem(env, pem_source, "cert")?, client_key_pem: pem(env, pem_source, "key")? };
+    settings.tls = RedisTls {
+        ca_pem: pem(env, pem_source, "ca")?,
+        client_cert_pem: pem(env, pem_source, "cert")?,
+        client_key_pem: pem(env, pem_source, "key")?,
+    };
     Ok(settings)
 }
 
 /// PEM text from a string, a Buffer, or an array of them (as Node's `tls` options allow).
 fn pem(env: &Env, object: Value, name: &str) -> JsResult<Option<Vec<u8>>> {
-    let Some(v) = js::optional_property(env, object, name)? else { return Ok(None) };
+    let Some(v) = js::optional_property(env, object, name)? else {
+        return Ok(None);
+    };
     let parts = match js::kind(env, v)? {
         Kind::Array => js::array_elements(env, v)?,
         Kind::String | Kind::Object => vec![v],
@@ -244,7 +326,6 @@ fn pem(env: &Env, object: Value, name: &str) -> JsResult<Option<Vec<u8>>> {
     Ok(Some(out))
 }
 
-
 fn opt_string(env: &Env, object: Value, name: &str) -> JsResult<Option<String>> {
     match js::optional_property(env, object, name)? {
         Some(v) if js::kind(env, v)? == Kind::String => {
@@ -257,7 +338,9 @@ fn opt_string(env: &Env, object: Value, name: &str) -> JsResult<Option<String>> 
 
 fn opt_number(env: &Env, object: Value, name: &str) -> JsResult<Option<f64>> {
     match js::optional_property(env, object, name)? {
-        Some(v) if js::kind(env, v)? == Kind::Number => Ok(Some(js::number_value(env, v)?).filter(|n| n.is_finite())),
+        Some(v) if js::kind(env, v)? == Kind::Number => {
+            Ok(Some(js::number_value(env, v)?).filter(|n| n.is_finite()))
+        }
         _ => Ok(None),
     }
 }
@@ -277,7 +360,10 @@ pub fn client_field(env: &Env, config: Value, field: &str, class: &str) -> JsRes
 /// The JS error for a failed write: the very value a driven client threw or rejected with
 /// (as mcp-use re-throws it), else an Error naming the method, Redis and the command.
 pub fn rejection(method: &str, e: &crate::redis::RedisError) -> JsError {
-    if let Some(thrown) = e.cause().and_then(|c| Arc::downcast::<super::completion::SharedRef>(c.clone()).ok()) {
+    if let Some(thrown) = e
+        .cause()
+        .and_then(|c| Arc::downcast::<super::completion::SharedRef>(c.clone()).ok())
+    {
         return JsError::Thrown(thrown, format!("{method}: {e}"));
     }
     JsError::Error(format!("{method}: {e}"))
@@ -287,13 +373,19 @@ pub fn rejection(method: &str, e: &crate::redis::RedisError) -> JsError {
 pub fn quit(env: &Env, client: Value, class: &str) -> JsResult<Value> {
     match js::call_method(env, client, "quit", &[])? {
         Ok(promise) => js::then_undefined(env, promise),
-        Err(message) => Err(JsError::Error(format!("{class}.close: client.quit() failed: {message}"))),
+        Err(message) => Err(JsError::Error(format!(
+            "{class}.close: client.quit() failed: {message}"
+        ))),
     }
 }
 
 /// The result of a Redis existence check as JS: the boolean, or `false` (logged) on failure,
 /// as the reference's `has` does.
-pub fn bool_or_false(env: &Env, result: Result<bool, crate::redis::RedisError>, method: &str) -> JsResult<Value> {
+pub fn bool_or_false(
+    env: &Env,
+    result: Result<bool, crate::redis::RedisError>,
+    method: &str,
+) -> JsResult<Value> {
     match result {
         Ok(b) => js::boolean(env, b),
         Err(e) => {

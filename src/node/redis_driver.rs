@@ -32,7 +32,9 @@ use tokio::sync::oneshot;
 
 use super::completion::SharedRef;
 use super::js::{self, JsResult, Kind, Value};
-use crate::redis::{BoxFuture, Commands, Describe, PubSub, PubSubEvent, RedisError, RedisErrorKind, Result, Write};
+use crate::redis::{
+    BoxFuture, Commands, Describe, PubSub, PubSubEvent, RedisError, RedisErrorKind, Result, Write,
+};
 
 /// One call on the object, as the contract names it.
 enum Op {
@@ -101,11 +103,20 @@ struct Driven {
 
 impl Driven {
     fn new(env: &Env, object: Value, role: &'static str, timeout: Duration) -> JsResult<Driven> {
-        Ok(Driven { object: SharedRef::new(env, object)?, role, timeout })
+        Ok(Driven {
+            object: SharedRef::new(env, object)?,
+            role,
+            timeout,
+        })
     }
 
     /// Runs `ops` on the JS thread (one job) and waits for every reply.
-    async fn run(&self, ops: Vec<Op>, events: Option<UnboundedSender<PubSubEvent>>, what: Describe<'_>) -> Result<Vec<Reply>> {
+    async fn run(
+        &self,
+        ops: Vec<Op>,
+        events: Option<UnboundedSender<PubSubEvent>>,
+        what: Describe<'_>,
+    ) -> Result<Vec<Reply>> {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
@@ -123,17 +134,29 @@ impl Driven {
         match tokio::time::timeout(self.timeout, rx).await {
             Ok(Ok(Ok(replies))) => Ok(replies),
             Ok(Ok(Err(failure))) => {
-                let error = RedisError::new(failure.kind, format!("{} via {}", what(), self.role), failure.message);
+                let error = RedisError::new(
+                    failure.kind,
+                    format!("{} via {}", what(), self.role),
+                    failure.message,
+                );
                 Err(match failure.thrown {
                     Some(thrown) => error.with_cause(thrown),
                     None => error,
                 })
             }
-            Ok(Err(_)) => Err(RedisError::new(RedisErrorKind::Closed, what(), format!("{} is gone (its JS environment ended)", self.role))),
+            Ok(Err(_)) => Err(RedisError::new(
+                RedisErrorKind::Closed,
+                what(),
+                format!("{} is gone (its JS environment ended)", self.role),
+            )),
             Err(_) => Err(RedisError::new(
                 RedisErrorKind::Timeout,
                 what(),
-                format!("{} did not settle within {} ms", self.role, self.timeout.as_millis()),
+                format!(
+                    "{} did not settle within {} ms",
+                    self.role,
+                    self.timeout.as_millis()
+                ),
             )),
         }
     }
@@ -141,41 +164,95 @@ impl Driven {
 
 /// Plans `op` against `object`: the call to make, `Ok(None)` to skip it (an optional method
 /// the object lacks), or the failure of a required method it lacks.
-fn plan(env: &Env, object: Value, role: &str, op: Op) -> std::result::Result<Option<Call>, Failure> {
+fn plan(
+    env: &Env,
+    object: Value,
+    role: &str,
+    op: Op,
+) -> std::result::Result<Option<Call>, Failure> {
     let found = |name: &str| js::method(env, object, name);
-    let missing = |names: &str| Failure { kind: RedisErrorKind::Unsupported, message: format!("{role} has no {names} method"), thrown: None };
+    let missing = |names: &str| Failure {
+        kind: RedisErrorKind::Unsupported,
+        message: format!("{role} has no {names} method"),
+        thrown: None,
+    };
     let required = |name: &str, args: Vec<Arg>, expect: Expect| match found(name) {
         Some(f) => Ok(Some(Call { f, args, expect })),
         None => Err(missing(name)),
     };
-    let optional = |name: &str, args: Vec<Arg>| Ok(found(name).map(|f| Call { f, args, expect: Expect::Nothing }));
+    let optional = |name: &str, args: Vec<Arg>| {
+        Ok(found(name).map(|f| Call {
+            f,
+            args,
+            expect: Expect::Nothing,
+        }))
+    };
     match op {
         Op::Get(key) => required("get", vec![Arg::Str(key)], Expect::Text),
         Op::Exists(key) => required("exists", vec![Arg::Str(key)], Expect::Bool),
         Op::Keys(pattern) => required("keys", vec![Arg::Str(pattern)], Expect::List),
         Op::Members(key) => required("sMembers", vec![Arg::Str(key)], Expect::List),
-        Op::Subscribe(channel) => required("subscribe", vec![Arg::Str(channel.clone()), Arg::Listener(channel)], Expect::Nothing),
-        Op::Unsubscribe(channel) => required("unsubscribe", vec![Arg::Str(channel)], Expect::Nothing),
+        Op::Subscribe(channel) => required(
+            "subscribe",
+            vec![Arg::Str(channel.clone()), Arg::Listener(channel)],
+            Expect::Nothing,
+        ),
+        Op::Unsubscribe(channel) => {
+            required("unsubscribe", vec![Arg::Str(channel)], Expect::Nothing)
+        }
         Op::Write(write) => match write {
-            Write::Set { key, value, expire_secs: Some(secs) } => {
+            Write::Set {
+                key,
+                value,
+                expire_secs: Some(secs),
+            } => {
                 if let Some(f) = found("setEx").or_else(|| found("setex")) {
-                    Ok(Some(Call { f, args: vec![Arg::Str(key), Arg::Num(secs), Arg::Str(value)], expect: Expect::Nothing }))
+                    Ok(Some(Call {
+                        f,
+                        args: vec![Arg::Str(key), Arg::Num(secs), Arg::Str(value)],
+                        expect: Expect::Nothing,
+                    }))
                 } else if let Some(f) = found("set") {
-                    Ok(Some(Call { f, args: vec![Arg::Str(key), Arg::Str(value), Arg::ExOption(secs)], expect: Expect::Nothing }))
+                    Ok(Some(Call {
+                        f,
+                        args: vec![Arg::Str(key), Arg::Str(value), Arg::ExOption(secs)],
+                        expect: Expect::Nothing,
+                    }))
                 } else {
                     Err(missing("setEx, setex or set"))
                 }
             }
-            Write::Set { key, value, expire_secs: None } => required("set", vec![Arg::Str(key), Arg::Str(value)], Expect::Nothing),
+            Write::Set {
+                key,
+                value,
+                expire_secs: None,
+            } => required("set", vec![Arg::Str(key), Arg::Str(value)], Expect::Nothing),
             Write::Expire { key, secs } => optional("expire", vec![Arg::Str(key), Arg::Num(secs)]),
             // Without `expire`, re-write the key with its expiry (what the native SET EX
             // does), so it does not lapse between heartbeats.
             Write::Refresh { key, value, secs } => match found("expire") {
-                Some(f) => Ok(Some(Call { f, args: vec![Arg::Str(key), Arg::Num(secs)], expect: Expect::Nothing })),
-                None => plan(env, object, role, Op::Write(Write::Set { key, value, expire_secs: Some(secs) })),
+                Some(f) => Ok(Some(Call {
+                    f,
+                    args: vec![Arg::Str(key), Arg::Num(secs)],
+                    expect: Expect::Nothing,
+                })),
+                None => plan(
+                    env,
+                    object,
+                    role,
+                    Op::Write(Write::Set {
+                        key,
+                        value,
+                        expire_secs: Some(secs),
+                    }),
+                ),
             },
-            Write::Del(mut keys) if keys.len() == 1 => required("del", vec![Arg::Str(keys.remove(0))], Expect::Nothing),
-            Write::Del(keys) | Write::Unlink(keys) => required("del", vec![Arg::Strs(keys)], Expect::Nothing),
+            Write::Del(mut keys) if keys.len() == 1 => {
+                required("del", vec![Arg::Str(keys.remove(0))], Expect::Nothing)
+            }
+            Write::Del(keys) | Write::Unlink(keys) => {
+                required("del", vec![Arg::Strs(keys)], Expect::Nothing)
+            }
             // `expand` made these one member each.
             Write::SAdd { key, members } => match <[String; 1]>::try_from(members) {
                 Ok([member]) => optional("sAdd", vec![Arg::Str(key), Arg::Str(member)]),
@@ -185,7 +262,11 @@ fn plan(env: &Env, object: Value, role: &str, op: Op) -> std::result::Result<Opt
                 Ok([member]) => optional("sRem", vec![Arg::Str(key), Arg::Str(member)]),
                 Err(_) => Ok(None),
             },
-            Write::Publish { channel, message } => required("publish", vec![Arg::Str(channel), Arg::Str(message)], Expect::Nothing),
+            Write::Publish { channel, message } => required(
+                "publish",
+                vec![Arg::Str(channel), Arg::Str(message)],
+                Expect::Nothing,
+            ),
         },
     }
 }
@@ -198,10 +279,20 @@ fn expand(writes: Vec<Write>) -> Vec<Op> {
     for write in writes {
         match write {
             Write::SAdd { key, members } if members.len() != 1 => {
-                ops.extend(members.into_iter().map(|m| Op::Write(Write::SAdd { key: key.clone(), members: vec![m] })));
+                ops.extend(members.into_iter().map(|m| {
+                    Op::Write(Write::SAdd {
+                        key: key.clone(),
+                        members: vec![m],
+                    })
+                }));
             }
             Write::SRem { key, members } if members.len() != 1 => {
-                ops.extend(members.into_iter().map(|m| Op::Write(Write::SRem { key: key.clone(), members: vec![m] })));
+                ops.extend(members.into_iter().map(|m| {
+                    Op::Write(Write::SRem {
+                        key: key.clone(),
+                        members: vec![m],
+                    })
+                }));
             }
             Write::Del(keys) | Write::Unlink(keys) if keys.is_empty() => {}
             other => ops.push(Op::Write(other)),
@@ -233,7 +324,11 @@ impl Batch {
         }
         if self.remaining == 0 {
             if let Some(tx) = self.tx.borrow_mut().take() {
-                let replies = self.replies.iter_mut().map(|r| r.take().unwrap_or(Reply::Done)).collect();
+                let replies = self
+                    .replies
+                    .iter_mut()
+                    .map(|r| r.take().unwrap_or(Reply::Done))
+                    .collect();
                 let _ = tx.send(Ok(replies));
             }
         }
@@ -248,11 +343,19 @@ impl Batch {
 
 fn thrown(env: &Env, value: Value) -> Failure {
     let message = js::thrown_message(env, value);
-    Failure { kind: RedisErrorKind::Client, message, thrown: SharedRef::new(env, value).ok() }
+    Failure {
+        kind: RedisErrorKind::Client,
+        message,
+        thrown: SharedRef::new(env, value).ok(),
+    }
 }
 
 fn js_failure(e: js::JsError) -> Failure {
-    Failure { kind: RedisErrorKind::Protocol, message: e.message().to_owned(), thrown: None }
+    Failure {
+        kind: RedisErrorKind::Protocol,
+        message: e.message().to_owned(),
+        thrown: None,
+    }
 }
 
 /// On the JS thread: plans every op (a missing required method fails the batch before any
@@ -266,7 +369,11 @@ fn start(
     tx: Rc<RefCell<Option<oneshot::Sender<Outcome>>>>,
 ) -> std::result::Result<(), Failure> {
     let Some(object) = object.get(env).map_err(js_failure)? else {
-        return Err(Failure { kind: RedisErrorKind::Closed, message: format!("{role} was released"), thrown: None });
+        return Err(Failure {
+            kind: RedisErrorKind::Closed,
+            message: format!("{role} was released"),
+            thrown: None,
+        });
     };
     // The caller gave up (timed out, cancelled) while this job waited: make no calls.
     if tx.borrow().as_ref().is_none_or(|t| t.is_closed()) {
@@ -276,7 +383,11 @@ fn start(
     for op in ops {
         calls.push(plan(env, object, role, op)?);
     }
-    let batch = Rc::new(RefCell::new(Batch { replies: (0..calls.len()).map(|_| None).collect(), remaining: calls.len(), tx }));
+    let batch = Rc::new(RefCell::new(Batch {
+        replies: (0..calls.len()).map(|_| None).collect(),
+        remaining: calls.len(),
+        tx,
+    }));
     for (slot, call) in calls.into_iter().enumerate() {
         // A call already failed the batch: make no more.
         if batch.borrow().done() {
@@ -287,7 +398,12 @@ fn start(
             continue;
         };
 
-        let args = call.args.into_iter().map(|a| arg_value(env, a, events.as_ref())).collect::<JsResult<Vec<_>>>().map_err(js_failure)?;
+        let args = call
+            .args
+            .into_iter()
+            .map(|a| arg_value(env, a, events.as_ref()))
+            .collect::<JsResult<Vec<_>>>()
+            .map_err(js_failure)?;
         let returned = match js::call_catching(env, object, call.f, &args).map_err(js_failure)? {
             Ok(v) => v,
             Err(exception) => return Err(thrown(env, exception)),
@@ -298,7 +414,13 @@ fn start(
 }
 
 /// Fills `slot` with `returned`, or once it settles if it is a thenable.
-fn settle_slot(env: &Env, batch: &Rc<RefCell<Batch>>, slot: usize, expect: Expect, returned: Value) -> JsResult<()> {
+fn settle_slot(
+    env: &Env,
+    batch: &Rc<RefCell<Batch>>,
+    slot: usize,
+    expect: Expect,
+    returned: Value,
+) -> JsResult<()> {
     let then = match js::kind(env, returned)? {
         Kind::Object | Kind::Function => js::method(env, returned, "then"),
         _ => None,
@@ -335,7 +457,11 @@ fn settle_slot(env: &Env, batch: &Rc<RefCell<Batch>>, slot: usize, expect: Expec
         js::function(env, "onRejected", move |env, args| {
             let failure = match args.first() {
                 Some(v) => thrown(env, *v),
-                None => Failure { kind: RedisErrorKind::Client, message: "rejected without a reason".into(), thrown: None },
+                None => Failure {
+                    kind: RedisErrorKind::Client,
+                    message: "rejected without a reason".into(),
+                    thrown: None,
+                },
             };
             batch.borrow_mut().fail(failure);
         })?
@@ -346,7 +472,11 @@ fn settle_slot(env: &Env, batch: &Rc<RefCell<Batch>>, slot: usize, expect: Expec
     Ok(())
 }
 
-fn arg_value(env: &Env, arg: Arg, events: Option<&UnboundedSender<PubSubEvent>>) -> JsResult<Value> {
+fn arg_value(
+    env: &Env,
+    arg: Arg,
+    events: Option<&UnboundedSender<PubSubEvent>>,
+) -> JsResult<Value> {
     match arg {
         Arg::Str(s) => js::string(env, &s),
         Arg::Num(n) => js::number(env, n as f64),
@@ -360,8 +490,14 @@ fn arg_value(env: &Env, arg: Arg, events: Option<&UnboundedSender<PubSubEvent>>)
             js::function(env, "onMessage", move |env, args| {
                 let Some(events) = &events else { return };
                 // A value that cannot be read (a Symbol) arrives empty rather than not at all.
-                let payload = args.first().map(|v| bytes_of(env, *v).unwrap_or_default()).unwrap_or_default();
-                let _ = events.send(PubSubEvent::Message { channel: channel.clone(), payload });
+                let payload = args
+                    .first()
+                    .map(|v| bytes_of(env, *v).unwrap_or_default())
+                    .unwrap_or_default();
+                let _ = events.send(PubSubEvent::Message {
+                    channel: channel.clone(),
+                    payload,
+                });
             })
         }
     }
@@ -384,10 +520,15 @@ fn bytes_of(env: &Env, value: Value) -> JsResult<Vec<u8>> {
 
 /// Reads a settled value as `expect` says.
 fn read_reply(env: &Env, expect: Expect, value: Value) -> std::result::Result<Reply, Failure> {
-    let bad = |what: &str| Failure { kind: RedisErrorKind::Protocol, message: format!("expected {what}"), thrown: None };
+    let bad = |what: &str| Failure {
+        kind: RedisErrorKind::Protocol,
+        message: format!("expected {what}"),
+        thrown: None,
+    };
     let text = |v: Value| -> std::result::Result<String, Failure> {
         let bytes = bytes_of(env, v).map_err(js_failure)?;
-        Ok(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+        Ok(String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     };
     match expect {
         Expect::Nothing => Ok(Reply::Done),
@@ -397,7 +538,9 @@ fn read_reply(env: &Env, expect: Expect, value: Value) -> std::result::Result<Re
         },
         // `exists` answers a count (node-redis, ioredis); a boolean is taken at its word.
         Expect::Bool => match js::kind(env, value).map_err(js_failure)? {
-            Kind::Number => Ok(Reply::Bool(js::number_value(env, value).map_err(js_failure)? == 1.0)),
+            Kind::Number => Ok(Reply::Bool(
+                js::number_value(env, value).map_err(js_failure)? == 1.0,
+            )),
             Kind::Boolean => Ok(Reply::Bool(js::bool_value(env, value).map_err(js_failure)?)),
             _ => Ok(Reply::Bool(false)),
         },
@@ -406,7 +549,11 @@ fn read_reply(env: &Env, expect: Expect, value: Value) -> std::result::Result<Re
                 return Err(bad("an array of strings"));
             }
             let items = js::array_elements(env, value).map_err(js_failure)?;
-            items.into_iter().map(text).collect::<std::result::Result<Vec<_>, _>>().map(Reply::List)
+            items
+                .into_iter()
+                .map(text)
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map(Reply::List)
         }
     }
 }
@@ -419,8 +566,15 @@ pub struct ClientCommands {
 impl ClientCommands {
     /// Drives `object` (passed as `role`, e.g. `config.client`); a batch that has not settled
     /// after `timeout` fails.
-    pub fn new(env: &Env, object: Value, role: &'static str, timeout: Duration) -> JsResult<ClientCommands> {
-        Ok(ClientCommands { driven: Driven::new(env, object, role, timeout)? })
+    pub fn new(
+        env: &Env,
+        object: Value,
+        role: &'static str,
+        timeout: Duration,
+    ) -> JsResult<ClientCommands> {
+        Ok(ClientCommands {
+            driven: Driven::new(env, object, role, timeout)?,
+        })
     }
 
     async fn one(&self, op: Op, what: Describe<'_>) -> Result<Reply> {
@@ -430,13 +584,20 @@ impl ClientCommands {
 }
 
 fn unexpected(what: String, reply: Reply) -> RedisError {
-    RedisError::new(RedisErrorKind::Protocol, what, format!("unexpected reply {reply:?}"))
+    RedisError::new(
+        RedisErrorKind::Protocol,
+        what,
+        format!("unexpected reply {reply:?}"),
+    )
 }
 
 impl Commands for ClientCommands {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
         Box::pin(async move {
-            match self.one(Op::Get(key.to_owned()), &|| format!("GET {key}")).await? {
+            match self
+                .one(Op::Get(key.to_owned()), &|| format!("GET {key}"))
+                .await?
+            {
                 Reply::Text(t) => Ok(t),
                 other => Err(unexpected(format!("GET {key}"), other)),
             }
@@ -445,16 +606,26 @@ impl Commands for ClientCommands {
 
     fn exists<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
-            match self.one(Op::Exists(key.to_owned()), &|| format!("EXISTS {key}")).await? {
+            match self
+                .one(Op::Exists(key.to_owned()), &|| format!("EXISTS {key}"))
+                .await?
+            {
                 Reply::Bool(b) => Ok(b),
                 other => Err(unexpected(format!("EXISTS {key}"), other)),
             }
         })
     }
 
-    fn scan<'a>(&'a self, _cursor: &'a str, pattern: &'a str) -> BoxFuture<'a, Result<(String, Vec<String>)>> {
+    fn scan<'a>(
+        &'a self,
+        _cursor: &'a str,
+        pattern: &'a str,
+    ) -> BoxFuture<'a, Result<(String, Vec<String>)>> {
         Box::pin(async move {
-            match self.one(Op::Keys(pattern.to_owned()), &|| format!("KEYS {pattern}")).await? {
+            match self
+                .one(Op::Keys(pattern.to_owned()), &|| format!("KEYS {pattern}"))
+                .await?
+            {
                 Reply::List(keys) => Ok(("0".to_owned(), keys)),
                 other => Err(unexpected(format!("KEYS {pattern}"), other)),
             }
@@ -463,7 +634,10 @@ impl Commands for ClientCommands {
 
     fn members<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<String>>> {
         Box::pin(async move {
-            match self.one(Op::Members(key.to_owned()), &|| format!("SMEMBERS {key}")).await? {
+            match self
+                .one(Op::Members(key.to_owned()), &|| format!("SMEMBERS {key}"))
+                .await?
+            {
                 Reply::List(ids) => Ok(ids),
                 other => Err(unexpected(format!("SMEMBERS {key}"), other)),
             }
@@ -471,7 +645,12 @@ impl Commands for ClientCommands {
     }
 
     fn write<'a>(&'a self, writes: Vec<Write>, what: Describe<'a>) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move { self.driven.run(expand(writes), None, what).await.map(|_| ()) })
+        Box::pin(async move {
+            self.driven
+                .run(expand(writes), None, what)
+                .await
+                .map(|_| ())
+        })
     }
 }
 
@@ -486,7 +665,12 @@ pub struct ClientPubSub {
 
 impl ClientPubSub {
     /// Drives `object` (passed as `role`) for subscriptions.
-    pub fn new(env: &Env, object: Value, role: &'static str, timeout: Duration) -> JsResult<ClientPubSub> {
+    pub fn new(
+        env: &Env,
+        object: Value,
+        role: &'static str,
+        timeout: Duration,
+    ) -> JsResult<ClientPubSub> {
         let (events, receiver) = unbounded_channel();
         Ok(ClientPubSub {
             driven: Driven::new(env, object, role, timeout)?,
@@ -502,13 +686,22 @@ impl PubSub for ClientPubSub {
         Box::pin(async move {
             let fresh: Vec<String> = {
                 let mut subscribed = self.subscribed.lock();
-                channels.iter().filter(|c| subscribed.insert((*c).clone())).cloned().collect()
+                channels
+                    .iter()
+                    .filter(|c| subscribed.insert((*c).clone()))
+                    .cloned()
+                    .collect()
             };
             if fresh.is_empty() {
                 return Ok(());
             }
             let ops = fresh.iter().cloned().map(Op::Subscribe).collect();
-            let result = self.driven.run(ops, Some(self.events.clone()), &|| format!("SUBSCRIBE {}", fresh.join(" "))).await;
+            let result = self
+                .driven
+                .run(ops, Some(self.events.clone()), &|| {
+                    format!("SUBSCRIBE {}", fresh.join(" "))
+                })
+                .await;
             if result.is_err() {
                 let mut subscribed = self.subscribed.lock();
                 for c in &fresh {
@@ -525,7 +718,9 @@ impl PubSub for ClientPubSub {
                 return Ok(());
             }
             let ops = channels.iter().cloned().map(Op::Unsubscribe).collect();
-            self.driven.run(ops, None, &|| format!("UNSUBSCRIBE {}", channels.join(" "))).await?;
+            self.driven
+                .run(ops, None, &|| format!("UNSUBSCRIBE {}", channels.join(" ")))
+                .await?;
             let mut subscribed = self.subscribed.lock();
             for c in channels {
                 subscribed.remove(c);

@@ -40,24 +40,45 @@ impl RedisSessionStore {
         let Some(config) = args::config(env, config, CLASS)? else {
             return Err(JsError::Type(format!("new {CLASS}: config is required: {{ client }} (a connected node-redis or ioredis client) or {{ url }}")));
         };
-        let prefix = args::string_field(env, Some(config), "prefix", CLASS)?.unwrap_or_else(|| crate::store::redis::DEFAULT_PREFIX.to_owned());
-        let ttl = args::number_field(env, Some(config), "defaultTTL", CLASS, 1.0, args::MAX_TTL_MS / 1000.0)?.unwrap_or(crate::store::redis::DEFAULT_TTL_SECS as f64);
+        let prefix = args::string_field(env, Some(config), "prefix", CLASS)?
+            .unwrap_or_else(|| crate::store::redis::DEFAULT_PREFIX.to_owned());
+        let ttl = args::number_field(
+            env,
+            Some(config),
+            "defaultTTL",
+            CLASS,
+            1.0,
+            args::MAX_TTL_MS / 1000.0,
+        )?
+        .unwrap_or(crate::store::redis::DEFAULT_TTL_SECS as f64);
         let backends = redis_client::backends(env, config, CLASS, None)?;
         let client = match redis_client::client_field(env, config, "client", CLASS)? {
             Some(c) => Some(JsRef::new(env, c)?),
             None => None,
         };
         let core = Core::with_backend(backends.commands, prefix, ttl.ceil() as u64);
-        Ok(RedisSessionStore { core: Mutex::new(Some(Arc::new(core))), client: Mutex::new(client), driven: backends.driven })
+        Ok(RedisSessionStore {
+            core: Mutex::new(Some(Arc::new(core))),
+            client: Mutex::new(client),
+            driven: backends.driven,
+        })
     }
 
     fn core(&self, method: &str) -> JsResult<Arc<Core>> {
-        self.core.lock().clone().ok_or_else(|| JsError::Error(format!("{method}: the store is closed")))
+        self.core
+            .lock()
+            .clone()
+            .ok_or_else(|| JsError::Error(format!("{method}: the store is closed")))
     }
 
     /// For `get`/`has`/`keys` after `close()`: the reference's client fails, and these
     /// methods log and resolve their fallback.
-    fn closed_fallback(&self, env: &Env, method: &str, fallback: impl FnOnce(&Env) -> JsResult<Value>) -> Option<napi::Result<Value>> {
+    fn closed_fallback(
+        &self,
+        env: &Env,
+        method: &str,
+        fallback: impl FnOnce(&Env) -> JsResult<Value>,
+    ) -> Option<napi::Result<Value>> {
         if self.core.lock().is_some() {
             return None;
         }
@@ -75,7 +96,11 @@ impl RedisSessionStore {
         run(&env, || {
             let id = args::session_id(&env, session_id, method)?;
             let core = self.core(method)?;
-            completion::spawn(&env, async move { core.get(&id).await }, move |env, result| match result {
+            completion::spawn(
+                &env,
+                async move { core.get(&id).await },
+                move |env, result| {
+                    match result {
                 Ok(Some(json)) => js::json_parse(env, &json).or_else(|e| {
                     tracing::warn!(error = %e.message(), "{method}: stored value is not JSON; returning null");
                     js::null(env)
@@ -85,7 +110,9 @@ impl RedisSessionStore {
                     redis_client::warn_read_fallback(method, &e, "null");
                     js::null(env)
                 }
-            })
+            }
+                },
+            )
         })
     }
 
@@ -96,20 +123,34 @@ impl RedisSessionStore {
             let id = args::session_id(&env, session_id, method)?;
             let metadata = args::metadata(&env, data, method)?;
             let core = self.core(method)?;
-            completion::spawn(&env, async move { core.set(&id, metadata.as_json()).await }, move |env, r| unit(env, r, method))
+            completion::spawn(
+                &env,
+                async move { core.set(&id, metadata.as_json()).await },
+                move |env, r| unit(env, r, method),
+            )
         })
     }
 
     /// Stores with a TTL of `ceil(ttlMs / 1000)` seconds.
     #[napi(js_name = "setWithTTL", catch_unwind)]
-    pub fn set_with_ttl(&self, env: Env, session_id: Value, data: Value, ttl_ms: Value) -> napi::Result<Value> {
+    pub fn set_with_ttl(
+        &self,
+        env: Env,
+        session_id: Value,
+        data: Value,
+        ttl_ms: Value,
+    ) -> napi::Result<Value> {
         let method = "RedisSessionStore.setWithTTL";
         run(&env, || {
             let id = args::session_id(&env, session_id, method)?;
             let metadata = args::metadata(&env, data, method)?;
             let ttl = args::ttl_ms(&env, ttl_ms, method)?;
             let core = self.core(method)?;
-            completion::spawn(&env, async move { core.set_with_ttl(&id, metadata.as_json(), ttl).await }, move |env, r| unit(env, r, method))
+            completion::spawn(
+                &env,
+                async move { core.set_with_ttl(&id, metadata.as_json(), ttl).await },
+                move |env, r| unit(env, r, method),
+            )
         })
     }
 
@@ -119,7 +160,11 @@ impl RedisSessionStore {
         run(&env, || {
             let id = args::session_id(&env, session_id, method)?;
             let core = self.core(method)?;
-            completion::spawn(&env, async move { core.delete(&id).await }, move |env, r| unit(env, r, method))
+            completion::spawn(
+                &env,
+                async move { core.delete(&id).await },
+                move |env, r| unit(env, r, method),
+            )
         })
     }
 
@@ -133,7 +178,11 @@ impl RedisSessionStore {
         run(&env, || {
             let id = args::session_id(&env, session_id, method)?;
             let core = self.core(method)?;
-            completion::spawn(&env, async move { core.has(&id).await }, move |env, result| redis_client::bool_or_false(env, result, method))
+            completion::spawn(
+                &env,
+                async move { core.has(&id).await },
+                move |env, result| redis_client::bool_or_false(env, result, method),
+            )
         })
     }
 
@@ -146,13 +195,17 @@ impl RedisSessionStore {
         }
         run(&env, || {
             let core = self.core(method)?;
-            completion::spawn(&env, async move { core.keys().await }, move |env, result| match result {
-                Ok(keys) => js::string_array(env, &keys),
-                Err(e) => {
-                    redis_client::warn_read_fallback(method, &e, "[]");
-                    js::string_array(env, &[])
-                }
-            })
+            completion::spawn(
+                &env,
+                async move { core.keys().await },
+                move |env, result| match result {
+                    Ok(keys) => js::string_array(env, &keys),
+                    Err(e) => {
+                        redis_client::warn_read_fallback(method, &e, "[]");
+                        js::string_array(env, &[])
+                    }
+                },
+            )
         })
     }
 
@@ -162,7 +215,9 @@ impl RedisSessionStore {
         let method = "RedisSessionStore.clear";
         run(&env, || {
             let core = self.core(method)?;
-            completion::spawn(&env, async move { core.clear().await }, move |env, r| unit(env, r, method))
+            completion::spawn(&env, async move { core.clear().await }, move |env, r| {
+                unit(env, r, method)
+            })
         })
     }
 
@@ -170,7 +225,11 @@ impl RedisSessionStore {
     /// addon's own connections are used.
     #[napi(getter, catch_unwind)]
     pub fn driver(&self) -> &'static str {
-        if self.driven { "client" } else { "native" }
+        if self.driven {
+            "client"
+        } else {
+            "native"
+        }
     }
 
     /// Closes the native connection and calls the passed client's `quit()`.

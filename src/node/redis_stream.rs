@@ -44,23 +44,52 @@ impl RedisStreamManager {
         let Some(config) = args::config(env, config, CLASS)? else {
             return Err(JsError::Type(format!("new {CLASS}: config is required: {{ client, pubSubClient }} (node-redis or ioredis clients) or {{ url }}")));
         };
-        let prefix = args::string_field(env, Some(config), "prefix", CLASS)?.unwrap_or_else(|| crate::stream::redis::DEFAULT_PREFIX.to_owned());
-        let heartbeat = args::number_field(env, Some(config), "heartbeatInterval", CLASS, 1.0, args::MAX_TIMER_MS / 1000.0)?.unwrap_or(crate::stream::redis::DEFAULT_HEARTBEAT_SECS as f64);
+        let prefix = args::string_field(env, Some(config), "prefix", CLASS)?
+            .unwrap_or_else(|| crate::stream::redis::DEFAULT_PREFIX.to_owned());
+        let heartbeat = args::number_field(
+            env,
+            Some(config),
+            "heartbeatInterval",
+            CLASS,
+            1.0,
+            args::MAX_TIMER_MS / 1000.0,
+        )?
+        .unwrap_or(crate::stream::redis::DEFAULT_HEARTBEAT_SECS as f64);
         let pending = args::pending_limits(env, Some(config), CLASS)?;
         // The subscriber connects where pubSubClient points, else where client does; or the
         // two objects are driven.
         let backends = redis_client::backends(env, config, CLASS, Some("pubSubClient"))?;
         let Some(subscriber) = backends.pub_sub else {
-            return Err(JsError::Error(format!("new {CLASS}: no subscriber backend")));
+            return Err(JsError::Error(format!(
+                "new {CLASS}: no subscriber backend"
+            )));
         };
         let controllers: Controllers = Arc::default();
         let handler: Handler = Arc::default();
         let core_cell: Arc<OnceLock<Weak<Core>>> = Arc::default();
-        let sink = sink(completion::poster(env)?, core_cell.clone(), controllers.clone(), handler.clone());
-        let core = Core::with_backends(backends.commands, subscriber, prefix, heartbeat.ceil() as u64, pending, sink).map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
+        let sink = sink(
+            completion::poster(env)?,
+            core_cell.clone(),
+            controllers.clone(),
+            handler.clone(),
+        );
+        let core = Core::with_backends(
+            backends.commands,
+            subscriber,
+            prefix,
+            heartbeat.ceil() as u64,
+            pending,
+            sink,
+        )
+        .map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
         let core = Arc::new(core);
         let _ = core_cell.set(Arc::downgrade(&core));
-        Ok(RedisStreamManager { core, controllers, handler, driven: backends.driven })
+        Ok(RedisStreamManager {
+            core,
+            controllers,
+            handler,
+            driven: backends.driven,
+        })
     }
 
     /// Registers the SSE stream of a session here and subscribes to its channels.
@@ -79,12 +108,16 @@ impl RedisStreamManager {
             let core = self.core.clone();
             let controllers = self.controllers.clone();
             let sid = id.clone();
-            completion::spawn(&env, async move { core.create(&sid).await }, move |env, result| {
-                if result.is_err() {
-                    drop_failed(env, &mut controllers.lock(), &id, generation);
-                }
-                unit(env, result, method)
-            })
+            completion::spawn(
+                &env,
+                async move { core.create(&sid).await },
+                move |env, result| {
+                    if result.is_err() {
+                        drop_failed(env, &mut controllers.lock(), &id, generation);
+                    }
+                    unit(env, result, method)
+                },
+            )
         })
     }
 
@@ -96,7 +129,11 @@ impl RedisStreamManager {
             let ids = args::session_ids(&env, session_ids, method)?;
             let data = args::string(&env, data, method, "data")?;
             let core = self.core.clone();
-            completion::spawn(&env, async move { core.send(ids.as_deref(), &data).await }, move |env, r| unit(env, r, method))
+            completion::spawn(
+                &env,
+                async move { core.send(ids.as_deref(), &data).await },
+                move |env, r| unit(env, r, method),
+            )
         })
     }
 
@@ -111,7 +148,11 @@ impl RedisStreamManager {
                 close_controller(&env, r.controller);
             }
             let core = self.core.clone();
-            completion::spawn(&env, async move { core.delete(&id).await }, move |env, r| unit(env, r, method))
+            completion::spawn(
+                &env,
+                async move { core.delete(&id).await },
+                move |env, r| unit(env, r, method),
+            )
         })
     }
 
@@ -122,7 +163,11 @@ impl RedisStreamManager {
         run(&env, || {
             let id = args::session_id(&env, session_id, method)?;
             let core = self.core.clone();
-            completion::spawn(&env, async move { core.has(&id).await }, move |env, result| redis_client::bool_or_false(env, result, method))
+            completion::spawn(
+                &env,
+                async move { core.has(&id).await },
+                move |env, result| redis_client::bool_or_false(env, result, method),
+            )
         })
     }
 
@@ -136,7 +181,9 @@ impl RedisStreamManager {
                 close_controller(&env, r.controller);
             }
             let core = self.core.clone();
-            completion::spawn(&env, async move { core.close().await }, move |env, r| unit(env, r, method))
+            completion::spawn(&env, async move { core.close().await }, move |env, r| {
+                unit(env, r, method)
+            })
         })
     }
 
@@ -144,7 +191,11 @@ impl RedisStreamManager {
     /// addon's own connections are used.
     #[napi(getter, catch_unwind)]
     pub fn driver(&self) -> &'static str {
-        if self.driven { "client" } else { "native" }
+        if self.driven {
+            "client"
+        } else {
+            "native"
+        }
     }
 
     /// Store-and-forward counters: messages kept because no stream took them, replayed to a
@@ -161,35 +212,64 @@ impl RedisStreamManager {
     }
 
     #[napi(js_name = "registerOutboundRequest", catch_unwind)]
-    pub fn register_outbound_request(&self, env: Env, request_id: Value, session_id: Value) -> napi::Result<Value> {
+    pub fn register_outbound_request(
+        &self,
+        env: Env,
+        request_id: Value,
+        session_id: Value,
+    ) -> napi::Result<Value> {
         let method = "RedisStreamManager.registerOutboundRequest";
         run(&env, || {
             let request_id = request_id_arg(&env, request_id, method, "requestId")?;
             let id = args::session_id(&env, session_id, method)?;
             let core = self.core.clone();
-            completion::spawn(&env, async move { core.register_outbound_request(&request_id, &id).await }, move |env, r| unit(env, r, method))
+            completion::spawn(
+                &env,
+                async move { core.register_outbound_request(&request_id, &id).await },
+                move |env, r| unit(env, r, method),
+            )
         })
     }
 
     /// Publishes a response to the instance that sent the request, if that is another one.
     #[napi(js_name = "forwardInboundResponse", catch_unwind)]
-    pub fn forward_inbound_response(&self, env: Env, message: Value, session_id: Value) -> napi::Result<Value> {
+    pub fn forward_inbound_response(
+        &self,
+        env: Env,
+        message: Value,
+        session_id: Value,
+    ) -> napi::Result<Value> {
         let method = "RedisStreamManager.forwardInboundResponse";
         run(&env, || {
             if js::kind(&env, message)? != Kind::Object {
-                return Err(JsError::Type(format!("{method}: message must be a JSON-RPC response object")));
+                return Err(JsError::Type(format!(
+                    "{method}: message must be a JSON-RPC response object"
+                )));
             }
-            let request_id = request_id_arg(&env, js::get_property(&env, message, "id")?, method, "message.id")?;
+            let request_id = request_id_arg(
+                &env,
+                js::get_property(&env, message, "id")?,
+                method,
+                "message.id",
+            )?;
             let id = args::session_id(&env, session_id, method)?;
             let json = match js::json_stringify(&env, message)? {
                 Ok(Some(json)) => json,
-                Ok(None) | Err(_) => return Err(JsError::Type(format!("{method}: message cannot be serialized as JSON"))),
+                Ok(None) | Err(_) => {
+                    return Err(JsError::Type(format!(
+                        "{method}: message cannot be serialized as JSON"
+                    )))
+                }
             };
             let core = self.core.clone();
-            completion::spawn(&env, async move { core.forward_inbound_response(&request_id, &json, &id).await }, move |env, result| match result {
-                Ok(b) => js::boolean(env, b),
-                Err(e) => Err(redis_client::rejection(method, &e)),
-            })
+            completion::spawn(
+                &env,
+                async move { core.forward_inbound_response(&request_id, &json, &id).await },
+                move |env, result| match result {
+                    Ok(b) => js::boolean(env, b),
+                    Err(e) => Err(redis_client::rejection(method, &e)),
+                },
+            )
         })
     }
 
@@ -198,7 +278,10 @@ impl RedisStreamManager {
     pub fn on_forwarded_response(&self, env: Env, handler: Value) -> napi::Result<()> {
         let method = "RedisStreamManager.onForwardedResponse";
         if js::kind(&env, handler).map_err(|e| args::throw(&env, e))? != Kind::Function {
-            return Err(args::throw(&env, JsError::Type(format!("{method}: handler must be a function"))));
+            return Err(args::throw(
+                &env,
+                JsError::Type(format!("{method}: handler must be a function")),
+            ));
         }
         let r = JsRef::new(&env, handler).map_err(|e| args::throw(&env, e))?;
         if let Some(old) = self.handler.lock().replace(r) {
@@ -233,30 +316,50 @@ fn request_id_arg(env: &Env, v: Value, method: &str, name: &str) -> JsResult<Str
     match js::kind(env, v)? {
         Kind::String => js::string_value(env, v),
         Kind::Number => js::coerce_string(env, v),
-        k => Err(JsError::Type(format!("{method}: {name} must be a string or a number, got {}", k.describe()))),
+        k => Err(JsError::Type(format!(
+            "{method}: {name} must be a string or a number, got {}",
+            k.describe()
+        ))),
     }
 }
 
 /// The core's inbound sink: hands each batch to the JS thread. `core` is filled in once the
 /// core exists (it owns the sink, hence the weak reference).
-fn sink(poster: Poster, core: Arc<OnceLock<Weak<Core>>>, controllers: Controllers, handler: Handler) -> InboundSink {
+fn sink(
+    poster: Poster,
+    core: Arc<OnceLock<Weak<Core>>>,
+    controllers: Controllers,
+    handler: Handler,
+) -> InboundSink {
     Arc::new(move |batch: Vec<Inbound>| {
         let controllers = controllers.clone();
         let handler = handler.clone();
         let core = core.get().cloned().unwrap_or_default();
-        poster.post(Box::new(move |env| deliver(env, &core, &controllers, &handler, batch)));
+        poster.post(Box::new(move |env| {
+            deliver(env, &core, &controllers, &handler, batch)
+        }));
     })
 }
 
-fn deliver(env: &Env, core: &Weak<Core>, controllers: &Controllers, handler: &Handler, batch: Vec<Inbound>) {
+fn deliver(
+    env: &Env,
+    core: &Weak<Core>,
+    controllers: &Controllers,
+    handler: &Handler,
+    batch: Vec<Inbound>,
+) {
     // A broadcast arrives as the same payload on many channels: encode it once per batch.
     let mut last_chunk: Option<(String, Value)> = None;
     for inbound in batch {
         let result = match inbound {
-            Inbound::Message { session_id, payload } => {
+            Inbound::Message {
+                session_id,
+                payload,
+            } => {
                 let chunk = match &last_chunk {
                     Some((text, chunk)) if *text == payload => Ok(*chunk),
-                    _ => js::uint8_array(env, payload.as_bytes()).inspect(|chunk| last_chunk = Some((payload.clone(), *chunk))),
+                    _ => js::uint8_array(env, payload.as_bytes())
+                        .inspect(|chunk| last_chunk = Some((payload.clone(), *chunk))),
                 };
                 chunk.and_then(|chunk| enqueue(env, core, controllers, &session_id, payload, chunk))
             }
@@ -268,13 +371,20 @@ fn deliver(env: &Env, core: &Weak<Core>, controllers: &Controllers, handler: &Ha
             Inbound::Delete { session_id } => {
                 // A stream re-created here after the delete arrived is the core's again: keep it.
                 let recreated = core.upgrade().is_some_and(|c| c.is_local(&session_id));
-                let removed = if recreated { None } else { controllers.lock().remove(&session_id) };
+                let removed = if recreated {
+                    None
+                } else {
+                    controllers.lock().remove(&session_id)
+                };
                 if let Some(r) = removed {
                     close_controller(env, r.controller);
                 }
                 Ok(())
             }
-            Inbound::ForwardedResponse { session_id, response_json } => forward(env, handler, &session_id, &response_json),
+            Inbound::ForwardedResponse {
+                session_id,
+                response_json,
+            } => forward(env, handler, &session_id, &response_json),
         };
         if let Err(e) = result {
             tracing::warn!(error = %e.message(), "delivering a message from Redis failed");
@@ -282,8 +392,18 @@ fn deliver(env: &Env, core: &Weak<Core>, controllers: &Controllers, handler: &Ha
     }
 }
 
-fn enqueue(env: &Env, core: &Weak<Core>, controllers: &Controllers, session_id: &str, payload: String, chunk: Value) -> JsResult<()> {
-    let found = controllers.lock().get(session_id).map(|r| (r.generation, r.controller.get(env)));
+fn enqueue(
+    env: &Env,
+    core: &Weak<Core>,
+    controllers: &Controllers,
+    session_id: &str,
+    payload: String,
+    chunk: Value,
+) -> JsResult<()> {
+    let found = controllers
+        .lock()
+        .get(session_id)
+        .map(|r| (r.generation, r.controller.get(env)));
     let (generation, controller) = match found {
         Some((generation, controller)) => (generation, controller?),
         None => {

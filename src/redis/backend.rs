@@ -140,7 +140,11 @@ pub trait Commands: Send + Sync + 'static {
     /// One page of the keys matching `pattern` (a glob, already escaped where needed),
     /// from `cursor` (`"0"` to start). Returns the next cursor, `"0"` when done. Native:
     /// `SCAN`; a driven client: all of `keys(pattern)` in one page.
-    fn scan<'a>(&'a self, cursor: &'a str, pattern: &'a str) -> BoxFuture<'a, Result<(String, Vec<String>)>>;
+    fn scan<'a>(
+        &'a self,
+        cursor: &'a str,
+        pattern: &'a str,
+    ) -> BoxFuture<'a, Result<(String, Vec<String>)>>;
 
     /// `SMEMBERS key`. A driven client without `sMembers`: [`RedisErrorKind::Unsupported`].
     fn members<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<String>>>;
@@ -163,7 +167,12 @@ pub trait Commands: Send + Sync + 'static {
 
     /// One [`PruneStep`] on its own. Default: [`RedisErrorKind::Unsupported`].
     fn prune_step<'a>(&'a self, prune: PruneStep) -> BoxFuture<'a, Result<PruneOutcome>> {
-        Box::pin(async move { Err(unsupported(format!("prune step on {}", prune.set_key), "server-side scripts")) })
+        Box::pin(async move {
+            Err(unsupported(
+                format!("prune step on {}", prune.set_key),
+                "server-side scripts",
+            ))
+        })
     }
 
     /// Publishes `message` to `{channel_prefix}{id}` for every id of `set_key` whose key
@@ -177,7 +186,12 @@ pub trait Commands: Send + Sync + 'static {
         message: &'a str,
     ) -> BoxFuture<'a, Result<u64>> {
         let _ = (available_prefix, channel_prefix, message);
-        Box::pin(async move { Err(unsupported(format!("broadcast script on {set_key}"), "server-side scripts")) })
+        Box::pin(async move {
+            Err(unsupported(
+                format!("broadcast script on {set_key}"),
+                "server-side scripts",
+            ))
+        })
     }
 
     /// Publishes `message` on the channel of each of `ids`; where no subscriber received it,
@@ -192,15 +206,30 @@ pub trait Commands: Send + Sync + 'static {
         limits: PendingLimits,
     ) -> BoxFuture<'a, Result<PendingStats>> {
         let _ = (ids, message, limits);
-        Box::pin(async move { Err(unsupported(format!("store-and-forward on {}*", keys.list_prefix), "server-side scripts")) })
+        Box::pin(async move {
+            Err(unsupported(
+                format!("store-and-forward on {}*", keys.list_prefix),
+                "server-side scripts",
+            ))
+        })
     }
 
     /// Takes (reads and deletes, atomically, so exactly one stream gets them) the pending
     /// messages of each of `ids`, leaving out those older than the TTL. Default:
     /// [`RedisErrorKind::Unsupported`].
-    fn take_pending<'a>(&'a self, keys: &'a PendingKeys, ids: &'a [String], limits: PendingLimits) -> BoxFuture<'a, Result<Vec<Taken>>> {
+    fn take_pending<'a>(
+        &'a self,
+        keys: &'a PendingKeys,
+        ids: &'a [String],
+        limits: PendingLimits,
+    ) -> BoxFuture<'a, Result<Vec<Taken>>> {
         let _ = (ids, limits);
-        Box::pin(async move { Err(unsupported(format!("take of {}*", keys.list_prefix), "server-side scripts")) })
+        Box::pin(async move {
+            Err(unsupported(
+                format!("take of {}*", keys.list_prefix),
+                "server-side scripts",
+            ))
+        })
     }
 
     /// Puts `messages` (oldest first) back at the head of the pending list of `id`, ahead of
@@ -216,7 +245,12 @@ pub trait Commands: Send + Sync + 'static {
         limits: PendingLimits,
     ) -> BoxFuture<'a, Result<PendingStats>> {
         let _ = (messages, limits);
-        Box::pin(async move { Err(unsupported(format!("requeue to {}{id}", keys.list_prefix), "server-side scripts")) })
+        Box::pin(async move {
+            Err(unsupported(
+                format!("requeue to {}{id}", keys.list_prefix),
+                "server-side scripts",
+            ))
+        })
     }
 
     /// Whether this backend runs server-side scripts: the per-instance liveness
@@ -229,18 +263,38 @@ pub trait Commands: Send + Sync + 'static {
     /// for `dead_after_ms` more, keeps its session set, the registry and the active set alive
     /// for the lease, and lists up to `max_dead` instances past their own deadline. Default:
     /// [`RedisErrorKind::Unsupported`].
-    fn beat<'a>(&'a self, keys: &'a Liveness, dead_after_ms: u64, max_dead: usize) -> BoxFuture<'a, Result<Beat>> {
+    fn beat<'a>(
+        &'a self,
+        keys: &'a Liveness,
+        dead_after_ms: u64,
+        max_dead: usize,
+    ) -> BoxFuture<'a, Result<Beat>> {
         let _ = (dead_after_ms, max_dead);
-        Box::pin(async move { Err(unsupported(format!("heartbeat in {}", keys.registry), "server-side scripts")) })
+        Box::pin(async move {
+            Err(unsupported(
+                format!("heartbeat in {}", keys.registry),
+                "server-side scripts",
+            ))
+        })
     }
 
     /// Cleans up after dead instance `dead_id`: takes up to `count` of its sessions and
     /// removes the availability key and active-set entry of each that no live instance
     /// listens to; the instance leaves the registry once its set is empty. Returns (taken,
     /// removed). Default: [`RedisErrorKind::Unsupported`].
-    fn prune_instance<'a>(&'a self, keys: &'a Liveness, dead_id: &'a str, count: usize) -> BoxFuture<'a, Result<(u64, u64)>> {
+    fn prune_instance<'a>(
+        &'a self,
+        keys: &'a Liveness,
+        dead_id: &'a str,
+        count: usize,
+    ) -> BoxFuture<'a, Result<(u64, u64)>> {
         let _ = count;
-        Box::pin(async move { Err(unsupported(format!("prune of {dead_id} in {}", keys.registry), "server-side scripts")) })
+        Box::pin(async move {
+            Err(unsupported(
+                format!("prune of {dead_id} in {}", keys.registry),
+                "server-side scripts",
+            ))
+        })
     }
 
     /// For each of `ids` whose channel `{channel_prefix}{id}` has no subscriber left on any
@@ -256,7 +310,12 @@ pub trait Commands: Send + Sync + 'static {
         ids: &'a [String],
     ) -> BoxFuture<'a, Result<u64>> {
         let _ = (available_prefix, channel_prefix, ids);
-        Box::pin(async move { Err(unsupported(format!("release script on {set_key}"), "server-side scripts")) })
+        Box::pin(async move {
+            Err(unsupported(
+                format!("release script on {set_key}"),
+                "server-side scripts",
+            ))
+        })
     }
 }
 
@@ -302,5 +361,9 @@ pub trait PubSub: Send + Sync + 'static {
 
 /// The error of a backend that lacks `capability` for `operation`.
 pub fn unsupported(operation: impl Into<String>, capability: &str) -> RedisError {
-    RedisError::new(RedisErrorKind::Unsupported, operation, format!("the backend has no {capability}"))
+    RedisError::new(
+        RedisErrorKind::Unsupported,
+        operation,
+        format!("the backend has no {capability}"),
+    )
 }

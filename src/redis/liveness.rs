@@ -53,7 +53,12 @@ return { #ids, removed }
 static BEAT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(BEAT_LUA));
 static PRUNE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(PRUNE_LUA));
 
-pub(super) async fn beat(conn: &Connection, keys: &Liveness, dead_after_ms: u64, max_dead: usize) -> Result<Beat> {
+pub(super) async fn beat(
+    conn: &Connection,
+    keys: &Liveness,
+    dead_after_ms: u64,
+    max_dead: usize,
+) -> Result<Beat> {
     let mut invocation = BEAT.prepare_invoke();
     invocation
         .arg(&keys.registry)
@@ -63,7 +68,14 @@ pub(super) async fn beat(conn: &Connection, keys: &Liveness, dead_after_ms: u64,
         .arg(keys.lease_secs)
         .arg(dead_after_ms)
         .arg(max_dead);
-    let reply: Vec<redis::Value> = conn.invoke_script(&invocation, || format!("heartbeat of instance {} in {}", keys.server_id, keys.registry)).await?;
+    let reply: Vec<redis::Value> = conn
+        .invoke_script(&invocation, || {
+            format!(
+                "heartbeat of instance {} in {}",
+                keys.server_id, keys.registry
+            )
+        })
+        .await?;
     let mut values = reply.into_iter();
     let registered = matches!(values.next(), Some(redis::Value::Int(1)));
     let dead = values
@@ -75,7 +87,12 @@ pub(super) async fn beat(conn: &Connection, keys: &Liveness, dead_after_ms: u64,
     Ok(Beat { registered, dead })
 }
 
-pub(super) async fn prune(conn: &Connection, keys: &Liveness, dead_id: &str, count: usize) -> Result<(u64, u64)> {
+pub(super) async fn prune(
+    conn: &Connection,
+    keys: &Liveness,
+    dead_id: &str,
+    count: usize,
+) -> Result<(u64, u64)> {
     let mut invocation = PRUNE.prepare_invoke();
     invocation
         .arg(&keys.registry)
@@ -85,5 +102,8 @@ pub(super) async fn prune(conn: &Connection, keys: &Liveness, dead_id: &str, cou
         .arg(&keys.channel_prefix)
         .arg(&keys.active)
         .arg(count);
-    conn.invoke_script(&invocation, || format!("prune of dead instance {dead_id} in {}", keys.registry)).await
+    conn.invoke_script(&invocation, || {
+        format!("prune of dead instance {dead_id} in {}", keys.registry)
+    })
+    .await
 }

@@ -13,11 +13,14 @@ use std::fmt;
 use std::sync::Arc;
 
 pub mod backend;
-pub mod native;
 mod liveness;
+pub mod native;
 mod pending;
 
-pub use backend::{scan_all, Beat, BoxFuture, Commands, Describe, Liveness, PendingKeys, PruneOutcome, PruneStep, PubSub, PubSubEvent, Taken, Write};
+pub use backend::{
+    scan_all, Beat, BoxFuture, Commands, Describe, Liveness, PendingKeys, PruneOutcome, PruneStep,
+    PubSub, PubSubEvent, Taken, Write,
+};
 pub use native::*;
 
 /// What kind of failure a [`RedisError`] is.
@@ -143,7 +146,6 @@ pub fn glob_escape(s: &str) -> String {
     }
     out
 }
-
 
 #[cfg(test)]
 mod tests {

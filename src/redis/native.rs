@@ -24,9 +24,12 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
-use super::backend::{Beat, BoxFuture, Commands, Describe, Liveness, PendingKeys, PruneOutcome, PruneStep, PubSub, PubSubEvent, Taken, Write};
-use crate::pending::{PendingLimits, PendingStats};
+use super::backend::{
+    Beat, BoxFuture, Commands, Describe, Liveness, PendingKeys, PruneOutcome, PruneStep, PubSub,
+    PubSubEvent, Taken, Write,
+};
 use super::{RedisError, RedisErrorKind, Result};
+use crate::pending::{PendingLimits, PendingStats};
 
 /// Keys fetched per `SCAN` page.
 const SCAN_COUNT: usize = 2500;
@@ -275,7 +278,6 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-
 /// A cloneable multiplexed command connection that reconnects by itself.
 ///
 /// Every operation is bounded by [`RedisSettings::command_timeout`].
@@ -422,14 +424,20 @@ end
 return removed
 ";
 
-static BROADCAST_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(BROADCAST_LUA));
-static RELEASE_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(RELEASE_LUA));
+static BROADCAST_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(BROADCAST_LUA));
+static RELEASE_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(RELEASE_LUA));
 
 /// `write` as one command.
 fn command(write: &Write) -> redis::Cmd {
     let mut cmd;
     match write {
-        Write::Set { key, value, expire_secs } => {
+        Write::Set {
+            key,
+            value,
+            expire_secs,
+        } => {
             cmd = redis::cmd("SET");
             cmd.arg(key).arg(value);
             if let Some(secs) = expire_secs {
@@ -519,11 +527,20 @@ impl Commands for Connection {
         })
     }
 
-    fn scan<'a>(&'a self, cursor: &'a str, pattern: &'a str) -> BoxFuture<'a, Result<(String, Vec<String>)>> {
+    fn scan<'a>(
+        &'a self,
+        cursor: &'a str,
+        pattern: &'a str,
+    ) -> BoxFuture<'a, Result<(String, Vec<String>)>> {
         Box::pin(async move {
             let mut cmd = redis::cmd("SCAN");
-            cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(SCAN_COUNT);
-            self.query(&cmd, || format!("SCAN {cursor} MATCH {pattern}")).await
+            cmd.arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT);
+            self.query(&cmd, || format!("SCAN {cursor} MATCH {pattern}"))
+                .await
         })
     }
 
@@ -547,7 +564,12 @@ impl Commands for Connection {
         })
     }
 
-    fn write_and_prune<'a>(&'a self, writes: Vec<Write>, prune: PruneStep, what: Describe<'a>) -> BoxFuture<'a, Result<Option<PruneOutcome>>> {
+    fn write_and_prune<'a>(
+        &'a self,
+        writes: Vec<Write>,
+        prune: PruneStep,
+        what: Describe<'a>,
+    ) -> BoxFuture<'a, Result<Option<PruneOutcome>>> {
         Box::pin(async move {
             let mut pipe = pipeline(&effective(&writes));
             let step = prune_cmd(&prune);
@@ -560,15 +582,28 @@ impl Commands for Connection {
     fn prune_step<'a>(&'a self, prune: PruneStep) -> BoxFuture<'a, Result<PruneOutcome>> {
         Box::pin(async move {
             let cmd = prune_cmd(&prune);
-            self.query(&cmd, || format!("prune step on {} at {}", prune.set_key, prune.cursor)).await
+            self.query(&cmd, || {
+                format!("prune step on {} at {}", prune.set_key, prune.cursor)
+            })
+            .await
         })
     }
 
-    fn broadcast<'a>(&'a self, set_key: &'a str, available_prefix: &'a str, channel_prefix: &'a str, message: &'a str) -> BoxFuture<'a, Result<u64>> {
+    fn broadcast<'a>(
+        &'a self,
+        set_key: &'a str,
+        available_prefix: &'a str,
+        channel_prefix: &'a str,
+        message: &'a str,
+    ) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
             let mut invocation = BROADCAST_SCRIPT.key(set_key);
-            invocation.arg(available_prefix).arg(channel_prefix).arg(message);
-            self.invoke_script(&invocation, || format!("broadcast script on {set_key}")).await
+            invocation
+                .arg(available_prefix)
+                .arg(channel_prefix)
+                .arg(message);
+            self.invoke_script(&invocation, || format!("broadcast script on {set_key}"))
+                .await
         })
     }
 
@@ -576,31 +611,72 @@ impl Commands for Connection {
         true
     }
 
-    fn beat<'a>(&'a self, keys: &'a Liveness, dead_after_ms: u64, max_dead: usize) -> BoxFuture<'a, Result<Beat>> {
+    fn beat<'a>(
+        &'a self,
+        keys: &'a Liveness,
+        dead_after_ms: u64,
+        max_dead: usize,
+    ) -> BoxFuture<'a, Result<Beat>> {
         Box::pin(super::liveness::beat(self, keys, dead_after_ms, max_dead))
     }
 
-    fn prune_instance<'a>(&'a self, keys: &'a Liveness, dead_id: &'a str, count: usize) -> BoxFuture<'a, Result<(u64, u64)>> {
+    fn prune_instance<'a>(
+        &'a self,
+        keys: &'a Liveness,
+        dead_id: &'a str,
+        count: usize,
+    ) -> BoxFuture<'a, Result<(u64, u64)>> {
         Box::pin(super::liveness::prune(self, keys, dead_id, count))
     }
 
-    fn publish_or_keep<'a>(&'a self, keys: &'a PendingKeys, ids: &'a [String], message: &'a str, limits: PendingLimits) -> BoxFuture<'a, Result<PendingStats>> {
-        Box::pin(super::pending::publish_or_keep(self, keys, ids, message, limits))
+    fn publish_or_keep<'a>(
+        &'a self,
+        keys: &'a PendingKeys,
+        ids: &'a [String],
+        message: &'a str,
+        limits: PendingLimits,
+    ) -> BoxFuture<'a, Result<PendingStats>> {
+        Box::pin(super::pending::publish_or_keep(
+            self, keys, ids, message, limits,
+        ))
     }
 
-    fn take_pending<'a>(&'a self, keys: &'a PendingKeys, ids: &'a [String], limits: PendingLimits) -> BoxFuture<'a, Result<Vec<Taken>>> {
+    fn take_pending<'a>(
+        &'a self,
+        keys: &'a PendingKeys,
+        ids: &'a [String],
+        limits: PendingLimits,
+    ) -> BoxFuture<'a, Result<Vec<Taken>>> {
         Box::pin(super::pending::take(self, keys, ids, limits))
     }
 
-    fn requeue<'a>(&'a self, keys: &'a PendingKeys, id: &'a str, messages: &'a [String], limits: PendingLimits) -> BoxFuture<'a, Result<PendingStats>> {
+    fn requeue<'a>(
+        &'a self,
+        keys: &'a PendingKeys,
+        id: &'a str,
+        messages: &'a [String],
+        limits: PendingLimits,
+    ) -> BoxFuture<'a, Result<PendingStats>> {
         Box::pin(super::pending::requeue(self, keys, id, messages, limits))
     }
 
-    fn release_unheld<'a>(&'a self, set_key: &'a str, available_prefix: &'a str, channel_prefix: &'a str, ids: &'a [String]) -> BoxFuture<'a, Result<u64>> {
+    fn release_unheld<'a>(
+        &'a self,
+        set_key: &'a str,
+        available_prefix: &'a str,
+        channel_prefix: &'a str,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
             let mut invocation = RELEASE_SCRIPT.key(set_key);
-            invocation.arg(available_prefix).arg(channel_prefix).arg(ids);
-            self.invoke_script(&invocation, || format!("release script on {set_key} for {} sessions", ids.len())).await
+            invocation
+                .arg(available_prefix)
+                .arg(channel_prefix)
+                .arg(ids);
+            self.invoke_script(&invocation, || {
+                format!("release script on {set_key} for {} sessions", ids.len())
+            })
+            .await
         })
     }
 }
@@ -700,7 +776,6 @@ impl Subscriber {
         .await
         .map(|_| ())
     }
-
 }
 
 /// A push message as a [`PubSubEvent`]: messages and disconnects; confirmations are dropped.

@@ -94,15 +94,27 @@ end
 return out
 ";
 
-static PUBLISH_OR_KEEP: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(&format!("{TRIM_LUA}{PUBLISH_OR_KEEP_LUA}")));
-static REQUEUE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(&format!("{TRIM_LUA}{REQUEUE_LUA}")));
+static PUBLISH_OR_KEEP: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(&format!("{TRIM_LUA}{PUBLISH_OR_KEEP_LUA}")));
+static REQUEUE: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(&format!("{TRIM_LUA}{REQUEUE_LUA}")));
 static TAKE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(TAKE_LUA));
 
 fn counts((buffered, dropped): (u64, u64)) -> PendingStats {
-    PendingStats { buffered, dropped, ..PendingStats::default() }
+    PendingStats {
+        buffered,
+        dropped,
+        ..PendingStats::default()
+    }
 }
 
-pub(super) async fn publish_or_keep(conn: &Connection, keys: &PendingKeys, ids: &[String], message: &str, limits: PendingLimits) -> Result<PendingStats> {
+pub(super) async fn publish_or_keep(
+    conn: &Connection,
+    keys: &PendingKeys,
+    ids: &[String],
+    message: &str,
+    limits: PendingLimits,
+) -> Result<PendingStats> {
     let mut invocation = PUBLISH_OR_KEEP.prepare_invoke();
     invocation
         .arg(&keys.channel_prefix)
@@ -120,7 +132,13 @@ pub(super) async fn publish_or_keep(conn: &Connection, keys: &PendingKeys, ids: 
     conn.invoke_script(&invocation, describe).await.map(counts)
 }
 
-pub(super) async fn requeue(conn: &Connection, keys: &PendingKeys, id: &str, messages: &[String], limits: PendingLimits) -> Result<PendingStats> {
+pub(super) async fn requeue(
+    conn: &Connection,
+    keys: &PendingKeys,
+    id: &str,
+    messages: &[String],
+    limits: PendingLimits,
+) -> Result<PendingStats> {
     let mut invocation = REQUEUE.prepare_invoke();
     invocation
         .arg(format!("{}{id}", keys.list_prefix))
@@ -130,15 +148,33 @@ pub(super) async fn requeue(conn: &Connection, keys: &PendingKeys, id: &str, mes
         .arg(limits.max_bytes)
         .arg(format!("{}{id}", keys.channel_prefix))
         .arg(messages);
-    conn.invoke_script(&invocation, || format!("requeue to {}{id}", keys.list_prefix)).await.map(counts)
+    conn.invoke_script(&invocation, || {
+        format!("requeue to {}{id}", keys.list_prefix)
+    })
+    .await
+    .map(counts)
 }
 
-pub(super) async fn take(conn: &Connection, keys: &PendingKeys, ids: &[String], limits: PendingLimits) -> Result<Vec<Taken>> {
+pub(super) async fn take(
+    conn: &Connection,
+    keys: &PendingKeys,
+    ids: &[String],
+    limits: PendingLimits,
+) -> Result<Vec<Taken>> {
     let mut invocation = TAKE.prepare_invoke();
-    invocation.arg(&keys.list_prefix).arg(&keys.bytes_prefix).arg(limits.ttl_secs).arg(ids);
+    invocation
+        .arg(&keys.list_prefix)
+        .arg(&keys.bytes_prefix)
+        .arg(limits.ttl_secs)
+        .arg(ids);
     let what = || format!("take of {} lists {}*", ids.len(), keys.list_prefix);
     let replies: Vec<Vec<redis::Value>> = conn.invoke_script(&invocation, what).await?;
-    replies.into_iter().map(|reply| taken(reply).map_err(|detail| RedisError::new(RedisErrorKind::Protocol, what(), detail))).collect()
+    replies
+        .into_iter()
+        .map(|reply| {
+            taken(reply).map_err(|detail| RedisError::new(RedisErrorKind::Protocol, what(), detail))
+        })
+        .collect()
 }
 
 /// `{ expired, messages... }` as [`Taken`].
@@ -150,7 +186,8 @@ fn taken(reply: Vec<redis::Value>) -> std::result::Result<Taken, String> {
     };
     let messages = values
         .map(|v| match v {
-            redis::Value::BulkString(bytes) => Ok(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())),
+            redis::Value::BulkString(bytes) => Ok(String::from_utf8(bytes)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())),
             other => Err(format!("expected a message, got {other:?}")),
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;

@@ -21,8 +21,8 @@
 //!   writers silently overwriting each other. Stores of one process share the lock.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
 use std::io::Read;
+use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -54,7 +54,13 @@ pub struct FileStoreError {
 
 impl std::fmt::Display for FileStoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} failed: {}", self.op, self.path.display(), self.source)
+        write!(
+            f,
+            "{} {} failed: {}",
+            self.op,
+            self.path.display(),
+            self.source
+        )
     }
 }
 
@@ -128,7 +134,9 @@ impl FileStore {
         let previous = {
             let mut list = LIVE.lock();
             list.retain(|w| w.strong_count() > 0);
-            list.iter().filter_map(Weak::upgrade).find(|i| i.path == path && !i.superseded.load(Ordering::SeqCst))
+            list.iter()
+                .filter_map(Weak::upgrade)
+                .find(|i| i.path == path && !i.superseded.load(Ordering::SeqCst))
         };
         let lock = match previous {
             Some(previous) => previous.hand_over()?,
@@ -239,7 +247,11 @@ impl Inner {
     }
 
     fn error(&self, op: &'static str, source: io::Error) -> FileStoreError {
-        FileStoreError { op, path: self.path.clone(), source }
+        FileStoreError {
+            op,
+            path: self.path.clone(),
+            source,
+        }
     }
 
     /// Records a change and makes sure a save is scheduled within `debounce`.
@@ -297,7 +309,11 @@ impl Inner {
         let started = std::time::Instant::now();
         write_atomically(&self.path, &self.tmp_path, &encode(&snapshot))?;
         *saved = target;
-        tracing::debug!(sessions = snapshot.len(), elapsed_ms = started.elapsed().as_millis() as u64, "sessions saved");
+        tracing::debug!(
+            sessions = snapshot.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "sessions saved"
+        );
         Ok(())
     }
 }
@@ -305,10 +321,18 @@ impl Inner {
 /// Removes `<file>.<pid>.tmp` files left by a process that died during a save. Called with
 /// the lock held, so no other process is writing one.
 fn remove_stale_temp_files(path: &Path) {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     let prefix = format!("{}.", name.to_string_lossy());
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let file_name = entry.file_name();
         let file_name = file_name.to_string_lossy();
@@ -318,8 +342,12 @@ fn remove_stale_temp_files(path: &Path) {
             .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
         if is_temp {
             match fs::remove_file(entry.path()) {
-                Ok(()) => tracing::debug!(file = %file_name, "removed a temp file left by an interrupted save"),
-                Err(e) => tracing::debug!(file = %file_name, error = %e, "cannot remove a stale temp file"),
+                Ok(()) => {
+                    tracing::debug!(file = %file_name, "removed a temp file left by an interrupted save")
+                }
+                Err(e) => {
+                    tracing::debug!(file = %file_name, error = %e, "cannot remove a stale temp file")
+                }
             }
         }
     }
@@ -331,8 +359,13 @@ const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// `path` with its directory resolved (symlinks, `..`), so two spellings of one file
 /// are recognized as one. The file itself may not exist yet.
 fn canonical(path: &Path) -> PathBuf {
-    match (path.parent().filter(|d| !d.as_os_str().is_empty()), path.file_name()) {
-        (Some(dir), Some(name)) => fs::canonicalize(dir).map(|d| d.join(name)).unwrap_or_else(|_| path.to_path_buf()),
+    match (
+        path.parent().filter(|d| !d.as_os_str().is_empty()),
+        path.file_name(),
+    ) {
+        (Some(dir), Some(name)) => fs::canonicalize(dir)
+            .map(|d| d.join(name))
+            .unwrap_or_else(|_| path.to_path_buf()),
         _ => path.to_path_buf(),
     }
 }
@@ -345,11 +378,29 @@ fn acquire_lock(path: &Path) -> Result<FileLock, FileStoreError> {
     let lock_path = PathBuf::from(lock_path);
     let fail = |op: &'static str, p: &Path| {
         let p = p.to_path_buf();
-        move |source| FileStoreError { op, path: p, source }
+        move |source| FileStoreError {
+            op,
+            path: p,
+            source,
+        }
     };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(fail("create directory", dir))?;
-    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(&lock_path).map_err(fail("open lock file", &lock_path))?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(fail("create directory", dir))?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(fail("open lock file", &lock_path))?;
     // A process that is exiting (a restart that starts the new process first) still holds
     // the lock while it writes its last save: give it a moment before refusing.
     let deadline = std::time::Instant::now() + LOCK_WAIT;
@@ -367,13 +418,19 @@ fn acquire_lock(path: &Path) -> Result<FileLock, FileStoreError> {
         let mut holder = String::new();
         let _ = file.read_to_string(&mut holder);
         let holder = holder.trim();
-        let who = if holder.is_empty() { "another process".to_owned() } else { format!("another process (pid {holder})") };
+        let who = if holder.is_empty() {
+            "another process".to_owned()
+        } else {
+            format!("another process (pid {holder})")
+        };
         return Err(fail("lock", &lock_path)(io::Error::new(
             io::ErrorKind::WouldBlock,
             format!("the session file is in use by {who}; two stores writing one file would overwrite each other's sessions"),
         )));
     }
-    let _ = file.set_len(0).and_then(|_| file.write_all(std::process::id().to_string().as_bytes()));
+    let _ = file
+        .set_len(0)
+        .and_then(|_| file.write_all(std::process::id().to_string().as_bytes()));
     Ok(FileLock { _file: file })
 }
 
@@ -396,10 +453,21 @@ fn encode(snapshot: &[(String, Metadata)]) -> Vec<u8> {
 fn write_atomically(path: &Path, tmp: &Path, bytes: &[u8]) -> Result<(), FileStoreError> {
     let fail = |op: &'static str, p: &Path| {
         let p = p.to_path_buf();
-        move |source| FileStoreError { op, path: p, source }
+        move |source| FileStoreError {
+            op,
+            path: p,
+            source,
+        }
     };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(fail("create directory", dir))?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(fail("create directory", dir))?;
     let result = (|| {
         let mut file = OpenOptions::new()
             .write(true)
@@ -413,7 +481,9 @@ fn write_atomically(path: &Path, tmp: &Path, bytes: &[u8]) -> Result<(), FileSto
         drop(file);
         fs::rename(tmp, path).map_err(fail("rename into", path))?;
         // Make the rename itself durable.
-        File::open(dir).and_then(|d| d.sync_all()).map_err(fail("fsync directory", dir))
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(fail("fsync directory", dir))
     })();
     if result.is_err() {
         let _ = fs::remove_file(tmp);
@@ -421,7 +491,11 @@ fn write_atomically(path: &Path, tmp: &Path, bytes: &[u8]) -> Result<(), FileSto
     result
 }
 
-fn load(path: &Path, max_age_ms: f64, now: f64) -> Result<(Vec<(String, Metadata)>, LoadReport), FileStoreError> {
+fn load(
+    path: &Path,
+    max_age_ms: f64,
+    now: f64,
+) -> Result<(Vec<(String, Metadata)>, LoadReport), FileStoreError> {
     let mut report = LoadReport::default();
     let bytes = match fs::read(path) {
         Ok(b) => b,
@@ -429,7 +503,13 @@ fn load(path: &Path, max_age_ms: f64, now: f64) -> Result<(Vec<(String, Metadata
             tracing::debug!(path = %path.display(), "no session file, starting empty");
             return Ok((Vec::new(), report));
         }
-        Err(e) => return Err(FileStoreError { op: "read", path: path.to_path_buf(), source: e }),
+        Err(e) => {
+            return Err(FileStoreError {
+                op: "read",
+                path: path.to_path_buf(),
+                source: e,
+            })
+        }
     };
     let parsed = match serde_json::from_slice::<Sessions<'_>>(&bytes) {
         Ok(p) => p.0,
@@ -437,7 +517,11 @@ fn load(path: &Path, max_age_ms: f64, now: f64) -> Result<(Vec<(String, Metadata
             let mut aside = path.as_os_str().to_owned();
             aside.push(format!(".corrupt-{}", now as u64));
             let aside = PathBuf::from(aside);
-            fs::rename(path, &aside).map_err(|source| FileStoreError { op: "move aside corrupt", path: path.to_path_buf(), source })?;
+            fs::rename(path, &aside).map_err(|source| FileStoreError {
+                op: "move aside corrupt",
+                path: path.to_path_buf(),
+                source,
+            })?;
             tracing::warn!(
                 path = %path.display(),
                 moved_to = %aside.display(),
@@ -453,7 +537,10 @@ fn load(path: &Path, max_age_ms: f64, now: f64) -> Result<(Vec<(String, Metadata
         let metadata = Metadata::from_json(minify(raw.get()));
         // As the reference (`now - lastAccessedAt > maxAgeMs` with JS coercion): a session
         // whose timestamp coerces to NaN (missing, non-numeric) is kept.
-        if metadata.last_accessed_at_coerced().is_some_and(|t| now - t > max_age_ms) {
+        if metadata
+            .last_accessed_at_coerced()
+            .is_some_and(|t| now - t > max_age_ms)
+        {
             report.dropped_stale += 1;
             continue;
         }
@@ -477,9 +564,14 @@ impl<'de> serde::Deserialize<'de> for Sessions<'de> {
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a JSON object of sessions")
             }
-            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Self::Value, M::Error> {
                 let mut out = Vec::with_capacity(map.size_hint().unwrap_or(1024));
-                while let Some(entry) = map.next_entry::<std::borrow::Cow<'de, str>, &'de RawValue>()? {
+                while let Some(entry) =
+                    map.next_entry::<std::borrow::Cow<'de, str>, &'de RawValue>()?
+                {
                     out.push(entry);
                 }
                 Ok(Sessions(out))
@@ -492,7 +584,10 @@ impl<'de> serde::Deserialize<'de> for Sessions<'de> {
 /// Removes insignificant whitespace from valid JSON text (mcp-use writes its file
 /// pretty-printed), keeping key order and number spelling.
 fn minify(json: &str) -> String {
-    if !json.bytes().any(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t')) {
+    if !json
+        .bytes()
+        .any(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+    {
         return json.to_owned();
     }
     let mut out = String::with_capacity(json.len());
@@ -524,11 +619,17 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn config(dir: &Path) -> FileStoreConfig {
-        FileStoreConfig { path: dir.join("sub/sessions.json"), debounce: Duration::from_millis(5), max_age_ms: 86_400_000.0 }
+        FileStoreConfig {
+            path: dir.join("sub/sessions.json"),
+            debounce: Duration::from_millis(5),
+            max_age_ms: 86_400_000.0,
+        }
     }
 
     fn meta(t: f64) -> Metadata {
-        Metadata::from_json(format!(r#"{{"lastAccessedAt":{t},"clientInfo":{{"name":"x y"}}}}"#))
+        Metadata::from_json(format!(
+            r#"{{"lastAccessedAt":{t},"clientInfo":{{"name":"x y"}}}}"#
+        ))
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -544,11 +645,17 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v.as_object().unwrap().len(), 2);
         assert_eq!(v["a\"b"]["clientInfo"]["name"], "x y");
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         drop(store);
         let (again, report) = FileStore::open(config(dir.path())).unwrap();
         assert_eq!(report.loaded, 2);
-        assert_eq!(again.get("c"), Some(meta(v["c"]["lastAccessedAt"].as_f64().unwrap())));
+        assert_eq!(
+            again.get("c"),
+            Some(meta(v["c"]["lastAccessedAt"].as_f64().unwrap()))
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -563,7 +670,8 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
         assert!(v.get("a").is_some());
     }
 
@@ -572,8 +680,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
         let now = now_ms();
-        fs::write(&path, format!(r#"{{"old":{{"lastAccessedAt":{}}},"new":{{"lastAccessedAt":{now}}},"none":{{}}}}"#, now - 10_000.0)).unwrap();
-        let cfg = FileStoreConfig { path, debounce: Duration::from_millis(5), max_age_ms: 5_000.0 };
+        fs::write(
+            &path,
+            format!(
+                r#"{{"old":{{"lastAccessedAt":{}}},"new":{{"lastAccessedAt":{now}}},"none":{{}}}}"#,
+                now - 10_000.0
+            ),
+        )
+        .unwrap();
+        let cfg = FileStoreConfig {
+            path,
+            debounce: Duration::from_millis(5),
+            max_age_ms: 5_000.0,
+        };
         let (store, report) = FileStore::open(cfg).unwrap();
         assert_eq!(report.dropped_stale, 1);
         let mut keys = store.keys();
@@ -586,12 +705,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
         fs::write(&path, b"{\"a\": {\"lastAcc").unwrap();
-        let cfg = FileStoreConfig { path: path.clone(), debounce: Duration::from_millis(5), max_age_ms: 1e9 };
+        let cfg = FileStoreConfig {
+            path: path.clone(),
+            debounce: Duration::from_millis(5),
+            max_age_ms: 1e9,
+        };
         let (store, report) = FileStore::open(cfg).unwrap();
         assert!(store.is_empty());
         let aside = report.moved_corrupt_to.unwrap();
         assert_eq!(fs::read(&aside).unwrap(), b"{\"a\": {\"lastAcc");
-        assert!(aside.file_name().unwrap().to_string_lossy().starts_with("s.json.corrupt-"));
+        assert!(aside
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("s.json.corrupt-"));
         assert!(!path.exists());
     }
 
@@ -600,7 +727,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
         fs::write(&path, b"[1,2]").unwrap();
-        let cfg = FileStoreConfig { path, debounce: Duration::from_millis(5), max_age_ms: 1e9 };
+        let cfg = FileStoreConfig {
+            path,
+            debounce: Duration::from_millis(5),
+            max_age_ms: 1e9,
+        };
         let (_, report) = FileStore::open(cfg).unwrap();
         assert!(report.moved_corrupt_to.is_some());
     }
@@ -611,7 +742,11 @@ mod tests {
         // A directory where the file should be: read fails with something other than NotFound.
         let path = dir.path().join("s.json");
         fs::create_dir(&path).unwrap();
-        let cfg = FileStoreConfig { path, debounce: Duration::from_millis(5), max_age_ms: 1e9 };
+        let cfg = FileStoreConfig {
+            path,
+            debounce: Duration::from_millis(5),
+            max_age_ms: 1e9,
+        };
         let err = FileStore::open(cfg).err().unwrap();
         assert!(err.to_string().contains("s.json"), "{err}");
         assert_eq!(err.op, "read");
@@ -623,18 +758,30 @@ mod tests {
         let path = dir.path().join("s.json");
         let now = now_ms();
         fs::write(&path, format!("{{\n  \"s1\": {{\n    \"zeta\": \"a b\\\" c\",\n    \"lastAccessedAt\": {now}\n  }}\n}}")).unwrap();
-        let cfg = FileStoreConfig { path, debounce: Duration::from_millis(5), max_age_ms: 1e9 };
+        let cfg = FileStoreConfig {
+            path,
+            debounce: Duration::from_millis(5),
+            max_age_ms: 1e9,
+        };
         let (store, _) = FileStore::open(cfg).unwrap();
-        assert_eq!(store.get("s1").unwrap().as_json(), format!("{{\"zeta\":\"a b\\\" c\",\"lastAccessedAt\":{now}}}"));
+        assert_eq!(
+            store.get("s1").unwrap().as_json(),
+            format!("{{\"zeta\":\"a b\\\" c\",\"lastAccessedAt\":{now}}}")
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn flush_all_blocking_writes_pending_changes() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = FileStoreConfig { debounce: Duration::from_secs(3600), ..config(dir.path()) };
+        let cfg = FileStoreConfig {
+            debounce: Duration::from_secs(3600),
+            ..config(dir.path())
+        };
         let (store, _) = FileStore::open(cfg).unwrap();
         store.set("pending".into(), meta(now_ms()));
-        tokio::task::spawn_blocking(flush_all_blocking).await.unwrap();
+        tokio::task::spawn_blocking(flush_all_blocking)
+            .await
+            .unwrap();
         let text = fs::read_to_string(dir.path().join("sub/sessions.json")).unwrap();
         assert!(text.contains("\"pending\""));
     }
@@ -655,9 +802,16 @@ mod tests {
         for t in tasks {
             t.await.unwrap().unwrap();
         }
-        let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.path().join("sub/sessions.json")).unwrap()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(
+            &fs::read_to_string(dir.path().join("sub/sessions.json")).unwrap(),
+        )
+        .unwrap();
         assert_eq!(v.as_object().unwrap().len(), 20);
-        let leftovers: Vec<_> = fs::read_dir(dir.path().join("sub")).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("sub"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
         assert!(leftovers.is_empty());
     }
 
@@ -665,7 +819,11 @@ mod tests {
     fn another_process_is_refused_by_the_lock_and_a_newer_store_takes_over() {
         let dir = tempfile::tempdir().unwrap();
         // (A pending debounced save keeps its store, and so the lock, until it has run.)
-        let cfg = FileStoreConfig { path: dir.path().join("s.json"), debounce: Duration::from_millis(5), max_age_ms: 1e9 };
+        let cfg = FileStoreConfig {
+            path: dir.path().join("s.json"),
+            debounce: Duration::from_millis(5),
+            max_age_ms: 1e9,
+        };
         let (first, _) = FileStore::open(cfg.clone()).unwrap();
         first.set("from-first".into(), Metadata::from_json("{}"));
         // Another open file description, as another process would have: refused.
@@ -680,7 +838,8 @@ mod tests {
         second.set("from-second".into(), Metadata::from_json("{}"));
         flush_all_blocking();
         std::thread::sleep(Duration::from_millis(50)); // the older store's debounced save runs (and skips)
-        let saved: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.path().join("s.json")).unwrap()).unwrap();
+        let saved: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.path().join("s.json")).unwrap()).unwrap();
         let mut keys: Vec<&String> = saved.as_object().unwrap().keys().collect();
         keys.sort();
         assert_eq!(keys, ["from-first", "from-second"]);
@@ -689,7 +848,10 @@ mod tests {
         drop(second);
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while other.try_lock().is_err() {
-            assert!(std::time::Instant::now() < deadline, "the lock must be released with the last store");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the lock must be released with the last store"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -701,7 +863,11 @@ mod tests {
         fs::write(dir.path().join("s.json.12345.tmp"), b"{partial").unwrap();
         fs::write(dir.path().join("s.json.notes.tmp"), b"keep").unwrap();
         fs::write(dir.path().join("other.json.1.tmp"), b"keep").unwrap();
-        let cfg = FileStoreConfig { path, debounce: Duration::from_millis(5), max_age_ms: 1e9 };
+        let cfg = FileStoreConfig {
+            path,
+            debounce: Duration::from_millis(5),
+            max_age_ms: 1e9,
+        };
         let _store = FileStore::open(cfg).unwrap();
         assert!(!dir.path().join("s.json.12345.tmp").exists());
         assert!(dir.path().join("s.json.notes.tmp").exists());
@@ -710,6 +876,9 @@ mod tests {
 
     #[test]
     fn minify_keeps_strings() {
-        assert_eq!(minify("{ \"a b\" : [ 1 , \"x\\\\\" ] }"), "{\"a b\":[1,\"x\\\\\"]}");
+        assert_eq!(
+            minify("{ \"a b\" : [ 1 , \"x\\\\\" ] }"),
+            "{\"a b\":[1,\"x\\\\\"]}"
+        );
     }
 }

@@ -63,7 +63,10 @@ impl MemoryStore {
 
     fn build(on_expire: Option<ExpiryHook>) -> Self {
         MemoryStore {
-            shared: Arc::new(Shared { state: Mutex::new(State::default()), on_expire }),
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                on_expire,
+            }),
             wake: Arc::new(Notify::new()),
         }
     }
@@ -71,7 +74,11 @@ impl MemoryStore {
     /// Every session, for a save. Cheap: metadata is shared, not copied.
     pub fn snapshot(&self) -> Vec<(String, Metadata)> {
         let state = self.shared.state.lock();
-        state.sessions.iter().map(|(k, e)| (k.clone(), e.metadata.clone())).collect()
+        state
+            .sessions
+            .iter()
+            .map(|(k, e)| (k.clone(), e.metadata.clone()))
+            .collect()
     }
 
     /// Loads many sessions at once (no expiry), as on start-up.
@@ -86,7 +93,12 @@ impl MemoryStore {
 
 impl LocalStore for MemoryStore {
     fn get(&self, id: &str) -> Option<Metadata> {
-        self.shared.state.lock().sessions.get(id).map(|e| e.metadata.clone())
+        self.shared
+            .state
+            .lock()
+            .sessions
+            .get(id)
+            .map(|e| e.metadata.clone())
     }
 
     fn has(&self, id: &str) -> bool {
@@ -202,7 +214,9 @@ impl State {
 async fn sweep(shared: Weak<Shared>, wake: Arc<Notify>) {
     loop {
         let next = {
-            let Some(shared) = shared.upgrade() else { return };
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
             let (expired, next) = shared.state.lock().expire_due(Instant::now());
             if !expired.is_empty() {
                 tracing::debug!(count = expired.len(), "sessions expired");
@@ -248,7 +262,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn ttl_expires() {
         let s = MemoryStore::new();
-        s.set_with_ttl("a".into(), meta(1), Duration::from_millis(50)).unwrap();
+        s.set_with_ttl("a".into(), meta(1), Duration::from_millis(50))
+            .unwrap();
         s.set("b".into(), meta(2));
         tokio::time::sleep(Duration::from_millis(40)).await;
         assert!(s.has("a"));
@@ -261,12 +276,18 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn later_ttl_replaces_earlier_deadline() {
         let s = MemoryStore::new();
-        s.set_with_ttl("a".into(), meta(1), Duration::from_millis(50)).unwrap();
+        s.set_with_ttl("a".into(), meta(1), Duration::from_millis(50))
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(30)).await;
-        s.set_with_ttl("a".into(), meta(2), Duration::from_millis(100)).unwrap();
+        s.set_with_ttl("a".into(), meta(2), Duration::from_millis(100))
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(60)).await;
         tokio::task::yield_now().await;
-        assert_eq!(s.get("a"), Some(meta(2)), "old deadline must not delete the refreshed session");
+        assert_eq!(
+            s.get("a"),
+            Some(meta(2)),
+            "old deadline must not delete the refreshed session"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
         tokio::task::yield_now().await;
         assert!(!s.has("a"));
@@ -275,7 +296,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn plain_set_clears_deadline() {
         let s = MemoryStore::new();
-        s.set_with_ttl("a".into(), meta(1), Duration::from_millis(50)).unwrap();
+        s.set_with_ttl("a".into(), meta(1), Duration::from_millis(50))
+            .unwrap();
         s.set("a".into(), meta(2));
         tokio::time::sleep(Duration::from_millis(100)).await;
         tokio::task::yield_now().await;
@@ -285,9 +307,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn earlier_deadline_wakes_sweeper() {
         let s = MemoryStore::new();
-        s.set_with_ttl("late".into(), meta(1), Duration::from_secs(3600)).unwrap();
+        s.set_with_ttl("late".into(), meta(1), Duration::from_secs(3600))
+            .unwrap();
         tokio::task::yield_now().await;
-        s.set_with_ttl("soon".into(), meta(2), Duration::from_millis(10)).unwrap();
+        s.set_with_ttl("soon".into(), meta(2), Duration::from_millis(10))
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
         tokio::task::yield_now().await;
         assert!(!s.has("soon"));
@@ -298,8 +322,10 @@ mod tests {
     async fn expiry_hook_sees_ids() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = seen.clone();
-        let s = MemoryStore::with_expiry_hook(Box::new(move |ids| sink.lock().extend_from_slice(ids)));
-        s.set_with_ttl("x".into(), meta(1), Duration::from_millis(5)).unwrap();
+        let s =
+            MemoryStore::with_expiry_hook(Box::new(move |ids| sink.lock().extend_from_slice(ids)));
+        s.set_with_ttl("x".into(), meta(1), Duration::from_millis(5))
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(10)).await;
         tokio::task::yield_now().await;
         assert_eq!(*seen.lock(), vec!["x".to_string()]);
@@ -307,7 +333,10 @@ mod tests {
 
     #[test]
     fn huge_ttl_never_expires_and_does_not_panic() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let s = MemoryStore::new();
             s.set_with_ttl("a".into(), meta(1), Duration::MAX).unwrap();

@@ -88,7 +88,11 @@ impl RedisSessionStore {
     pub async fn set(&self, id: &str, json: &str) -> Result<()> {
         let key = self.key(id);
         let expire_secs = (self.default_ttl_secs > 0).then_some(self.default_ttl_secs);
-        let write = Write::Set { key: key.clone(), value: json.to_owned(), expire_secs };
+        let write = Write::Set {
+            key: key.clone(),
+            value: json.to_owned(),
+            expire_secs,
+        };
         self.conn.write(vec![write], &|| format!("SET {key}")).await
     }
 
@@ -104,18 +108,33 @@ impl RedisSessionStore {
             ));
         }
         if ttl_ms <= 0.0 {
-            return self.conn.write(vec![Write::Del(vec![key.clone()])], &|| format!("DEL {key}")).await;
+            return self
+                .conn
+                .write(vec![Write::Del(vec![key.clone()])], &|| {
+                    format!("DEL {key}")
+                })
+                .await;
         }
         // f64 -> u64 saturates; Redis caps EX itself and answers with an error if too large.
         let secs = (ttl_ms / 1000.0).ceil().max(1.0) as u64;
-        let write = Write::Set { key: key.clone(), value: json.to_owned(), expire_secs: Some(secs) };
-        self.conn.write(vec![write], &|| format!("SET {key} EX {secs}")).await
+        let write = Write::Set {
+            key: key.clone(),
+            value: json.to_owned(),
+            expire_secs: Some(secs),
+        };
+        self.conn
+            .write(vec![write], &|| format!("SET {key} EX {secs}"))
+            .await
     }
 
     /// `DEL {prefix}{id}`.
     pub async fn delete(&self, id: &str) -> Result<()> {
         let key = self.key(id);
-        self.conn.write(vec![Write::Del(vec![key.clone()])], &|| format!("DEL {key}")).await
+        self.conn
+            .write(vec![Write::Del(vec![key.clone()])], &|| {
+                format!("DEL {key}")
+            })
+            .await
     }
 
     /// `EXISTS {prefix}{id}`.
@@ -150,7 +169,9 @@ impl RedisSessionStore {
             if !page.is_empty() {
                 let n = page.len();
                 self.conn
-                    .write(vec![Write::Unlink(page)], &|| format!("UNLINK ({n} keys matching {pattern})"))
+                    .write(vec![Write::Unlink(page)], &|| {
+                        format!("UNLINK ({n} keys matching {pattern})")
+                    })
                     .await?;
             }
             if next == "0" {

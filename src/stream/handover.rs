@@ -69,7 +69,12 @@ impl Handover {
     /// `sid` starts opening here: hold its live messages until [`Handover::opened`]. A
     /// session that was being let go of here picks up its collected messages, in order.
     pub fn opening(&self, sid: &str) {
-        let carried = self.releasing.lock().remove(sid).map(|r| [r.undelivered, r.held].concat()).unwrap_or_default();
+        let carried = self
+            .releasing
+            .lock()
+            .remove(sid)
+            .map(|r| [r.undelivered, r.held].concat())
+            .unwrap_or_default();
         let mut opening = self.opening.lock();
         let held = opening.entry(sid.to_owned()).or_default();
         if !carried.is_empty() {
@@ -99,7 +104,12 @@ impl Handover {
     /// `sid` is being let go of here; `undelivered` are the messages its stream failed to
     /// take, in order.
     pub fn releasing(&self, sid: &str, undelivered: Vec<String>) {
-        self.releasing.lock().entry(sid.to_owned()).or_default().undelivered.extend(undelivered);
+        self.releasing
+            .lock()
+            .entry(sid.to_owned())
+            .or_default()
+            .undelivered
+            .extend(undelivered);
     }
 
     /// A message the bindings could not deliver because its session's stream is gone.
@@ -117,7 +127,11 @@ impl Handover {
     /// Ends letting go of `sid`: everything collected for it, in order (nothing if a
     /// `create` took it over meanwhile).
     pub fn released(&self, sid: &str) -> Vec<String> {
-        self.releasing.lock().remove(sid).map(|r| [r.undelivered, r.held].concat()).unwrap_or_default()
+        self.releasing
+            .lock()
+            .remove(sid)
+            .map(|r| [r.undelivered, r.held].concat())
+            .unwrap_or_default()
     }
 
     /// Forgets `sid` (its session was deleted): nothing held for it is kept.
@@ -140,7 +154,11 @@ mod tests {
     #[test]
     fn holds_while_opening_then_hands_over_in_order() {
         let h = Handover::default();
-        assert_eq!(h.hold("s", "live".into()), Some("live".into()), "not opening: delivered live");
+        assert_eq!(
+            h.hold("s", "live".into()),
+            Some("live".into()),
+            "not opening: delivered live"
+        );
         h.opening("s");
         assert_eq!(h.hold("s", "a".into()), None);
         assert_eq!(h.hold("s", "b".into()), None);
@@ -157,7 +175,10 @@ mod tests {
         assert_eq!(h.hold("s", "3".into()), None);
         assert!(h.undeliverable("s", "2b".into()));
         assert_eq!(h.released("s"), vec!["1", "2", "2b", "3"]);
-        assert!(!h.undeliverable("s", "late".into()), "done: nothing more is collected");
+        assert!(
+            !h.undeliverable("s", "late".into()),
+            "done: nothing more is collected"
+        );
     }
 
     #[test]
@@ -168,7 +189,10 @@ mod tests {
         h.opening("s");
         h.hold("s", "3".into());
         assert!(h.released("s").is_empty(), "the new stream has them");
-        assert_eq!(h.opened("s"), Some(vec!["1".to_string(), "2".to_string(), "3".to_string()]));
+        assert_eq!(
+            h.opened("s"),
+            Some(vec!["1".to_string(), "2".to_string(), "3".to_string()])
+        );
     }
 
     #[test]

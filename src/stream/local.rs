@@ -12,7 +12,9 @@ pub struct LocalStreams<C> {
 
 impl<C> Default for LocalStreams<C> {
     fn default() -> Self {
-        LocalStreams { streams: HashMap::new() }
+        LocalStreams {
+            streams: HashMap::new(),
+        }
     }
 }
 
@@ -61,7 +63,11 @@ impl<C> LocalStreams<C> {
     pub fn targets(&self, ids: Option<&[String]>) -> Vec<String> {
         match ids {
             None => self.ids(),
-            Some(ids) => ids.iter().filter(|id| self.streams.contains_key(id.as_str())).cloned().collect(),
+            Some(ids) => ids
+                .iter()
+                .filter(|id| self.streams.contains_key(id.as_str()))
+                .cloned()
+                .collect(),
         }
     }
 
@@ -86,7 +92,11 @@ mod tests {
         assert_eq!(all, vec!["a", "b"]);
         let listed = s.targets(Some(&["b".into(), "zzz".into(), "a".into()]));
         assert_eq!(listed, vec!["b", "a"]);
-        assert_eq!(s.remove_if("a", |c| *c == 1), None, "a replaced stream is not removed");
+        assert_eq!(
+            s.remove_if("a", |c| *c == 1),
+            None,
+            "a replaced stream is not removed"
+        );
         assert_eq!(s.get("a"), Some(&2));
         assert_eq!(s.remove("a"), Some(2));
         assert_eq!(s.len(), 1);

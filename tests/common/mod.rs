@@ -251,7 +251,10 @@ impl Collector {
         let batches = self.batches.clone();
         Arc::new(move |batch: Vec<Inbound>| {
             // Barriers are processed (dropped) in order, as the bindings do.
-            let batch: Vec<Inbound> = batch.into_iter().filter(|i| !matches!(i, Inbound::Barrier(_))).collect();
+            let batch: Vec<Inbound> = batch
+                .into_iter()
+                .filter(|i| !matches!(i, Inbound::Barrier(_)))
+                .collect();
             if batch.is_empty() {
                 return;
             }

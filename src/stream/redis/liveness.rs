@@ -91,20 +91,43 @@ impl Inner {
         if due.is_empty() {
             return Ok(());
         }
-        let Some(keys) = &self.liveness else { return Ok(()) };
+        let Some(keys) = &self.liveness else {
+            return Ok(());
+        };
         let mut writes: Vec<Write> = due
             .iter()
-            .map(|sid| Write::Set { key: self.available_key(sid), value: "active".to_owned(), expire_secs: Some(self.ttl_secs) })
+            .map(|sid| Write::Set {
+                key: self.available_key(sid),
+                value: "active".to_owned(),
+                expire_secs: Some(self.ttl_secs),
+            })
             .collect();
         for chunk in due.chunks(BATCH) {
-            writes.push(Write::SAdd { key: self.active_key(), members: chunk.to_vec() });
-            writes.push(Write::SAdd { key: keys.instance_set(&self.server_id), members: chunk.to_vec() });
+            writes.push(Write::SAdd {
+                key: self.active_key(),
+                members: chunk.to_vec(),
+            });
+            writes.push(Write::SAdd {
+                key: keys.instance_set(&self.server_id),
+                members: chunk.to_vec(),
+            });
         }
         let n = due.len();
-        let result = self.conn.write(writes, &|| format!("refresh of {n} keys available:{}*", self.prefix)).await;
+        let result = self
+            .conn
+            .write(writes, &|| {
+                format!("refresh of {n} keys available:{}*", self.prefix)
+            })
+            .await;
         // Due again in half a lease (or at the next beat, if this one failed).
-        let again = if result.is_ok() { now + Duration::from_secs(self.ttl_secs / 2) } else { now };
-        self.refresh_due.lock().extend(due.into_iter().map(|sid| (again, sid)));
+        let again = if result.is_ok() {
+            now + Duration::from_secs(self.ttl_secs / 2)
+        } else {
+            now
+        };
+        self.refresh_due
+            .lock()
+            .extend(due.into_iter().map(|sid| (again, sid)));
         result
     }
 
@@ -142,9 +165,14 @@ impl Inner {
     /// On close: empties this instance's session set (removing the keys of sessions nobody
     /// else listens to) and leaves the registry.
     pub(super) async fn leave_registry(&self) -> Result<()> {
-        let Some(keys) = &self.liveness else { return Ok(()) };
+        let Some(keys) = &self.liveness else {
+            return Ok(());
+        };
         for _ in 0..MAX_PAGES * 64 {
-            let (taken, _) = self.conn.prune_instance(keys, &self.server_id, BATCH).await?;
+            let (taken, _) = self
+                .conn
+                .prune_instance(keys, &self.server_id, BATCH)
+                .await?;
             if taken == 0 {
                 break;
             }

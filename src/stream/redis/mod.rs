@@ -69,7 +69,10 @@ use tokio::sync::oneshot;
 
 use super::handover::{Barrier, Handover};
 use crate::pending::{PendingCounters, PendingLimits, PendingStats};
-use crate::redis::{glob_escape, scan_all, Commands, Liveness, PendingKeys, PruneStep, PubSub, PubSubEvent, RedisError, RedisErrorKind, Result, Write};
+use crate::redis::{
+    glob_escape, scan_all, Commands, Liveness, PendingKeys, PruneStep, PubSub, PubSubEvent,
+    RedisError, RedisErrorKind, Result, Write,
+};
 
 mod liveness;
 
@@ -109,7 +112,10 @@ pub enum Inbound {
 /// Work for the dispatcher, in order with what arrives from Redis.
 enum Control {
     /// `create` took the session's pending messages: deliver them, then what was held.
-    Opened { session_id: String, taken: Vec<String> },
+    Opened {
+        session_id: String,
+        taken: Vec<String>,
+    },
     /// Hand this barrier to the sink after everything received so far.
     Barrier(Barrier),
 }
@@ -195,7 +201,14 @@ impl RedisStreamManager {
         heartbeat_interval_secs: u64,
         sink: InboundSink,
     ) -> Result<Self> {
-        Self::with_backends(Arc::new(conn), Arc::new(subscriber), prefix, heartbeat_interval_secs, PendingLimits::default(), sink)
+        Self::with_backends(
+            Arc::new(conn),
+            Arc::new(subscriber),
+            prefix,
+            heartbeat_interval_secs,
+            PendingLimits::default(),
+            sink,
+        )
     }
 
     /// Like [`RedisStreamManager::new`], on shared backends, with the given store-and-forward
@@ -233,9 +246,15 @@ impl RedisStreamManager {
             active: format!("{prefix}active"),
             lease_secs: liveness::LEASE_SECS.max(interval_secs.saturating_mul(2)),
         });
-        let ttl_secs = liveness.as_ref().map_or(interval_secs.saturating_mul(2), |l| l.lease_secs);
+        let ttl_secs = liveness
+            .as_ref()
+            .map_or(interval_secs.saturating_mul(2), |l| l.lease_secs);
         let (control, control_rx) = unbounded_channel();
-        let pending_keys = PendingKeys { channel_prefix: prefix.clone(), list_prefix: format!("{prefix}pending:"), bytes_prefix: format!("{prefix}pending-bytes:") };
+        let pending_keys = PendingKeys {
+            channel_prefix: prefix.clone(),
+            list_prefix: format!("{prefix}pending:"),
+            bytes_prefix: format!("{prefix}pending-bytes:"),
+        };
         let inner = Arc::new(Inner {
             conn,
             subscriber,
@@ -315,8 +334,14 @@ impl RedisStreamManager {
             None => {
                 let active = inner.active_key();
                 let available = format!("available:{}", inner.prefix);
-                match inner.conn.broadcast(&active, &available, &inner.prefix, data).await {
-                    Err(e) if e.kind() == RedisErrorKind::Unsupported => inner.broadcast_targets().await?,
+                match inner
+                    .conn
+                    .broadcast(&active, &available, &inner.prefix, data)
+                    .await
+                {
+                    Err(e) if e.kind() == RedisErrorKind::Unsupported => {
+                        inner.broadcast_targets().await?
+                    }
                     other => return other.map(|_sent| ()),
                 }
             }
@@ -325,7 +350,11 @@ impl RedisStreamManager {
             return Ok(());
         }
         if inner.pending.enabled() {
-            match inner.conn.publish_or_keep(&inner.pending_keys, &ids, data, inner.pending).await {
+            match inner
+                .conn
+                .publish_or_keep(&inner.pending_keys, &ids, data, inner.pending)
+                .await
+            {
                 Err(e) if e.kind() == RedisErrorKind::Unsupported => {}
                 Ok(kept) => {
                     if kept.buffered > 0 {
@@ -339,7 +368,10 @@ impl RedisStreamManager {
         }
         let writes = ids
             .iter()
-            .map(|id| Write::Publish { channel: inner.channel(id), message: data.to_owned() })
+            .map(|id| Write::Publish {
+                channel: inner.channel(id),
+                message: data.to_owned(),
+            })
             .collect();
         let n = ids.len();
         let describe = || match &ids[..] {
@@ -382,16 +414,27 @@ impl RedisStreamManager {
             gone.push(format!("{}{session_id}", inner.pending_keys.bytes_prefix));
         }
         let mut writes = vec![
-            Write::Publish { channel: delete_channel.clone(), message: inner.server_id.clone() },
+            Write::Publish {
+                channel: delete_channel.clone(),
+                message: inner.server_id.clone(),
+            },
             Write::Del(gone),
-            Write::SRem { key: active.clone(), members: vec![session_id.to_owned()] },
+            Write::SRem {
+                key: active.clone(),
+                members: vec![session_id.to_owned()],
+            },
         ];
         if let Some(l) = &inner.liveness {
-            writes.push(Write::SRem { key: l.instance_set(&inner.server_id), members: vec![session_id.to_owned()] });
+            writes.push(Write::SRem {
+                key: l.instance_set(&inner.server_id),
+                members: vec![session_id.to_owned()],
+            });
         }
         let cleaned = inner
             .conn
-            .write(writes, &|| format!("PUBLISH {delete_channel} / DEL {available} / SREM {active}"))
+            .write(writes, &|| {
+                format!("PUBLISH {delete_channel} / DEL {available} / SREM {active}")
+            })
             .await;
         unsubscribed.and(cleaned)
     }
@@ -410,7 +453,11 @@ impl RedisStreamManager {
     /// [`RedisStreamManager::undeliverable`] and those still arriving here until the
     /// unsubscribe are put back at the head of the session's pending list, for the next
     /// stream the session opens.
-    pub fn release(&self, session_id: &str, undelivered: Vec<String>) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+    pub fn release(
+        &self,
+        session_id: &str,
+        undelivered: Vec<String>,
+    ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
         let inner = self.inner.clone();
         if inner.pending.enabled() {
             inner.handover.releasing(session_id, undelivered);
@@ -423,14 +470,26 @@ impl RedisStreamManager {
                 if inner.local.lock().contains(&sid) {
                     return Ok(()); // re-created here meanwhile: the new stream keeps it all
                 }
-                inner.subscriber.unsubscribe(&[inner.channel(&sid), inner.delete_channel(&sid)]).await?;
+                inner
+                    .subscriber
+                    .unsubscribe(&[inner.channel(&sid), inner.delete_channel(&sid)])
+                    .await?;
             }
             if inner.pending.enabled() {
                 inner.put_back(&sid).await?;
             }
             if let Some(l) = &inner.liveness {
                 let set = l.instance_set(&inner.server_id);
-                inner.conn.write(vec![Write::SRem { key: set.clone(), members: vec![sid.clone()] }], &|| format!("SREM {set}")).await?;
+                inner
+                    .conn
+                    .write(
+                        vec![Write::SRem {
+                            key: set.clone(),
+                            members: vec![sid.clone()],
+                        }],
+                        &|| format!("SREM {set}"),
+                    )
+                    .await?;
             }
             match inner.release_unheld(std::slice::from_ref(&sid)).await {
                 Err(e) if e.kind() == RedisErrorKind::Unsupported => Ok(()),
@@ -459,7 +518,10 @@ impl RedisStreamManager {
     /// Whether any instance holds a stream for `session_id` (`EXISTS` of its availability
     /// key).
     pub async fn has(&self, session_id: &str) -> Result<bool> {
-        self.inner.conn.exists(&self.inner.available_key(session_id)).await
+        self.inner
+            .conn
+            .exists(&self.inner.available_key(session_id))
+            .await
     }
 
     /// Shuts down: stops the heartbeat, unsubscribes everything, removes the availability
@@ -533,8 +595,15 @@ impl RedisStreamManager {
             json_string(&inner.server_id),
             json_string(session_id)
         );
-        let write = Write::Set { key: key.clone(), value, expire_secs: Some(REQUEST_ROUTE_TTL_SECS) };
-        inner.conn.write(vec![write], &|| format!("SET {key}")).await
+        let write = Write::Set {
+            key: key.clone(),
+            value,
+            expire_secs: Some(REQUEST_ROUTE_TTL_SECS),
+        };
+        inner
+            .conn
+            .write(vec![write], &|| format!("SET {key}"))
+            .await
     }
 
     /// Routes an inbound JSON-RPC response (JSON text, with id `request_id`) of `session_id`
@@ -578,8 +647,17 @@ impl RedisStreamManager {
         };
         let payload = format!("{{\"response\":{response},\"sessionId\":{route_session}}}");
         let channel = inner.server_channel(target);
-        let writes = vec![Write::Publish { channel: channel.clone(), message: payload }, Write::Del(vec![key.clone()])];
-        inner.conn.write(writes, &|| format!("PUBLISH {channel} / DEL {key}")).await?;
+        let writes = vec![
+            Write::Publish {
+                channel: channel.clone(),
+                message: payload,
+            },
+            Write::Del(vec![key.clone()]),
+        ];
+        inner
+            .conn
+            .write(writes, &|| format!("PUBLISH {channel} / DEL {key}"))
+            .await?;
         Ok(true)
     }
 
@@ -642,7 +720,10 @@ impl Inner {
         let (active, available) = (self.active_key(), format!("available:{}", self.prefix));
         let mut removed = 0;
         for chunk in ids.chunks(BATCH) {
-            removed += self.conn.release_unheld(&active, &available, &self.prefix, chunk).await?;
+            removed += self
+                .conn
+                .release_unheld(&active, &available, &self.prefix, chunk)
+                .await?;
         }
         Ok(removed)
     }
@@ -658,11 +739,18 @@ impl Inner {
         let active = self.active_key();
         let mut writes = Vec::new();
         for chunk in ids.chunks(BATCH) {
-            writes.push(Write::Del(chunk.iter().map(|id| self.available_key(id)).collect()));
-            writes.push(Write::SRem { key: active.clone(), members: chunk.to_vec() });
+            writes.push(Write::Del(
+                chunk.iter().map(|id| self.available_key(id)).collect(),
+            ));
+            writes.push(Write::SRem {
+                key: active.clone(),
+                members: chunk.to_vec(),
+            });
         }
         let n = ids.len();
-        self.conn.write(writes, &|| format!("DEL/SREM of {n} sessions in {active}")).await
+        self.conn
+            .write(writes, &|| format!("DEL/SREM of {n} sessions in {active}"))
+            .await
     }
 
     /// After the SUBSCRIBE of a create: takes the sessions' pending messages (when `take`) and
@@ -672,10 +760,18 @@ impl Inner {
         let owned: Vec<String> = ids.iter().map(|s| (*s).clone()).collect();
         let mut taken = vec![Vec::new(); owned.len()];
         if take {
-            match self.conn.take_pending(&self.pending_keys, &owned, self.pending).await {
+            match self
+                .conn
+                .take_pending(&self.pending_keys, &owned, self.pending)
+                .await
+            {
                 Ok(found) => {
                     for (slot, (expired, messages)) in taken.iter_mut().zip(found) {
-                        self.counters.add(PendingStats { replayed: messages.len() as u64, expired, ..PendingStats::default() });
+                        self.counters.add(PendingStats {
+                            replayed: messages.len() as u64,
+                            expired,
+                            ..PendingStats::default()
+                        });
                         if !messages.is_empty() {
                             tracing::debug!(replayed = messages.len(), expired, prefix = %self.prefix, "delivering kept messages to a new stream");
                         }
@@ -683,7 +779,9 @@ impl Inner {
                     }
                 }
                 Err(e) if e.kind() == RedisErrorKind::Unsupported => {}
-                Err(e) => tracing::warn!(error = %e, "taking kept messages failed; they stay for the next stream"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "taking kept messages failed; they stay for the next stream")
+                }
             }
         }
         for (session_id, taken) in owned.into_iter().zip(taken) {
@@ -695,7 +793,9 @@ impl Inner {
     /// list, once the bindings have processed everything handed to them before.
     async fn put_back(&self, sid: &str) -> Result<()> {
         let (barrier, processed) = Barrier::new();
-        if self.control.send(Control::Barrier(barrier)).is_ok() && tokio::time::timeout(BARRIER_WAIT, processed).await.is_err() {
+        if self.control.send(Control::Barrier(barrier)).is_ok()
+            && tokio::time::timeout(BARRIER_WAIT, processed).await.is_err()
+        {
             tracing::debug!(prefix = %self.prefix, "the bindings did not process a barrier in time");
         }
         let messages = self.handover.released(sid);
@@ -703,7 +803,11 @@ impl Inner {
             return Ok(());
         }
         let n = messages.len();
-        match self.conn.requeue(&self.pending_keys, sid, &messages, self.pending).await {
+        match self
+            .conn
+            .requeue(&self.pending_keys, sid, &messages, self.pending)
+            .await
+        {
             Ok(kept) => {
                 tracing::debug!(requeued = n, dropped = kept.dropped, prefix = %self.prefix, "kept the messages a failed stream did not take");
                 self.counters.add(kept);
@@ -721,7 +825,15 @@ impl Inner {
             Control::Opened { session_id, taken } => {
                 let held = self.handover.opened(&session_id).unwrap_or_default();
                 if self.local.lock().contains(&session_id) {
-                    out.extend(taken.into_iter().chain(held).map(|payload| Inbound::Message { session_id: session_id.clone(), payload }));
+                    out.extend(
+                        taken
+                            .into_iter()
+                            .chain(held)
+                            .map(|payload| Inbound::Message {
+                                session_id: session_id.clone(),
+                                payload,
+                            }),
+                    );
                     return;
                 }
                 // The create failed (or the session went meanwhile): keep them for the next.
@@ -731,9 +843,15 @@ impl Inner {
                 }
                 let inner = self.clone();
                 tokio::spawn(async move {
-                    match inner.conn.requeue(&inner.pending_keys, &session_id, &messages, inner.pending).await {
+                    match inner
+                        .conn
+                        .requeue(&inner.pending_keys, &session_id, &messages, inner.pending)
+                        .await
+                    {
                         Ok(kept) => inner.counters.add(kept),
-                        Err(e) => tracing::warn!(error = %e, "keeping the messages of a failed create failed"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "keeping the messages of a failed create failed")
+                        }
                     }
                 });
             }
@@ -741,7 +859,12 @@ impl Inner {
     }
 
     fn prune_step(&self, cursor: String) -> PruneStep {
-        PruneStep { set_key: self.active_key(), available_prefix: format!("available:{}", self.prefix), cursor, count: BATCH }
+        PruneStep {
+            set_key: self.active_key(),
+            available_prefix: format!("available:{}", self.prefix),
+            cursor,
+            count: BATCH,
+        }
     }
 
     /// The ids a broadcast goes to when the backend has no scripts: the active set
@@ -753,7 +876,11 @@ impl Inner {
         }
         let available = format!("available:{}", self.prefix);
         let keys = scan_all(self.conn.as_ref(), &format!("{}*", glob_escape(&available))).await?;
-        Ok(keys.iter().filter_map(|k| k.strip_prefix(available.as_str())).map(str::to_owned).collect())
+        Ok(keys
+            .iter()
+            .filter_map(|k| k.strip_prefix(available.as_str()))
+            .map(str::to_owned)
+            .collect())
     }
 
     /// Turns one pub/sub event into an inbound item (or nothing).
@@ -799,7 +926,10 @@ impl Inner {
             };
             if !self.pending.enabled() {
                 if self.local.lock().contains(sid) {
-                    out.push(Inbound::Message { session_id: sid.to_string(), payload: payload() });
+                    out.push(Inbound::Message {
+                        session_id: sid.to_string(),
+                        payload: payload(),
+                    });
                 }
                 return;
             }
@@ -807,7 +937,10 @@ impl Inner {
             // is local.
             if let Some(payload) = self.handover.hold(sid, payload()) {
                 if self.local.lock().contains(sid) {
-                    out.push(Inbound::Message { session_id: sid.to_string(), payload });
+                    out.push(Inbound::Message {
+                        session_id: sid.to_string(),
+                        payload,
+                    });
                 }
             }
         }
@@ -863,7 +996,11 @@ impl Inner {
         }
         match rx.await {
             Ok(result) => result,
-            Err(_) => Err(RedisError::new(RedisErrorKind::Closed, format!("create {}", self.channel(session_id)), "the creating task was cancelled")),
+            Err(_) => Err(RedisError::new(
+                RedisErrorKind::Closed,
+                format!("create {}", self.channel(session_id)),
+                "the creating task was cancelled",
+            )),
         }
     }
 
@@ -899,19 +1036,42 @@ impl Inner {
             self.subscriber.subscribe(&channels).await?;
             let mut writes: Vec<Write> = ids
                 .iter()
-                .map(|sid| Write::Set { key: self.available_key(sid), value: "active".to_owned(), expire_secs: Some(self.ttl_secs) })
+                .map(|sid| Write::Set {
+                    key: self.available_key(sid),
+                    value: "active".to_owned(),
+                    expire_secs: Some(self.ttl_secs),
+                })
                 .collect();
             for chunk in ids.chunks(BATCH) {
-                writes.push(Write::SAdd { key: active.clone(), members: chunk.iter().map(|s| (*s).clone()).collect() });
+                writes.push(Write::SAdd {
+                    key: active.clone(),
+                    members: chunk.iter().map(|s| (*s).clone()).collect(),
+                });
             }
-            writes.push(Write::Expire { key: active.clone(), secs: self.ttl_secs });
+            writes.push(Write::Expire {
+                key: active.clone(),
+                secs: self.ttl_secs,
+            });
             if let Some(l) = &self.liveness {
                 let set = l.instance_set(&self.server_id);
-                writes.push(Write::SAdd { key: set.clone(), members: ids.iter().map(|s| (*s).clone()).collect() });
-                writes.push(Write::Expire { key: set, secs: l.lease_secs });
+                writes.push(Write::SAdd {
+                    key: set.clone(),
+                    members: ids.iter().map(|s| (*s).clone()).collect(),
+                });
+                writes.push(Write::Expire {
+                    key: set,
+                    secs: l.lease_secs,
+                });
             }
             let n = ids.len();
-            self.conn.write(writes, &|| format!("SET EX of {n} keys available:{}* / SADD {active}", self.prefix)).await
+            self.conn
+                .write(writes, &|| {
+                    format!(
+                        "SET EX of {n} keys available:{}* / SADD {active}",
+                        self.prefix
+                    )
+                })
+                .await
         }
         .await;
         if self.pending.enabled() {
@@ -927,7 +1087,10 @@ impl Inner {
                     local.remove(sid);
                 }
             }
-            let channels: Vec<String> = added.iter().flat_map(|sid| [self.channel(sid), self.delete_channel(sid)]).collect();
+            let channels: Vec<String> = added
+                .iter()
+                .flat_map(|sid| [self.channel(sid), self.delete_channel(sid)])
+                .collect();
             let _ = self.subscriber.unsubscribe(&channels).await;
         }
         result
@@ -948,7 +1111,12 @@ fn json_string(s: &str) -> String {
 
 /// Reads the subscriber's push messages and the manager's [`Control`]s, and hands them to
 /// the sink in batches, in order.
-async fn dispatch_loop(inner: Arc<Inner>, mut rx: UnboundedReceiver<PubSubEvent>, mut control: UnboundedReceiver<Control>, sink: InboundSink) {
+async fn dispatch_loop(
+    inner: Arc<Inner>,
+    mut rx: UnboundedReceiver<PubSubEvent>,
+    mut control: UnboundedReceiver<Control>,
+    sink: InboundSink,
+) {
     let mut batch = Vec::new();
     let mut deleted = Vec::new();
     let mut controls = Vec::new();
@@ -1015,7 +1183,11 @@ async fn heartbeat_loop(inner: Arc<Inner>) {
     // Per-instance liveness beats twice per interval (see [`liveness`]); per-session refresh
     // once, skipping the immediate first tick (create() already set the keys).
     let live = inner.liveness.is_some();
-    let mut heartbeat = tokio::time::interval(if live { inner.heartbeat / 2 } else { inner.heartbeat });
+    let mut heartbeat = tokio::time::interval(if live {
+        inner.heartbeat / 2
+    } else {
+        inner.heartbeat
+    });
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     if !live {
         heartbeat.tick().await;
@@ -1071,19 +1243,34 @@ async fn heartbeat_once(inner: &Inner) -> Result<()> {
     let active = inner.active_key();
     let mut writes: Vec<Write> = ids
         .iter()
-        .map(|id| Write::Refresh { key: inner.available_key(id), value: "active".to_owned(), secs: inner.ttl_secs })
+        .map(|id| Write::Refresh {
+            key: inner.available_key(id),
+            value: "active".to_owned(),
+            secs: inner.ttl_secs,
+        })
         .collect();
     for chunk in ids.chunks(BATCH) {
-        writes.push(Write::SAdd { key: active.clone(), members: chunk.to_vec() });
+        writes.push(Write::SAdd {
+            key: active.clone(),
+            members: chunk.to_vec(),
+        });
     }
     if !ids.is_empty() {
-        writes.push(Write::Expire { key: active.clone(), secs: inner.ttl_secs });
+        writes.push(Write::Expire {
+            key: active.clone(),
+            secs: inner.ttl_secs,
+        });
     }
     let prune = inner.prune_step(inner.prune_cursor.lock().clone());
     let n = ids.len();
     let outcome = inner
         .conn
-        .write_and_prune(writes, prune, &|| format!("heartbeat SET EX of {n} keys available:{}* + prune step", inner.prefix))
+        .write_and_prune(writes, prune, &|| {
+            format!(
+                "heartbeat SET EX of {n} keys available:{}* + prune step",
+                inner.prefix
+            )
+        })
         .await?;
     if let Some((next_cursor, removed)) = outcome {
         if removed > 0 {
