@@ -196,8 +196,9 @@ pub trait Commands: Send + Sync + 'static {
 
     /// Publishes `message` on the channel of each of `ids`; where no subscriber received it,
     /// appends it to that session's pending list instead, dropping the oldest beyond
-    /// `limits`. One server-side script, so "nobody received it" and "kept" are one step.
-    /// Returns the `buffered` and `dropped` counts. Default: [`RedisErrorKind::Unsupported`].
+    /// `limits`. "Nobody received it" and "kept" are one atomic step (a script), so a stream
+    /// that subscribes meanwhile either receives the message or finds it kept. Returns the
+    /// `buffered` and `dropped` counts. Default: [`RedisErrorKind::Unsupported`].
     fn publish_or_keep<'a>(
         &'a self,
         keys: &'a PendingKeys,

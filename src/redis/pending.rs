@@ -108,6 +108,11 @@ fn counts((buffered, dropped): (u64, u64)) -> PendingStats {
     }
 }
 
+/// Plain PUBLISH first (one command, or one pipeline for several ids): a session whose
+/// stream is open costs what it costs without store-and-forward. Only the ids nobody
+/// received go through the script, which publishes again and keeps the message if still
+/// nobody receives it; the first PUBLISH reached nobody, so publishing again duplicates
+/// nothing, and the decision to keep stays atomic.
 pub(super) async fn publish_or_keep(
     conn: &Connection,
     keys: &PendingKeys,
@@ -115,6 +120,34 @@ pub(super) async fn publish_or_keep(
     message: &str,
     limits: PendingLimits,
 ) -> Result<PendingStats> {
+    let describe = |ids: &[String]| match ids {
+        [one] => format!("PUBLISH {}{one}", keys.channel_prefix),
+        _ => format!("PUBLISH to {} channels {}*", ids.len(), keys.channel_prefix),
+    };
+    let publish = |id: &String| {
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(format!("{}{id}", keys.channel_prefix)).arg(message);
+        cmd
+    };
+    let received: Vec<u64> = match ids {
+        [one] => vec![conn.query(&publish(one), || describe(ids)).await?],
+        _ => {
+            let mut pipe = redis::pipe();
+            for id in ids {
+                pipe.add_command(publish(id));
+            }
+            conn.query_pipeline(&pipe, || describe(ids)).await?
+        }
+    };
+    let missed: Vec<&String> = ids
+        .iter()
+        .zip(received)
+        .filter(|(_, n)| *n == 0)
+        .map(|(id, _)| id)
+        .collect();
+    if missed.is_empty() {
+        return Ok(PendingStats::default());
+    }
     let mut invocation = PUBLISH_OR_KEEP.prepare_invoke();
     invocation
         .arg(&keys.channel_prefix)
@@ -124,12 +157,11 @@ pub(super) async fn publish_or_keep(
         .arg(limits.ttl_secs)
         .arg(limits.max_messages)
         .arg(limits.max_bytes)
-        .arg(ids);
-    let describe = || match ids {
-        [one] => format!("PUBLISH {}{one}", keys.channel_prefix),
-        _ => format!("PUBLISH to {} channels {}*", ids.len(), keys.channel_prefix),
-    };
-    conn.invoke_script(&invocation, describe).await.map(counts)
+        .arg(&missed);
+    let missed: Vec<String> = missed.into_iter().cloned().collect();
+    conn.invoke_script(&invocation, || describe(&missed))
+        .await
+        .map(counts)
 }
 
 pub(super) async fn requeue(

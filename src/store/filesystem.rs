@@ -23,7 +23,6 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -388,17 +387,14 @@ fn acquire_lock(path: &Path) -> Result<FileLock, FileStoreError> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
+    private_dir()
         .create(dir)
         .map_err(fail("create directory", dir))?;
-    let mut file = OpenOptions::new()
+    let mut file = private_file()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .mode(0o600)
         .open(&lock_path)
         .map_err(fail("open lock file", &lock_path))?;
     // A process that is exiting (a restart that starts the new process first) still holds
@@ -463,27 +459,27 @@ fn write_atomically(path: &Path, tmp: &Path, bytes: &[u8]) -> Result<(), FileSto
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
+    private_dir()
         .create(dir)
         .map_err(fail("create directory", dir))?;
     let result = (|| {
-        let mut file = OpenOptions::new()
+        let mut file = private_file()
             .write(true)
             .create(true)
             .truncate(true)
-            .mode(0o600)
             .open(tmp)
             .map_err(fail("create", tmp))?;
         file.write_all(bytes).map_err(fail("write", tmp))?;
         file.sync_all().map_err(fail("fsync", tmp))?;
         drop(file);
         fs::rename(tmp, path).map_err(fail("rename into", path))?;
-        // Make the rename itself durable.
+        // Make the rename itself durable (Unix: fsync of the directory; Windows cannot open
+        // a directory as a file, and its rename is durable once it returns).
+        #[cfg(unix)]
         File::open(dir)
             .and_then(|d| d.sync_all())
-            .map_err(fail("fsync directory", dir))
+            .map_err(fail("fsync directory", dir))?;
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(tmp);
@@ -613,10 +609,27 @@ fn minify(json: &str) -> String {
     out
 }
 
+/// A recursive directory builder: owner-only (0700) where permissions are Unix modes.
+fn private_dir() -> fs::DirBuilder {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+}
+
+/// Open options for a file only its owner may read (0600) where permissions are Unix modes.
+fn private_file() -> OpenOptions {
+    #[allow(unused_mut)]
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     fn config(dir: &Path) -> FileStoreConfig {
         FileStoreConfig {
@@ -645,10 +658,12 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v.as_object().unwrap().len(), 2);
         assert_eq!(v["a\"b"]["clientInfo"]["name"], "x y");
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
         drop(store);
         let (again, report) = FileStore::open(config(dir.path())).unwrap();
         assert_eq!(report.loaded, 2);
