@@ -107,7 +107,9 @@ describeRedis(
         timer = null;
         await waitFor(() => ops.every((o) => o.end !== null), "every operation to settle", 5 * TIMEOUT + 5000);
 
-        // Broadcast works again too (the active set was rebuilt by the heartbeat).
+        // Redis lost everything (no persistence): the availability keys are back too.
+        await waitFor(() => holder.has("b"), "availability restored after the restart", 10_000);
+        // Broadcast works again too (the active set was rebuilt).
         await waitFor(async () => {
           await sender.send(undefined, "broadcast").catch(() => {});
           await sleep(50);

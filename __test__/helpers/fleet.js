@@ -3,17 +3,17 @@
 // two example instances and the round-robin proxy. Resolves once it printed "[fleet] ready".
 const { spawn } = require("node:child_process");
 const path = require("node:path");
-const { freePort, findRedisServer } = require("./redis-server");
+const { freePort, findRedisServer, redisSkipAllowed } = require("./redis-server");
 const { ROOT } = require("./impls");
 
 const FLEET = path.join(ROOT, "examples", "fleet", "fleet.mjs");
 
-/** describe() when a redis-server binary is on PATH; otherwise skipped, or failing when CI=true. */
+/** describe() when a redis-server binary is on PATH; otherwise failing, or skipped on request (MCP_TEST_SKIP_REDIS=1). */
 function describeWithRedisServer(name, fn) {
   if (findRedisServer()) return describe(name, fn);
   const why = "no redis-server on PATH (the fleet starts its own)";
-  if (process.env.CI === "true") {
-    return describe(name, () => test(`redis-server required in CI: ${why}`, () => {
+  if (!redisSkipAllowed()) {
+    return describe(name, () => test(`redis-server required (MCP_TEST_SKIP_REDIS=1 skips): ${why}`, () => {
       throw new Error(why);
     }));
   }

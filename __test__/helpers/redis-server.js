@@ -253,7 +253,16 @@ function dedicatedRecordFiles() {
   return fs.readdirSync(dir).filter((n) => n.startsWith(prefix)).map((n) => path.join(dir, n));
 }
 
+/**
+ * Whether a suite that needs Redis may be skipped when there is none: only when the user asks
+ * for it (MCP_TEST_SKIP_REDIS=1), never in CI. Otherwise a missing redis-server fails loudly.
+ */
+function redisSkipAllowed() {
+  return process.env.MCP_TEST_SKIP_REDIS === "1" && process.env.CI !== "true";
+}
+
 module.exports = {
+  redisSkipAllowed,
   STATE_ENV,
   URL_ENV,
   findRedisServer,

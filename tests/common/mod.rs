@@ -40,11 +40,17 @@ fn redis_server_available() -> bool {
 /// and `CI` is not `true`.
 pub fn redis_or_skip() -> Option<RedisServer> {
     if !redis_server_available() {
-        if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
-            panic!("redis-server is not installed (CI=true): install it (apt-get install redis-server) to run the Redis tests");
+        let env = |name: &str, value: &str| std::env::var(name).is_ok_and(|v| v == value);
+        if env("MCP_TEST_SKIP_REDIS", "1") && !env("CI", "true") {
+            // Straight to stderr: libtest captures eprintln! of a passing test, and a skip must
+            // be seen.
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"!!!!! SKIPPING Redis test (MCP_TEST_SKIP_REDIS=1): redis-server not found on PATH !!!!!\n",
+            );
+            return None;
         }
-        eprintln!("!!!!! SKIPPING Redis test: redis-server not found on PATH (install redis-server; with CI=true this fails) !!!!!");
-        return None;
+        panic!("redis-server is not on PATH: install it (apt-get install redis-server) to run the Redis tests, or set MCP_TEST_SKIP_REDIS=1 to skip them (never in CI)");
     }
     Some(RedisServer::start())
 }
