@@ -1,0 +1,171 @@
+//! Opening streams: `create` batches, the SUBSCRIBE and key writes, and the hand-over of the
+//! messages kept for a session (store-and-forward) to its new stream.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use super::dispatch::Control;
+use super::{Inner, BATCH};
+use crate::pending::PendingStats;
+use crate::redis::{RedisError, RedisErrorKind, Result, Write};
+
+impl Inner {
+    /// After the SUBSCRIBE of a create: takes the sessions' pending messages (when `take`) and
+    /// has the dispatcher deliver them ahead of what was held meanwhile. A failed take leaves
+    /// them in Redis for the next stream.
+    pub(super) async fn take_pending(&self, ids: &[&String], take: bool) {
+        let owned: Vec<String> = ids.iter().map(|s| (*s).clone()).collect();
+        let mut taken = vec![Vec::new(); owned.len()];
+        if take {
+            match self
+                .conn
+                .take_pending(&self.pending_keys, &owned, self.pending)
+                .await
+            {
+                Ok(found) => {
+                    for (slot, (expired, messages)) in taken.iter_mut().zip(found) {
+                        self.counters.add(PendingStats {
+                            replayed: messages.len() as u64,
+                            expired,
+                            ..PendingStats::default()
+                        });
+                        if !messages.is_empty() {
+                            tracing::debug!(replayed = messages.len(), expired, prefix = %self.prefix, "delivering kept messages to a new stream");
+                        }
+                        *slot = messages;
+                    }
+                }
+                Err(e) if e.kind() == RedisErrorKind::Unsupported => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "taking kept messages failed; they stay for the next stream")
+                }
+            }
+        }
+        for (session_id, taken) in owned.into_iter().zip(taken) {
+            let _ = self.control.send(Control::Opened { session_id, taken });
+        }
+    }
+
+    /// Registers `session_id` as local: SUBSCRIBE to its two channels, then one pipeline
+    /// that sets its availability key and adds it to the active set.
+    ///
+    /// Creates that arrive while another batch is in flight queue up; the first of them
+    /// (the leader) runs both steps for the whole queue once the previous batch is done. A
+    /// burst of 2,000 concurrent creates therefore costs a few round trips, not 2,000
+    /// sequential SUBSCRIBEs. If a step fails, the sessions the batch added are rolled back
+    /// and every create of the batch gets the error.
+    pub(super) async fn create_batched(self: &Arc<Self>, session_id: &str) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        let leader = {
+            let mut queue = self.pending_creates.lock();
+            queue.push((session_id.to_owned(), tx));
+            queue.len() == 1
+        };
+        if leader {
+            // The batch runs in its own task: a caller that stops waiting cannot strand it.
+            let inner = self.clone();
+            tokio::spawn(async move { inner.run_create_batch().await });
+        }
+        match rx.await {
+            Ok(result) => result,
+            Err(_) => Err(RedisError::new(
+                RedisErrorKind::Closed,
+                format!("create {}", self.channel(session_id)),
+                "the creating task was cancelled",
+            )),
+        }
+    }
+
+    pub(super) async fn run_create_batch(&self) {
+        let _guard = self.subscriptions.lock().await;
+        let batch = std::mem::take(&mut *self.pending_creates.lock());
+        let ids: Vec<&String> = batch.iter().map(|(sid, _)| sid).collect();
+        let result = self.create_all(&ids).await;
+        for (_, waiter) in batch {
+            let _ = waiter.send(result.clone());
+        }
+    }
+
+    /// Both steps of [`Inner::create_batched`] for `ids`; call with `subscriptions` held.
+    pub(super) async fn create_all(&self, ids: &[&String]) -> Result<()> {
+        let mut channels = Vec::with_capacity(ids.len() * 2);
+        let mut added = Vec::new();
+        {
+            let mut local = self.local.lock();
+            for sid in ids {
+                if self.pending.enabled() {
+                    self.handover.opening(sid); // before SUBSCRIBE: nothing overtakes the kept ones
+                }
+                if local.insert((*sid).clone()) {
+                    added.push((*sid).clone());
+                }
+                channels.push(self.channel(sid));
+                channels.push(self.delete_channel(sid));
+            }
+        }
+        let active = self.active_key();
+        let result = async {
+            self.subscriber.subscribe(&channels).await?;
+            let mut writes: Vec<Write> = ids
+                .iter()
+                .map(|sid| Write::Set {
+                    key: self.available_key(sid),
+                    value: "active".to_owned(),
+                    expire_secs: Some(self.ttl_secs),
+                })
+                .collect();
+            for chunk in ids.chunks(BATCH) {
+                writes.push(Write::SAdd {
+                    key: active.clone(),
+                    members: chunk.iter().map(|s| (*s).clone()).collect(),
+                });
+            }
+            writes.push(Write::Expire {
+                key: active.clone(),
+                secs: self.ttl_secs,
+            });
+            if let Some(l) = &self.liveness {
+                let set = l.instance_set(&self.server_id);
+                writes.push(Write::SAdd {
+                    key: set.clone(),
+                    members: ids.iter().map(|s| (*s).clone()).collect(),
+                });
+                writes.push(Write::Expire {
+                    key: set,
+                    secs: l.lease_secs,
+                });
+            }
+            let n = ids.len();
+            self.conn
+                .write(writes, &|| {
+                    format!(
+                        "SET EX of {n} keys available:{}* / SADD {active}",
+                        self.prefix
+                    )
+                })
+                .await
+        }
+        .await;
+        if self.pending.enabled() {
+            self.take_pending(ids, result.is_ok()).await;
+        }
+        if result.is_ok() {
+            self.schedule_refresh(&added);
+        }
+        if result.is_err() && !added.is_empty() {
+            {
+                let mut local = self.local.lock();
+                for sid in &added {
+                    local.remove(sid);
+                }
+            }
+            let channels: Vec<String> = added
+                .iter()
+                .flat_map(|sid| [self.channel(sid), self.delete_channel(sid)])
+                .collect();
+            let _ = self.subscriber.unsubscribe(&channels).await;
+        }
+        result
+    }
+}

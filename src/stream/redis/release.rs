@@ -1,0 +1,149 @@
+//! Letting go of a local stream whose controller failed, without touching what another
+//! instance holds for the same session; and removing keys only no instance holds any more.
+
+use std::time::Duration;
+
+use super::dispatch::Control;
+use super::{Inner, RedisStreamManager, BATCH};
+use crate::redis::{RedisErrorKind, Result, Write};
+use crate::stream::handover::Barrier;
+
+/// How long letting go of a stream waits for the bindings to process what they were handed.
+const BARRIER_WAIT: Duration = Duration::from_secs(5);
+
+impl RedisStreamManager {
+    /// Lets go of this instance's stream of `session_id` after its controller failed (its
+    /// client went away without a `delete`, or it stopped reading), touching nothing another
+    /// instance holds for the same session: no delete message is published. The session stops
+    /// being local at once (its messages are no longer handed to the sink); the returned
+    /// future unsubscribes its channels (unless a `create` made it local again meanwhile) and
+    /// then removes its availability key and active-set entry only if no other instance is
+    /// subscribed to it (one script). Without scripts (a driven client) those keys are left
+    /// to expire after `2 * heartbeat`, since another instance may be refreshing them.
+    ///
+    /// With store-and-forward, `undelivered` (the message the stream failed to take and any
+    /// after it, in order), the messages the bindings report with
+    /// [`RedisStreamManager::undeliverable`] and those still arriving here until the
+    /// unsubscribe are put back at the head of the session's pending list, for the next
+    /// stream the session opens.
+    pub fn release(
+        &self,
+        session_id: &str,
+        undelivered: Vec<String>,
+    ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        let inner = self.inner.clone();
+        if inner.pending.enabled() {
+            inner.handover.releasing(session_id, undelivered);
+        }
+        inner.local.lock().remove(session_id);
+        let sid = session_id.to_owned();
+        async move {
+            {
+                let _guard = inner.subscriptions.lock().await;
+                if inner.local.lock().contains(&sid) {
+                    return Ok(()); // re-created here meanwhile: the new stream keeps it all
+                }
+                inner
+                    .subscriber
+                    .unsubscribe(&[inner.channel(&sid), inner.delete_channel(&sid)])
+                    .await?;
+            }
+            if inner.pending.enabled() {
+                inner.put_back(&sid).await?;
+            }
+            if let Some(l) = &inner.liveness {
+                let set = l.instance_set(&inner.server_id);
+                inner
+                    .conn
+                    .write(
+                        vec![Write::SRem {
+                            key: set.clone(),
+                            members: vec![sid.clone()],
+                        }],
+                        &|| format!("SREM {set}"),
+                    )
+                    .await?;
+            }
+            match inner.release_unheld(std::slice::from_ref(&sid)).await {
+                Err(e) if e.kind() == RedisErrorKind::Unsupported => Ok(()),
+                other => other.map(|_| ()),
+            }
+        }
+    }
+
+    /// A message the bindings could not deliver because the stream of `session_id` is gone
+    /// (after [`RedisStreamManager::release`]). Returns whether it was kept for the next
+    /// stream.
+    pub fn undeliverable(&self, session_id: &str, payload: String) -> bool {
+        self.inner.pending.enabled() && self.inner.handover.undeliverable(session_id, payload)
+    }
+}
+
+impl Inner {
+    /// [`Commands::release_unheld`] for `ids`, in batches. Returns how many were removed.
+    pub(super) async fn release_unheld(&self, ids: &[String]) -> Result<u64> {
+        let (active, available) = (self.active_key(), format!("available:{}", self.prefix));
+        let mut removed = 0;
+        for chunk in ids.chunks(BATCH) {
+            removed += self
+                .conn
+                .release_unheld(&active, &available, &self.prefix, chunk)
+                .await?;
+        }
+        Ok(removed)
+    }
+
+    /// Removes the availability keys and active-set entries of `ids` (sessions this instance
+    /// no longer holds nor listens to) where no other instance holds them; a backend without
+    /// scripts cannot tell, and removes them all, as mcp-use's `close` does.
+    pub(super) async fn remove_unheld(&self, ids: &[String]) -> Result<()> {
+        match self.release_unheld(ids).await {
+            Err(e) if e.kind() == RedisErrorKind::Unsupported => {}
+            other => return other.map(|_| ()),
+        }
+        let active = self.active_key();
+        let mut writes = Vec::new();
+        for chunk in ids.chunks(BATCH) {
+            writes.push(Write::Del(
+                chunk.iter().map(|id| self.available_key(id)).collect(),
+            ));
+            writes.push(Write::SRem {
+                key: active.clone(),
+                members: chunk.to_vec(),
+            });
+        }
+        let n = ids.len();
+        self.conn
+            .write(writes, &|| format!("DEL/SREM of {n} sessions in {active}"))
+            .await
+    }
+
+    /// Puts what was collected while letting go of `sid` back at the head of its pending
+    /// list, once the bindings have processed everything handed to them before.
+    pub(super) async fn put_back(&self, sid: &str) -> Result<()> {
+        let (barrier, processed) = Barrier::new();
+        if self.control.send(Control::Barrier(barrier)).is_ok()
+            && tokio::time::timeout(BARRIER_WAIT, processed).await.is_err()
+        {
+            tracing::debug!(prefix = %self.prefix, "the bindings did not process a barrier in time");
+        }
+        let messages = self.handover.released(sid);
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let n = messages.len();
+        match self
+            .conn
+            .requeue(&self.pending_keys, sid, &messages, self.pending)
+            .await
+        {
+            Ok(kept) => {
+                tracing::debug!(requeued = n, dropped = kept.dropped, prefix = %self.prefix, "kept the messages a failed stream did not take");
+                self.counters.add(kept);
+                Ok(())
+            }
+            Err(e) if e.kind() == RedisErrorKind::Unsupported => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Server-to-client request routing: which instance sent a request, and forwarding the
+//! client's response to it.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use serde_json::value::RawValue;
+
+use super::{closed_error, Inbound, Inner, RedisStreamManager, REQUEST_ROUTE_TTL_SECS};
+use crate::redis::{RedisErrorKind, Result, Write};
+
+impl RedisStreamManager {
+    /// Records that the server-to-client request `request_id` of `session_id` was sent by
+    /// this instance: `SET {prefix}req-route:{sid}:{requestId} {"serverId","sessionId"} EX 300`.
+    /// `request_id` is the id as JS would interpolate it into a string (number 5 -> "5").
+    pub async fn register_outbound_request(
+        &self,
+        request_id: &str,
+        session_id: &str,
+    ) -> Result<()> {
+        let inner = &self.inner;
+        let key = inner.route_key(session_id, request_id);
+        let value = format!(
+            "{{\"serverId\":{},\"sessionId\":{}}}",
+            json_string(&inner.server_id),
+            json_string(session_id)
+        );
+        let write = Write::Set {
+            key: key.clone(),
+            value,
+            expire_secs: Some(REQUEST_ROUTE_TTL_SECS),
+        };
+        inner
+            .conn
+            .write(vec![write], &|| format!("SET {key}"))
+            .await
+    }
+
+    /// Routes an inbound JSON-RPC response (JSON text, with id `request_id`) of `session_id`
+    /// to the instance that sent the request. Returns `true` when a route names another
+    /// instance: the response was published to that instance's server channel as
+    /// `{"response":..,"sessionId":..}` and the route removed. Returns `false` when there is no
+    /// route, the route is unparseable, the route is this instance's own, or `response_json`
+    /// is not JSON.
+    pub async fn forward_inbound_response(
+        &self,
+        request_id: &str,
+        response_json: &str,
+        session_id: &str,
+    ) -> Result<bool> {
+        let inner = &self.inner;
+        let key = inner.route_key(session_id, request_id);
+        let raw = inner.conn.get(&key).await?;
+        let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+            return Ok(false);
+        };
+        let Ok(route) = serde_json::from_str::<serde_json::Value>(&raw) else {
+            return Ok(false);
+        };
+        let Some(target) = route.get("serverId").and_then(|v| v.as_str()) else {
+            return Ok(false);
+        };
+        if target == inner.server_id {
+            return Ok(false);
+        }
+        let response = response_json.trim();
+        if serde_json::from_str::<serde_json::Value>(response).is_err() {
+            tracing::warn!(
+                session = session_id,
+                "inbound response is not JSON; not forwarded"
+            );
+            return Ok(false);
+        }
+        let route_session = match route.get("sessionId") {
+            Some(v) if !v.is_null() => v.to_string(),
+            _ => json_string(session_id),
+        };
+        let payload = format!("{{\"response\":{response},\"sessionId\":{route_session}}}");
+        let channel = inner.server_channel(target);
+        let writes = vec![
+            Write::Publish {
+                channel: channel.clone(),
+                message: payload,
+            },
+            Write::Del(vec![key.clone()]),
+        ];
+        inner
+            .conn
+            .write(writes, &|| format!("PUBLISH {channel} / DEL {key}"))
+            .await?;
+        Ok(true)
+    }
+
+    /// Subscribes (once) to this instance's server channel; responses forwarded by other
+    /// instances then reach the sink as [`Inbound::ForwardedResponse`].
+    pub async fn enable_forwarded_responses(&self) -> Result<()> {
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(closed_error(format!(
+                "SUBSCRIBE {}",
+                inner.server_channel(&inner.server_id)
+            )));
+        }
+        if inner.server_channel_subscribed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let channel = inner.server_channel(&inner.server_id);
+        if let Err(e) = inner.subscriber.subscribe(&[channel]).await {
+            // A subscriber that cannot subscribe at all (a driven client without `subscribe`)
+            // stays disabled, so the caller reports it once; other failures may be retried.
+            if e.kind() != RedisErrorKind::Unsupported {
+                inner
+                    .server_channel_subscribed
+                    .store(false, Ordering::Release);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+impl Inner {
+    pub(super) fn forwarded(&self, payload: &[u8], out: &mut Vec<Inbound>) {
+        // Keep the response's JSON text as published (key order, number spelling).
+        let parsed = serde_json::from_slice::<HashMap<String, Box<RawValue>>>(payload);
+        let Ok(mut obj) = parsed else {
+            tracing::warn!(prefix = %self.prefix, "forwarded response is not a JSON object; dropped");
+            return;
+        };
+        let session_id = match obj
+            .get("sessionId")
+            .map(|raw| serde_json::from_str(raw.get()))
+        {
+            Some(Ok(serde_json::Value::String(s))) => s,
+            Some(Ok(serde_json::Value::Null)) | None => String::new(),
+            Some(Ok(other)) => other.to_string(),
+            Some(Err(_)) => String::new(),
+        };
+        let response_json = match obj.remove("response") {
+            Some(raw) => raw.get().to_string(),
+            None => "null".to_string(),
+        };
+        out.push(Inbound::ForwardedResponse {
+            session_id,
+            response_json,
+        });
+    }
+}
+
+pub(super) fn json_string(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
