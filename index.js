@@ -830,8 +830,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
-module.exports.InMemorySessionStore = nativeBinding.InMemorySessionStore
 module.exports.FileSystemSessionStore = nativeBinding.FileSystemSessionStore
+module.exports.InMemorySessionStore = nativeBinding.InMemorySessionStore
 module.exports.InMemoryStreamManager = nativeBinding.InMemoryStreamManager
 module.exports.RedisSessionStore = nativeBinding.RedisSessionStore
 module.exports.RedisStreamManager = nativeBinding.RedisStreamManager

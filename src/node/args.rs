@@ -203,7 +203,7 @@ pub fn pending_limits(
     })
 }
 
-/// Store-and-forward counters as JS sees them (`manager.pendingStats()`).
+/// Store-and-forward counters of one manager, since it was made (`manager.pendingStats()`).
 #[napi_derive::napi(object, js_name = "PendingStats")]
 pub struct PendingStatsJs {
     /// Messages kept because no stream took them.

@@ -15,6 +15,10 @@ use super::local_store;
 use crate::store::filesystem::{FileStore, FileStoreConfig};
 use crate::store::LocalStore;
 
+/// Sessions in memory, persisted to one JSON file (mcp-use's format) so they survive a
+/// restart. Saves are serialized and written off the JS thread, atomically and durably
+/// (temp file with mode 0600, fsync, rename, fsync of the directory). Unsaved changes are
+/// written when the process exits normally.
 #[napi(js_name = "FileSystemSessionStore")]
 pub struct FileSystemSessionStore {
     store: Arc<FileStore>,
@@ -24,8 +28,13 @@ const CLASS: &str = "FileSystemSessionStore";
 
 #[napi]
 impl FileSystemSessionStore {
-    /// Loads the file synchronously, like the reference.
-    #[napi(constructor, catch_unwind)]
+    /// Loads the file synchronously, like the reference. A corrupt file is moved aside to
+    /// `<path>.corrupt-<ms>`; an unreadable one throws.
+    #[napi(
+        constructor,
+        catch_unwind,
+        ts_args_type = "config?: FileSystemSessionStoreConfig"
+    )]
     pub fn new(env: Env, config: Option<Value>) -> napi::Result<Self> {
         super::init();
         super::exit::flush_file_stores_at_exit(&env);
@@ -68,12 +77,20 @@ impl FileSystemSessionStore {
         })
     }
 
-    #[napi(catch_unwind)]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionId: string",
+        ts_return_type = "Promise<SessionMetadata | null>"
+    )]
     pub fn get(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         local_store::get(&env, &*self.store, session_id, "FileSystemSessionStore.get")
     }
 
-    #[napi(catch_unwind)]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionId: string, data: SessionMetadata",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn set(&self, env: Env, session_id: Value, data: Value) -> napi::Result<Value> {
         local_store::set(
             &env,
@@ -84,7 +101,11 @@ impl FileSystemSessionStore {
         )
     }
 
-    #[napi(catch_unwind)]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionId: string",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn delete(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         local_store::delete(
             &env,
@@ -94,18 +115,27 @@ impl FileSystemSessionStore {
         )
     }
 
-    #[napi(catch_unwind)]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionId: string",
+        ts_return_type = "Promise<boolean>"
+    )]
     pub fn has(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         local_store::has(&env, &*self.store, session_id, "FileSystemSessionStore.has")
     }
 
-    #[napi(catch_unwind)]
+    #[napi(catch_unwind, ts_return_type = "Promise<string[]>")]
     pub fn keys(&self, env: Env) -> napi::Result<Value> {
         local_store::keys(&env, &*self.store)
     }
 
-    /// As the reference: stamps `lastAccessedAt` with now, then expires the session.
-    #[napi(js_name = "setWithTTL", catch_unwind)]
+    /// As the reference: stamps `lastAccessedAt` with now and removes the session after `ttlMs`.
+    #[napi(
+        js_name = "setWithTTL",
+        catch_unwind,
+        ts_args_type = "sessionId: string, data: SessionMetadata, ttlMs: number",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn set_with_ttl(
         &self,
         env: Env,
@@ -128,13 +158,13 @@ impl FileSystemSessionStore {
         self.store.len() as u32
     }
 
-    #[napi(catch_unwind)]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn clear(&self, env: Env) -> napi::Result<Value> {
         local_store::clear(&env, &*self.store)
     }
 
-    /// Resolves once every change made before the call is on disk.
-    #[napi(catch_unwind)]
+    /// Resolves once every change made before the call is on disk; rejects with the disk error.
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn flush(&self, env: Env) -> napi::Result<Value> {
         let store = self.store.clone();
         let promise =
@@ -152,7 +182,7 @@ impl FileSystemSessionStore {
         }
     }
 
-    /// The absolute path of the session file (an addition to the reference API).
+    /// Absolute path of the session file (an addition to the reference API).
     #[napi(getter, catch_unwind)]
     pub fn path(&self) -> String {
         path_string(self.store.path().to_path_buf())

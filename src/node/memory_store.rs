@@ -9,6 +9,9 @@ use super::local_store;
 use crate::store::memory::MemoryStore;
 use crate::store::LocalStore;
 
+/// Sessions in memory, held natively (outside the V8 heap). Lost on restart.
+/// TTLs are enforced by one native timer per store; a later `set`/`setWithTTL` of the
+/// same id replaces the earlier deadline, and pending TTLs never keep the process alive.
 #[napi(js_name = "InMemorySessionStore")]
 pub struct InMemorySessionStore {
     store: MemoryStore,
@@ -24,13 +27,22 @@ impl InMemorySessionStore {
         }
     }
 
-    /// Resolves a copy of the metadata, or `null`.
-    #[napi(catch_unwind)]
+    /// Resolves a copy of the metadata, or `null` when the session is not present.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionId: string",
+        ts_return_type = "Promise<SessionMetadata | null>"
+    )]
     pub fn get(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         local_store::get(&env, &self.store, session_id, "InMemorySessionStore.get")
     }
 
-    #[napi(catch_unwind)]
+    /// Stores the metadata as `JSON.stringify` would; rejects with a TypeError for a cycle or a BigInt.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionId: string, data: SessionMetadata",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn set(&self, env: Env, session_id: Value, data: Value) -> napi::Result<Value> {
         local_store::set(
             &env,
@@ -41,23 +53,37 @@ impl InMemorySessionStore {
         )
     }
 
-    #[napi(catch_unwind)]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionId: string",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn delete(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         local_store::delete(&env, &self.store, session_id, "InMemorySessionStore.delete")
     }
 
-    #[napi(catch_unwind)]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionId: string",
+        ts_return_type = "Promise<boolean>"
+    )]
     pub fn has(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         local_store::has(&env, &self.store, session_id, "InMemorySessionStore.has")
     }
 
-    #[napi(catch_unwind)]
+    #[napi(catch_unwind, ts_return_type = "Promise<string[]>")]
     pub fn keys(&self, env: Env) -> napi::Result<Value> {
         local_store::keys(&env, &self.store)
     }
 
-    /// Expires the session after `ttlMs`, replacing any earlier deadline of the id.
-    #[napi(js_name = "setWithTTL", catch_unwind)]
+    /// Stores the metadata and removes it after `ttlMs` milliseconds (finite, >= 0),
+    /// replacing any earlier deadline of the id.
+    #[napi(
+        js_name = "setWithTTL",
+        catch_unwind,
+        ts_args_type = "sessionId: string, data: SessionMetadata, ttlMs: number",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn set_with_ttl(
         &self,
         env: Env,
@@ -75,12 +101,13 @@ impl InMemorySessionStore {
         )
     }
 
+    /// The number of sessions.
     #[napi(getter, catch_unwind)]
     pub fn size(&self) -> u32 {
         self.store.len() as u32
     }
 
-    #[napi(catch_unwind)]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn clear(&self, env: Env) -> napi::Result<Value> {
         local_store::clear(&env, &self.store)
     }

@@ -20,6 +20,9 @@ use crate::stream::local::LocalStreams;
 
 const CLASS: &str = "InMemoryStreamManager";
 
+/// Live SSE streams of this process, by session id. `send` encodes the payload to UTF-8
+/// once and enqueues the same `Uint8Array` to each target; a controller whose `enqueue`
+/// throws is dropped.
 #[napi(js_name = "InMemoryStreamManager", custom_finalize)]
 pub struct InMemoryStreamManager {
     streams: Mutex<LocalStreams<Registered>>,
@@ -31,7 +34,7 @@ impl InMemoryStreamManager {
     /// `config` is optional: `{ pendingTtl = 3600, pendingMaxMessages = 1000,
     /// pendingMaxBytes = 1048576 }` (`pendingTtl: 0` keeps nothing, as mcp-use). Anything
     /// but an object is ignored, as mcp-use's constructor ignores its arguments.
-    #[napi(constructor, catch_unwind)]
+    #[napi(constructor, catch_unwind, ts_args_type = "config?: PendingOptions")]
     pub fn new(env: Env, config: Value) -> napi::Result<Self> {
         super::init();
         // mcp-use's constructor takes no argument and ignores any: only an object is read.
@@ -47,7 +50,11 @@ impl InMemoryStreamManager {
     }
 
     /// Registers the SSE stream of a session, replacing (without closing) an earlier one.
-    #[napi(catch_unwind)]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionId: string, controller: ReadableStreamDefaultController",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn create(&self, env: Env, session_id: Value, controller: Value) -> napi::Result<Value> {
         let method = "InMemoryStreamManager.create";
         let result = (|| {
@@ -84,7 +91,12 @@ impl InMemoryStreamManager {
         js::settled(&env, result)
     }
 
-    #[napi(catch_unwind)]
+    /// `undefined` broadcasts to every stream.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionIds: string[] | undefined, data: string",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn send(&self, env: Env, session_ids: Value, data: Value) -> napi::Result<Value> {
         let method = "InMemoryStreamManager.send";
         let result = (|| {
@@ -124,8 +136,12 @@ impl InMemoryStreamManager {
         js::settled(&env, result)
     }
 
-    /// Closes and forgets the stream of a session.
-    #[napi(catch_unwind)]
+    /// Closes the stream's controller (an already-closed one is ignored) and releases it.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionId: string",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn delete(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         let result =
             args::session_id(&env, session_id, "InMemoryStreamManager.delete").and_then(|id| {
@@ -139,7 +155,11 @@ impl InMemoryStreamManager {
         js::settled(&env, result)
     }
 
-    #[napi(catch_unwind)]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionId: string",
+        ts_return_type = "Promise<boolean>"
+    )]
     pub fn has(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         let result = args::session_id(&env, session_id, "InMemoryStreamManager.has")
             .and_then(|id| js::boolean(&env, self.streams.lock().contains(&id)));
@@ -147,7 +167,7 @@ impl InMemoryStreamManager {
     }
 
     /// Closes every stream.
-    #[napi(catch_unwind)]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn close(&self, env: Env) -> napi::Result<Value> {
         let drained = self.streams.lock().drain();
         for (_, r) in drained {
@@ -164,6 +184,7 @@ impl InMemoryStreamManager {
         self.pending.lock().stats().into()
     }
 
+    /// The number of streams.
     #[napi(getter, catch_unwind)]
     pub fn size(&self) -> u32 {
         self.streams.lock().len() as u32

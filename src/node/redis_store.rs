@@ -18,6 +18,9 @@ use crate::store::redis::RedisSessionStore as Core;
 
 const CLASS: &str = "RedisSessionStore";
 
+/// Session metadata in Redis under `{prefix}{sessionId}` as JSON, the keys and values of
+/// mcp-use's class. `get`/`has`/`keys` log a Redis failure and resolve `null`/`false`/`[]`;
+/// the other methods reject with an error naming Redis and the command.
 #[napi(js_name = "RedisSessionStore", custom_finalize)]
 pub struct RedisSessionStore {
     /// `None` once closed.
@@ -30,7 +33,11 @@ pub struct RedisSessionStore {
 
 #[napi]
 impl RedisSessionStore {
-    #[napi(constructor, catch_unwind)]
+    #[napi(
+        constructor,
+        catch_unwind,
+        ts_args_type = "config: RedisSessionStoreConfig"
+    )]
     pub fn new(env: Env, config: Value) -> napi::Result<Self> {
         super::init();
         Self::build(&env, config).map_err(|e| args::throw(&env, e))
@@ -87,7 +94,11 @@ impl RedisSessionStore {
     }
 
     /// Resolves the metadata, or `null` when absent or when Redis fails (logged).
-    #[napi(catch_unwind)]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionId: string",
+        ts_return_type = "Promise<SessionMetadata | null>"
+    )]
     pub fn get(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         let method = "RedisSessionStore.get";
         if let Some(done) = self.closed_fallback(&env, method, js::null) {
@@ -116,7 +127,12 @@ impl RedisSessionStore {
         })
     }
 
-    #[napi(catch_unwind)]
+    /// `SET key json EX defaultTTL`.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionId: string, data: SessionMetadata",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn set(&self, env: Env, session_id: Value, data: Value) -> napi::Result<Value> {
         let method = "RedisSessionStore.set";
         run(&env, || {
@@ -131,8 +147,13 @@ impl RedisSessionStore {
         })
     }
 
-    /// Stores with a TTL of `ceil(ttlMs / 1000)` seconds.
-    #[napi(js_name = "setWithTTL", catch_unwind)]
+    /// `SET key json EX ceil(ttlMs / 1000)`.
+    #[napi(
+        js_name = "setWithTTL",
+        catch_unwind,
+        ts_args_type = "sessionId: string, data: SessionMetadata, ttlMs: number",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn set_with_ttl(
         &self,
         env: Env,
@@ -154,7 +175,11 @@ impl RedisSessionStore {
         })
     }
 
-    #[napi(catch_unwind)]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionId: string",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn delete(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         let method = "RedisSessionStore.delete";
         run(&env, || {
@@ -169,7 +194,11 @@ impl RedisSessionStore {
     }
 
     /// `false` when absent or when Redis fails (logged).
-    #[napi(catch_unwind)]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionId: string",
+        ts_return_type = "Promise<boolean>"
+    )]
     pub fn has(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         let method = "RedisSessionStore.has";
         if let Some(done) = self.closed_fallback(&env, method, |env| js::boolean(env, false)) {
@@ -186,8 +215,9 @@ impl RedisSessionStore {
         })
     }
 
-    /// Session ids (prefix stripped), found with `SCAN`; `[]` when Redis fails (logged).
-    #[napi(catch_unwind)]
+    /// Session ids under the prefix (prefix stripped), found with `SCAN` (never `KEYS`);
+    /// `[]` when Redis fails (logged).
+    #[napi(catch_unwind, ts_return_type = "Promise<string[]>")]
     pub fn keys(&self, env: Env) -> napi::Result<Value> {
         let method = "RedisSessionStore.keys";
         if let Some(done) = self.closed_fallback(&env, method, |env| js::string_array(env, &[])) {
@@ -209,8 +239,8 @@ impl RedisSessionStore {
         })
     }
 
-    /// Deletes every key under the prefix (`SCAN` + `UNLINK` in batches).
-    #[napi(catch_unwind)]
+    /// Deletes every session under the prefix (`SCAN` + `UNLINK` in batches).
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn clear(&self, env: Env) -> napi::Result<Value> {
         let method = "RedisSessionStore.clear";
         run(&env, || {
@@ -223,7 +253,7 @@ impl RedisSessionStore {
 
     /// `"client"` when the passed client's own methods are driven, `"native"` when the
     /// addon's own connections are used.
-    #[napi(getter, catch_unwind)]
+    #[napi(getter, catch_unwind, ts_return_type = "\"native\" | \"client\"")]
     pub fn driver(&self) -> &'static str {
         if self.driven {
             "client"
@@ -233,7 +263,7 @@ impl RedisSessionStore {
     }
 
     /// Closes the native connection and calls the passed client's `quit()`.
-    #[napi(catch_unwind)]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn close(&self, env: Env) -> napi::Result<Value> {
         run(&env, || {
             self.core.lock().take();

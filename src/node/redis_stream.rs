@@ -23,6 +23,9 @@ type Controllers = Arc<Mutex<LocalStreams<Registered>>>;
 
 type Handler = Arc<Mutex<Option<JsRef>>>;
 
+/// SSE streams routed across instances by Redis pub/sub, on the channels and keys of
+/// mcp-use's class. One subscriber connection and one heartbeat per manager; it reconnects
+/// and re-subscribes by itself after a Redis restart.
 #[napi(js_name = "RedisStreamManager", custom_finalize)]
 pub struct RedisStreamManager {
     core: Arc<Core>,
@@ -34,7 +37,11 @@ pub struct RedisStreamManager {
 
 #[napi]
 impl RedisStreamManager {
-    #[napi(constructor, catch_unwind)]
+    #[napi(
+        constructor,
+        catch_unwind,
+        ts_args_type = "config: RedisStreamManagerConfig"
+    )]
     pub fn new(env: Env, config: Value) -> napi::Result<Self> {
         super::init();
         Self::build(&env, config).map_err(|e| args::throw(&env, e))
@@ -94,7 +101,11 @@ impl RedisStreamManager {
 
     /// Registers the SSE stream of a session here and subscribes to its channels.
     /// Idempotent: a reconnecting stream replaces the earlier controller.
-    #[napi(catch_unwind)]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionId: string, controller: ReadableStreamDefaultController",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn create(&self, env: Env, session_id: Value, controller: Value) -> napi::Result<Value> {
         let method = "RedisStreamManager.create";
         run(&env, || {
@@ -122,7 +133,11 @@ impl RedisStreamManager {
     }
 
     /// Publishes `data` to the listed sessions, or to every active session when `undefined`.
-    #[napi(catch_unwind)]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionIds: string[] | undefined, data: string",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn send(&self, env: Env, session_ids: Value, data: Value) -> napi::Result<Value> {
         let method = "RedisStreamManager.send";
         run(&env, || {
@@ -138,7 +153,11 @@ impl RedisStreamManager {
     }
 
     /// Closes the local stream, unsubscribes, and tells other instances to drop theirs.
-    #[napi(catch_unwind)]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionId: string",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn delete(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         let method = "RedisStreamManager.delete";
         run(&env, || {
@@ -157,7 +176,11 @@ impl RedisStreamManager {
     }
 
     /// Whether the session has a stream on any instance; `false` when Redis fails (logged).
-    #[napi(catch_unwind)]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionId: string",
+        ts_return_type = "Promise<boolean>"
+    )]
     pub fn has(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         let method = "RedisStreamManager.has";
         run(&env, || {
@@ -171,8 +194,8 @@ impl RedisStreamManager {
         })
     }
 
-    /// Closes every local stream and removes this instance's sessions from Redis.
-    #[napi(catch_unwind)]
+    /// Closes every local stream and removes only this instance's sessions from Redis.
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn close(&self, env: Env) -> napi::Result<Value> {
         let method = "RedisStreamManager.close";
         run(&env, || {
@@ -189,7 +212,7 @@ impl RedisStreamManager {
 
     /// `"client"` when the passed clients' own methods are driven, `"native"` when the
     /// addon's own connections are used.
-    #[napi(getter, catch_unwind)]
+    #[napi(getter, catch_unwind, ts_return_type = "\"native\" | \"client\"")]
     pub fn driver(&self) -> &'static str {
         if self.driven {
             "client"
@@ -211,7 +234,14 @@ impl RedisStreamManager {
         self.controllers.lock().len() as u32
     }
 
-    #[napi(js_name = "registerOutboundRequest", catch_unwind)]
+    /// Records that this instance sent request `requestId` to the session's client, so a
+    /// response arriving on another instance is forwarded here.
+    #[napi(
+        js_name = "registerOutboundRequest",
+        catch_unwind,
+        ts_args_type = "requestId: string | number, sessionId: string",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn register_outbound_request(
         &self,
         env: Env,
@@ -232,7 +262,12 @@ impl RedisStreamManager {
     }
 
     /// Publishes a response to the instance that sent the request, if that is another one.
-    #[napi(js_name = "forwardInboundResponse", catch_unwind)]
+    #[napi(
+        js_name = "forwardInboundResponse",
+        catch_unwind,
+        ts_args_type = "message: { id: string | number; [key: string]: unknown }, sessionId: string",
+        ts_return_type = "Promise<boolean>"
+    )]
     pub fn forward_inbound_response(
         &self,
         env: Env,
@@ -274,7 +309,11 @@ impl RedisStreamManager {
     }
 
     /// Sets the handler for responses forwarded here by other instances.
-    #[napi(js_name = "onForwardedResponse", catch_unwind)]
+    #[napi(
+        js_name = "onForwardedResponse",
+        catch_unwind,
+        ts_args_type = "handler: (message: unknown, sessionId: string) => void"
+    )]
     pub fn on_forwarded_response(&self, env: Env, handler: Value) -> napi::Result<()> {
         let method = "RedisStreamManager.onForwardedResponse";
         if js::kind(&env, handler).map_err(|e| args::throw(&env, e))? != Kind::Function {
