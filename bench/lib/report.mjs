@@ -80,3 +80,74 @@ export function svg(rows, machine) {
   o.push(`</svg>`);
   return o.join("\n") + "\n";
 }
+
+/** Panels of lines against a log-scale x (e.g. values against the number of streams), log-scale y,
+ * in the style of svg() above. panels: [{ title, unit, series: [{ name, color, dash?, hollow?,
+ * points: [{ x, y }] }] }]; a series with one point and `hollow` is drawn as a lone marker. */
+export function linesSvg({ title, subtitle, panels, xLabel, legendNote }) {
+  const FLOOR = 1e-3;
+  const pw = 430, ph = 300, ml = 70, mr = 34, mt = 88, mb = 58;
+  const W = panels.length * (ml + pw + mr) + 10, H = mt + ph + mb + 24 * Math.ceil(new Set(panels.flatMap((p) => p.series.map((s) => s.name))).size / 2) + 12;
+  const o = [];
+  o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
+  o.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
+  o.push(`<text x="12" y="22" font-size="15" font-weight="bold">${esc(title)}</text>`);
+  o.push(`<text x="12" y="40" fill="#555">${esc(subtitle)}</text>`);
+  const decades = (vals) => {
+    const v = vals.filter((x) => Number.isFinite(x)).map((x) => Math.max(FLOOR, x));
+    return [Math.floor(Math.log10(Math.min(...v))), Math.max(Math.floor(Math.log10(Math.min(...v))) + 1, Math.ceil(Math.log10(Math.max(...v)) + 1e-9))];
+  };
+  const xs = panels.flatMap((p) => p.series.flatMap((s) => s.points.map((q) => q.x)));
+  let [xd0, xd1] = decades(xs);
+  const xlo = Math.log10(Math.min(...xs)) - 0.15, xhi = Math.log10(Math.max(...xs)) + 0.15;
+  panels.forEach((p, pi) => {
+    const ox = pi * (ml + pw + mr) + ml;
+    const ys = p.series.flatMap((s) => s.points.map((q) => q.y));
+    const [yd0, yd1] = decades(ys);
+    const X = (v) => ox + ((Math.log10(v) - xlo) / (xhi - xlo)) * pw;
+    const Y = (v) => mt + ph - ((Math.log10(Math.max(FLOOR, v)) - yd0) / (yd1 - yd0)) * ph;
+    o.push(`<text x="${ox}" y="${mt - 26}" font-size="13" font-weight="bold">${esc(p.title)}</text>`);
+    o.push(`<text x="${ox}" y="${mt - 10}" fill="#555">${esc(p.unit)} (log scale)</text>`);
+    o.push(`<rect x="${ox}" y="${mt}" width="${pw}" height="${ph}" fill="none" stroke="#ccc"/>`);
+    for (let d = yd0; d <= yd1; d++) {
+      const gy = Y(10 ** d);
+      o.push(`<line x1="${ox}" y1="${gy}" x2="${ox + pw}" y2="${gy}" stroke="#e3e3e3"/>`);
+      o.push(`<text x="${ox - 6}" y="${gy + 4}" text-anchor="end" fill="#555">${fmt(10 ** d)}</text>`);
+    }
+    for (let d = xd0; d <= xd1; d++) {
+      for (const m of [1, 2, 5]) {
+        const v = m * 10 ** d;
+        if (Math.log10(v) < xlo || Math.log10(v) > xhi) continue;
+        const gx = X(v);
+        o.push(`<line x1="${gx}" y1="${mt}" x2="${gx}" y2="${mt + ph}" stroke="${m === 1 ? "#e3e3e3" : "#f3f3f3"}"/>`);
+        o.push(`<text x="${gx}" y="${mt + ph + 16}" text-anchor="middle" fill="#555">${fmt(v)}</text>`);
+      }
+    }
+    o.push(`<text x="${ox + pw / 2}" y="${mt + ph + 36}" text-anchor="middle" fill="#555">${esc(xLabel)}</text>`);
+    for (const s of p.series) {
+      const pts = s.points.filter((q) => Number.isFinite(q.y)).sort((a, b) => a.x - b.x);
+      if (pts.length > 1) o.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2.2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ""} points="${pts.map((q) => `${X(q.x).toFixed(1)},${Y(q.y).toFixed(1)}`).join(" ")}"/>`);
+      for (const q of pts) {
+        const cx = X(q.x), cy = Y(q.y);
+        if (s.marker === "square") o.push(`<rect x="${cx - 5}" y="${cy - 5}" width="10" height="10" fill="${s.hollow ? "#fff" : s.color}" stroke="${s.color}" stroke-width="2"><title>${esc(`${s.name}: ${fmt(q.x)} → ${fmt(q.y)} ${p.unit}`)}</title></rect>`);
+        else o.push(`<circle cx="${cx}" cy="${cy}" r="${s.hollow ? 5 : 4}" fill="${s.hollow ? "#fff" : s.color}" stroke="${s.color}" stroke-width="2"><title>${esc(`${s.name}: ${fmt(q.x)} → ${fmt(q.y)} ${p.unit}`)}</title></circle>`);
+        o.push(`<text x="${cx + 8}" y="${cy - 7}" fill="${s.color}" font-size="11">${esc(fmt(q.y))}</text>`);
+      }
+    }
+  });
+  const ly = mt + ph + mb;
+  const legend = [];
+  for (const p of panels) for (const s of p.series) if (!legend.some((x) => x.name === s.name)) legend.push(s);
+  legend.forEach((s, i) => {
+    const lx = 12 + (i % 2) * 460, yy = ly + Math.floor(i / 2) * 24;
+    if (s.marker === "square") o.push(`<rect x="${lx + 9}" y="${yy - 5}" width="10" height="10" fill="${s.hollow ? "#fff" : s.color}" stroke="${s.color}" stroke-width="2"/>`);
+    else {
+      o.push(`<line x1="${lx}" y1="${yy}" x2="${lx + 28}" y2="${yy}" stroke="${s.color}" stroke-width="2.2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ""}/>`);
+      o.push(`<circle cx="${lx + 14}" cy="${yy}" r="4" fill="${s.hollow ? "#fff" : s.color}" stroke="${s.color}" stroke-width="2"/>`);
+    }
+    o.push(`<text x="${lx + 36}" y="${yy + 4}">${esc(s.name)}</text>`);
+  });
+  if (legendNote) o.push(`<text x="12" y="${H - 8}" fill="#555" font-size="11">${esc(legendNote)}</text>`);
+  o.push(`</svg>`);
+  return o.join("\n") + "\n";
+}

@@ -1,0 +1,349 @@
+#!/usr/bin/env node
+// Fleet scale (issue 15, items 2 and 3): what N open streams cost at idle, addon vs
+// mcp-use@1.34.6, in one run on one private redis-server.
+//
+//   npm run bench:fleet                      = node bench/fleet.mjs: N = 10k and 100k, then a real
+//                                              MCPServer with 3,000 GET streams (about 10 minutes)
+//   node bench/fleet.mjs --quick             small N, short windows, heartbeat 2 s (a smoke run, ~2 min)
+//   node bench/fleet.mjs --n 3000,10000      fleet sizes of the direct mode
+//   node bench/fleet.mjs --mcp-streams 1000  streams of the MCPServer mode (0: skip it)
+//   node bench/fleet.mjs --only direct       or --only mcpserver
+//   node bench/fleet.mjs --idle 30 --settle 5 --heartbeat 10 --batch 1000 --split 20
+//
+// Direct mode, per implementation and N, in its own `node --expose-gc` process
+// (bench/fleet/direct.mjs): create N streams on one RedisStreamManager (concurrent in
+// batches of --batch), settle, then an idle window of --idle seconds measuring Redis
+// commands/s (INFO stats total_commands_processed: it counts what Lua scripts run too; the
+// admin connection's own commands subtracted), per-command rates (INFO commandstats),
+// redis-server CPU, the process's CPU (process.cpuUsage), RSS and V8 heap per stream
+// (after gc, against a baseline before the first create); then broadcast to all (until
+// every controller's enqueue was called) and delete all. MCPServer mode: mcp-use's MCPServer
+// (NODE_ENV=production, its own process, bench/fleet/server-app.mjs) on each implementation's
+// RedisSessionStore + RedisStreamManager, --mcp-streams sessions each holding a GET SSE
+// stream (raw HTTP, bench/fleet/mcp-client.mjs), the same idle window. When scripts ran in a
+// window, a MONITOR window (--split seconds, after the idle window so it does not weigh on
+// it) tells commands sent by clients from commands run inside scripts.
+//
+// Results: a table and the targets on stdout, bench/results/fleet.json and fleet.svg
+// (fleet-quick.* with --quick). Nothing here is a test assertion: a shared 2-core machine.
+import { fork, execSync } from "node:child_process";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startRedis, redisInfoVersion, freePort } from "./lib/redis.mjs";
+import { fmt, fmtRatio, linesSvg } from "./lib/report.mjs";
+import { redisWatch, CLK_TCK } from "./fleet/redis-watch.mjs";
+import { openFleet, closeAgent } from "./fleet/mcp-client.mjs";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, "..");
+const argv = process.argv.slice(2);
+const flag = (f) => argv.includes(f);
+const opt = (f, d) => { const i = argv.indexOf(f); return i >= 0 ? argv[i + 1] : d; };
+const quick = flag("--quick");
+const Ns = opt("--n", quick ? "500,2000" : "10000,100000").split(",").map(Number).filter((n) => n > 0).sort((a, b) => a - b);
+const mcpStreams = Number(opt("--mcp-streams", quick ? 200 : 3000));
+const heartbeat = Number(opt("--heartbeat", quick ? 2 : 10));
+const idleSec = Number(opt("--idle", quick ? 6 : 30));
+const settleSec = Number(opt("--settle", quick ? 1 : 5));
+const splitSec = Number(opt("--split", quick ? 4 : 2 * heartbeat));
+const batch = Number(opt("--batch", 1000));
+const only = opt("--only", null);
+const ACTIVE = "mcp:stream:active";
+const IMPLS = ["ref", "addon"];
+const NAME = { ref: "mcp-use", addon: "addon" };
+const print = (s = "") => process.stdout.write(`${s}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+const k = (n) => (n >= 1000 ? `${n / 1000}k` : String(n));
+
+if (idleSec < 2.5 * heartbeat) print(`note: idle window ${idleSec} s is shorter than 2.5 heartbeat intervals (${heartbeat} s)`);
+
+/** A forked child that answers {op} messages with {type:"done", op, result}. */
+function child(file, args, env, execArgv = ["--expose-gc", "--max-old-space-size=8192"]) {
+  const proc = fork(file, args, { cwd: ROOT, execArgv, env: { ...process.env, MCP_SESSIONS_LOG: process.env.MCP_SESSIONS_LOG ?? "warn", ...env }, stdio: ["ignore", "ignore", "pipe", "ipc"] });
+  let stderr = "";
+  proc.stderr.on("data", (d) => { stderr += d; if (stderr.length > 20_000) stderr = stderr.slice(-10_000); });
+  const waiters = [];
+  let exited = null;
+  proc.on("message", (m) => {
+    if (m.type === "error" || m.op === undefined && m.type !== "ready") { for (const w of waiters.splice(0)) w.reject(new Error(m.error ?? JSON.stringify(m))); return; }
+    const i = waiters.findIndex((w) => w.match(m));
+    if (i >= 0) waiters.splice(i, 1)[0].resolve(m);
+  });
+  proc.on("exit", (code, sig) => { exited = sig ?? code; for (const w of waiters.splice(0)) w.reject(new Error(`child exited (${exited}): ${stderr.trim().slice(-2000)}`)); });
+  const wait = (match, ms = 600_000) => new Promise((resolve, reject) => {
+    if (exited !== null) return reject(new Error(`child exited (${exited}): ${stderr.trim().slice(-2000)}`));
+    const t = setTimeout(() => reject(new Error("child timed out")), ms);
+    waiters.push({ match, resolve: (m) => { clearTimeout(t); resolve(m); }, reject: (e) => { clearTimeout(t); reject(e); } });
+  });
+  return {
+    proc, get stderr() { return stderr.trim(); }, wait,
+    ask: (op, ms) => { const p = wait((m) => m.op === op, ms); proc.send({ op }); return p; },
+    async kill() {
+      if (exited !== null) return;
+      const gone = new Promise((r) => proc.once("exit", r));
+      proc.kill("SIGTERM");
+      await Promise.race([gone, sleep(3000)]);
+      if (exited === null) { proc.kill("SIGKILL"); await gone; }
+    },
+  };
+}
+
+const cpuPct = (a, b) => ((b.cpu.user - a.cpu.user + b.cpu.system - a.cpu.system) / 1000 / ((b.atMs ?? b.hr) - (a.atMs ?? a.hr))) * 100;
+
+/** The idle window: CPU of `proc` bracketed around Redis' window, then a MONITOR split if scripts ran. */
+async function idle(watch, askCpu) {
+  const c0 = await askCpu();
+  const w = await watch.window(idleSec);
+  const c1 = await askCpu();
+  const out = { ...w, processCpuPct: cpuPct(c0, c1) };
+  if (c0.threads && c1.threads) {
+    // % of a core per thread name (clock ticks of /proc/<pid>/task/*/stat)
+    const secs = (c1.atMs - c0.atMs) / 1000;
+    out.threadCpuPct = Object.fromEntries(Object.keys(c1.threads).map((t) => [t, ((c1.threads[t] - (c0.threads[t] || 0)) / CLK_TCK / secs) * 100]).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]));
+  }
+  if (w.scripts && splitSec > 0) out.split = await watch.split(splitSec);
+  out.clientCommandsPerSec = out.split ? out.split.clientPerSec : w.commandsPerSec;
+  return out;
+}
+
+async function direct(watch, redis, impl, n) {
+  await watch.reset();
+  const cfg = { n, batch, heartbeat, redisUrl: redis.url, broadcastTimeoutMs: 300_000 };
+  const c = child(path.join(HERE, "fleet", "direct.mjs"), [impl], { FLEET_CFG: JSON.stringify(cfg) });
+  try {
+    await c.wait((m) => m.type === "ready", 60_000);
+    const created = (await c.ask("create")).result;
+    const active = await watch.scard(ACTIVE);
+    if (active !== n) throw new Error(`${n} created but ${active} in ${ACTIVE}`);
+    await sleep(settleSec * 1000);
+    const w = await idle(watch, async () => (await c.ask("cpu")).result);
+    const bc = (await c.ask("broadcast")).result;
+    const del = (await c.ask("delete")).result;
+    const left = { active: await watch.scard(ACTIVE), keys: await watch.dbsize() };
+    await c.ask("exit").catch(() => {});
+    return { impl, n, ...created, idle: w, ...bc, ...del, left, stderr: c.stderr || undefined };
+  } finally {
+    await c.kill();
+  }
+}
+
+async function mcpserver(watch, redis, impl, m) {
+  await watch.reset();
+  const port = await freePort();
+  const c = child(path.join(HERE, "fleet", "server-app.mjs"), [], { IMPL: impl, PORT: String(port), REDIS_URL: redis.url, HEARTBEAT: String(heartbeat), NODE_ENV: "production" }, ["--expose-gc"]);
+  let streams = [];
+  try {
+    await c.wait((x) => x.op === "listening", 60_000);
+    const t0 = nowMs();
+    streams = await openFleet(port, m, 32);
+    const openMs = nowMs() - t0;
+    let active = 0;
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(200)) if ((active = await watch.scard(ACTIVE)) >= m) break;
+    if (active !== m) throw new Error(`${m} GET streams open but ${active} in ${ACTIVE}`);
+    await sleep(settleSec * 1000);
+    const w = await idle(watch, async () => { const r = await c.ask("cpu"); return r; });
+    const mem = await c.ask("mem");
+    const open = streams.filter((s) => !s.ended).length;
+    return { impl, streams: m, openMs, idle: w, serverRssMB: mem.rss / 2 ** 20, serverHeapMB: mem.heapUsed / 2 ** 20, streamsStillOpen: open, stderr: c.stderr || undefined };
+  } finally {
+    for (const s of streams) s.close();
+    closeAgent();
+    await c.kill();
+  }
+}
+
+// ---------- run ----------
+const started = Date.now();
+const addonFile = path.join(ROOT, "mcp-sessions-native.linux-x64-gnu.node");
+const doc = { direct: [], mcpserver: [] };
+let redis = null, watch = null, snapDir = null;
+try {
+  if (!fs.existsSync(addonFile)) throw new Error(`${addonFile} missing: run npm run build`);
+  // Every child of this run loads the same build: a copy taken now (the working tree's .node may
+  // be rebuilt while the run goes on), through the loader's NAPI_RS_NATIVE_LIBRARY_PATH.
+  snapDir = fs.mkdtempSync(path.join(os.tmpdir(), "mcp-fleet-addon-"));
+  const snap = path.join(snapDir, path.basename(addonFile));
+  fs.copyFileSync(addonFile, snap);
+  process.env.NAPI_RS_NATIVE_LIBRARY_PATH = snap;
+  const addonBuild = { builtAt: fs.statSync(addonFile).mtime.toISOString(), sha256: crypto.createHash("sha256").update(fs.readFileSync(snap)).digest("hex").slice(0, 16) };
+  try {
+    addonBuild.head = execSync("git rev-parse --short HEAD", { cwd: ROOT }).toString().trim();
+    addonBuild.srcChangedSinceHead = execSync("git status --porcelain -- src Cargo.toml", { cwd: ROOT }).toString().trim().split("\n").filter(Boolean).length;
+  } catch { /* not a checkout */ }
+  redis = await startRedis();
+  const redisVersion = await redisInfoVersion(redis.url);
+  watch = await redisWatch(redis);
+  print(`private redis-server ${redisVersion} on 127.0.0.1:${redis.port} (pid ${redis.pid}); load average ${os.loadavg().map((x) => x.toFixed(1)).join(" ")}`);
+  print(`${quick ? "QUICK " : ""}fleet run: direct N = ${only === "mcpserver" ? "-" : Ns.join(", ")}; MCPServer streams = ${only === "direct" || !mcpStreams ? "-" : mcpStreams}; heartbeatInterval ${heartbeat} s, idle window ${idleSec} s after ${settleSec} s, create/delete batches of ${batch}\n`);
+
+  if (only !== "mcpserver") {
+    for (const [i, n] of Ns.entries()) {
+      for (const impl of i % 2 === 0 ? IMPLS : [...IMPLS].reverse()) {
+        const s = Date.now();
+        try {
+          const r = await direct(watch, redis, impl, n);
+          doc.direct.push(r);
+          print(`  direct ${k(n).padStart(5)} ${NAME[impl].padEnd(7)} ${((Date.now() - s) / 1000).toFixed(0).padStart(4)} s  create ${fmt(r.createMs, "ms")}, idle ${fmt(r.idle.commandsPerSec)} cmd/s (${Object.entries(r.idle.perCommandPerSec).slice(0, 4).map(([c, v]) => `${c} ${fmt(v)}`).join(", ")}), CPU ${fmt(r.idle.processCpuPct)}%, broadcast ${fmt(r.broadcastMs, "ms")}, delete ${fmt(r.deleteMs, "ms")}`);
+          if (r.stderr) print(`    stderr: ${r.stderr.split("\n").slice(0, 3).join(" | ")}`);
+        } catch (e) {
+          doc.direct.push({ impl, n, error: String(e.message ?? e) });
+          print(`  direct ${k(n)} ${NAME[impl]}: FAILED ${e.message ?? e}`);
+        }
+      }
+    }
+  }
+  if (only !== "direct" && mcpStreams > 0) {
+    for (const impl of IMPLS) {
+      const s = Date.now();
+      try {
+        const r = await mcpserver(watch, redis, impl, mcpStreams);
+        doc.mcpserver.push(r);
+        print(`  MCPServer ${k(mcpStreams)} ${NAME[impl].padEnd(7)} ${((Date.now() - s) / 1000).toFixed(0).padStart(4)} s  open ${fmt(r.openMs, "ms")}, idle ${fmt(r.idle.commandsPerSec)} cmd/s (${Object.entries(r.idle.perCommandPerSec).slice(0, 4).map(([c, v]) => `${c} ${fmt(v)}`).join(", ")}), server CPU ${fmt(r.idle.processCpuPct)}%`);
+        if (r.stderr) print(`    stderr: ${r.stderr.split("\n").slice(0, 3).join(" | ")}`);
+      } catch (e) {
+        doc.mcpserver.push({ impl, streams: mcpStreams, error: String(e.message ?? e) });
+        print(`  MCPServer ${k(mcpStreams)} ${NAME[impl]}: FAILED ${e.message ?? e}`);
+      }
+    }
+  }
+
+  // ---------- report ----------
+  const machine = { cpu: os.cpus()[0]?.model ?? "unknown", cores: os.cpus().length, node: process.version, os: `${os.type()} ${os.release()}`, totalMemGB: +(os.totalmem() / 2 ** 30).toFixed(1), loadavgAtEnd: os.loadavg(), date: new Date().toISOString(), redis: redisVersion, quick };
+  const pkg = (p) => { try { return JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules", p, "package.json"), "utf8")).version; } catch { return null; } };
+  const versions = { reference: `mcp-use@${pkg("mcp-use")}`, redisClient: `redis@${pkg("redis")}`, addonBuilt: addonBuild.builtAt, addon: addonBuild };
+  print(`\n${machine.cpu}, ${machine.cores} cores (shared), node ${machine.node}, redis ${redisVersion}, ${versions.reference} vs addon (built ${addonBuild.builtAt}, sha256 ${addonBuild.sha256}, HEAD ${addonBuild.head ?? "?"}${addonBuild.srcChangedSinceHead ? `, ${addonBuild.srcChangedSinceHead} src files changed since` : ""})${quick ? ", QUICK" : ""}\n`);
+
+  const ok = (r) => r && !r.error;
+  const get = (list, impl, key, val) => list.find((r) => r.impl === impl && r[key] === val);
+  const rows = [];
+  const cols = ["", "mcp-use", "addon", "addon/mcp-use"];
+  const add = (label, a, b, unit) => rows.push([label, fmt(a, unit), fmt(b, unit), Number.isFinite(a) && Number.isFinite(b) && a > 0 ? fmtRatio(b / a) : "-"]);
+  for (const n of only === "mcpserver" ? [] : Ns) {
+    const R = get(doc.direct, "ref", "n", n), A = get(doc.direct, "addon", "n", n);
+    const v = (r, f) => (ok(r) ? f(r) : NaN);
+    const h = `${k(n)} streams`;
+    add(`${h}: create all (batches of ${batch})`, v(R, (r) => r.createMs), v(A, (r) => r.createMs), "ms");
+    add(`${h}: idle Redis commands/s`, v(R, (r) => r.idle.commandsPerSec), v(A, (r) => r.idle.commandsPerSec), "");
+    add(`${h}: idle commands/s sent by clients`, v(R, (r) => r.idle.clientCommandsPerSec), v(A, (r) => r.idle.clientCommandsPerSec), "");
+    add(`${h}: idle process CPU, % of a core`, v(R, (r) => r.idle.processCpuPct), v(A, (r) => r.idle.processCpuPct), "%");
+    add(`${h}: idle redis-server CPU, % of a core`, v(R, (r) => r.idle.redisCpuPct), v(A, (r) => r.idle.redisCpuPct), "%");
+    add(`${h}: RSS per stream`, v(R, (r) => r.rssPerStream), v(A, (r) => r.rssPerStream), "B");
+    add(`${h}: V8 heap per stream`, v(R, (r) => r.heapPerStream), v(A, (r) => r.heapPerStream), "B");
+    add(`${h}: broadcast, all delivered`, v(R, (r) => r.broadcastMs), v(A, (r) => r.broadcastMs), "ms");
+    add(`${h}: delete all (batches of ${batch})`, v(R, (r) => r.deleteMs), v(A, (r) => r.deleteMs), "ms");
+  }
+  if (doc.mcpserver.length) {
+    const R = get(doc.mcpserver, "ref", "streams", mcpStreams), A = get(doc.mcpserver, "addon", "streams", mcpStreams);
+    const v = (r, f) => (ok(r) ? f(r) : NaN);
+    const h = `MCPServer, ${k(mcpStreams)} GET streams`;
+    add(`${h}: open all (initialize + GET)`, v(R, (r) => r.openMs), v(A, (r) => r.openMs), "ms");
+    add(`${h}: idle Redis commands/s`, v(R, (r) => r.idle.commandsPerSec), v(A, (r) => r.idle.commandsPerSec), "");
+    add(`${h}: idle commands/s sent by clients`, v(R, (r) => r.idle.clientCommandsPerSec), v(A, (r) => r.idle.clientCommandsPerSec), "");
+    add(`${h}: idle server CPU, % of a core`, v(R, (r) => r.idle.processCpuPct), v(A, (r) => r.idle.processCpuPct), "%");
+    add(`${h}: idle redis-server CPU, % of a core`, v(R, (r) => r.idle.redisCpuPct), v(A, (r) => r.idle.redisCpuPct), "%");
+    add(`${h}: server RSS after gc`, v(R, (r) => r.serverRssMB), v(A, (r) => r.serverRssMB), "MB");
+  }
+  const w = cols.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)));
+  const line = (cells) => "| " + cells.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join(" | ") + " |";
+  const tableText = [line(cols), "|" + w.map((x, i) => "-".repeat(x + 1) + (i === 0 ? "-" : ":")).join("|") + "|", ...rows.map(line)].join("\n");
+  print(tableText);
+
+  // Per-command detail of the addon's idle windows (what its commands/s consist of).
+  print("\nidle commands/s per command (INFO commandstats), and the MONITOR split where scripts ran:");
+  const detail = (label, r) => {
+    if (!ok(r)) return;
+    const pc = Object.entries(r.idle.perCommandPerSec).map(([c, x]) => `${c} ${fmt(x)}`).join(", ");
+    print(`  ${label}: ${fmt(r.idle.commandsPerSec)}/s = ${pc || "nothing"}`);
+    if (r.idle.split) {
+      const s = r.idle.split;
+      print(`    sent by clients ${fmt(s.clientPerSec)}/s (${Object.entries(s.clientPerCommand).map(([c, x]) => `${c} ${fmt(x)}`).join(", ")}); run inside scripts ${fmt(s.scriptPerSec)}/s (${Object.entries(s.scriptPerCommand).map(([c, x]) => `${c} ${fmt(x)}`).join(", ")}) [MONITOR, ${s.seconds.toFixed(0)} s]`);
+    }
+    print(`    per second: ${r.idle.timelinePerSec.join(" ")}`);
+    if (r.idle.threadCpuPct) print(`    process CPU by thread, % of a core: ${Object.entries(r.idle.threadCpuPct).map(([t, x]) => `${t} ${fmt(x)}`).join(", ")}`);
+  };
+  for (const r of doc.direct) detail(`direct ${k(r.n)} ${NAME[r.impl]}`, r);
+  for (const r of doc.mcpserver) detail(`MCPServer ${k(r.streams)} ${NAME[r.impl]}`, r);
+
+  // Targets (issue 15): idle Redis commands/s at 3,000 streams (MCPServer) <= 5% of mcp-use's;
+  // at 100k streams no more than at 10k (addon).
+  const targets = [];
+  print("\ntargets (issue 15; same run):");
+  if (doc.mcpserver.length) {
+    const R = get(doc.mcpserver, "ref", "streams", mcpStreams), A = get(doc.mcpserver, "addon", "streams", mcpStreams);
+    if (ok(R) && ok(A)) {
+      for (const [what, key] of [["Redis commands/s", "commandsPerSec"], ["commands/s sent by clients (info)", "clientCommandsPerSec"]]) {
+        const ratio = A.idle[key] / R.idle[key];
+        const met = ratio <= 0.05;
+        const primary = key === "commandsPerSec";
+        targets.push({ id: `mcpserver-${key}`, primary, met, addon: A.idle[key], ref: R.idle[key], ratio });
+        print(`  ${primary ? (met ? "PASS" : "MISS") : met ? "pass" : "miss"}  MCPServer ${k(mcpStreams)} streams, idle ${what}: addon ${A.idle[key].toFixed(2)} vs mcp-use ${R.idle[key].toFixed(2)} = ${(ratio * 100).toPrecision(3)}% (target <= 5%)`);
+      }
+    } else print("  MISS  MCPServer mode failed: no comparison");
+  }
+  if (only !== "mcpserver" && Ns.length > 1) {
+    const lo = get(doc.direct, "addon", "n", Ns[0]), hi = get(doc.direct, "addon", "n", Ns[Ns.length - 1]);
+    if (ok(lo) && ok(hi)) {
+      for (const [what, key] of [["Redis commands/s", "commandsPerSec"], ["commands/s sent by clients (info)", "clientCommandsPerSec"]]) {
+        const met = hi.idle[key] <= lo.idle[key];
+        const primary = key === "commandsPerSec";
+        targets.push({ id: `scale-${key}`, primary, met, atSmall: lo.idle[key], atLarge: hi.idle[key] });
+        print(`  ${primary ? (met ? "PASS" : "MISS") : met ? "pass" : "miss"}  addon idle ${what} at ${k(Ns[Ns.length - 1])} streams ${hi.idle[key].toFixed(2)} vs at ${k(Ns[0])} ${lo.idle[key].toFixed(2)} (${hi.idle[key] >= lo.idle[key] ? "+" : ""}${((hi.idle[key] / lo.idle[key] - 1) * 100).toFixed(1)}%; target: no more)`);
+      }
+    } else print("  MISS  direct mode failed: no comparison");
+  }
+
+  // Chart: commands/s and CPU against N, both implementations (+ the MCPServer points).
+  const series = (metric) => {
+    const pts = (impl, f) => doc.direct.filter((r) => r.impl === impl && ok(r)).map((r) => ({ x: r.n, y: f(r.idle) }));
+    const mcp = (impl, f) => doc.mcpserver.filter((r) => r.impl === impl && ok(r)).map((r) => ({ x: r.streams, y: f(r.idle) }));
+    const s = [
+      { name: "mcp-use@1.34.6, one process", color: "#d9463b", points: pts("ref", metric) },
+      { name: "addon, one process", color: "#2e9e5b", points: pts("addon", metric) },
+      { name: `mcp-use, real MCPServer (${k(mcpStreams)} GET streams)`, color: "#d9463b", hollow: true, marker: "square", points: mcp("ref", metric) },
+      { name: `addon, real MCPServer (${k(mcpStreams)} GET streams)`, color: "#2e9e5b", hollow: true, marker: "square", points: mcp("addon", metric) },
+    ];
+    return s;
+  };
+  const cmdSeries = series((i) => i.commandsPerSec);
+  cmdSeries.push({ name: "addon, commands sent by clients (scripts' inner commands left out)", color: "#2e9e5b", dash: "5 4", points: doc.direct.filter((r) => r.impl === "addon" && ok(r)).map((r) => ({ x: r.n, y: r.idle.clientCommandsPerSec })) });
+  const cpuSeries = series((i) => i.processCpuPct);
+  const chart = linesSvg({
+    title: `Idle fleet cost against open streams: mcp-sessions-native vs mcp-use@1.34.6 (heartbeatInterval ${heartbeat} s)`,
+    subtitle: `${machine.cpu}, ${machine.cores} shared cores, node ${machine.node}, redis ${redisVersion}, ${machine.date.slice(0, 10)}${quick ? ", QUICK run" : ""} · ${idleSec}-s idle window · one run: node bench/fleet.mjs${argv.length ? " " + argv.join(" ") : ""}`,
+    xLabel: "open streams (log scale)",
+    panels: [
+      { title: "Redis commands/s at idle", unit: "commands/s, INFO total_commands_processed", series: cmdSeries.filter((s) => s.points.length) },
+      { title: "Server CPU at idle", unit: "% of one core, process.cpuUsage", series: cpuSeries.filter((s) => s.points.length) },
+    ],
+    legendNote: "Redis commands include those Lua scripts run (as Redis counts them). Squares: a real MCPServer in its own process, clients over HTTP.",
+  });
+  const out = {
+    machine, versions, command: `node bench/fleet.mjs ${argv.join(" ")}`.trim(), durationSec: (Date.now() - started) / 1000,
+    config: { Ns, mcpStreams, heartbeat, idleSec, settleSec, splitSec, batch },
+    notes: {
+      commands: "INFO stats total_commands_processed delta over the idle window, minus the admin connection's own commands; it includes the commands a Lua script runs (EVALSHA counts once, and each redis.call in it once)",
+      clientCommands: "commands sent by clients per second, counted by MONITOR in a window that follows the idle window (only when scripts ran; otherwise equal to the total, which then has no script commands in it)",
+      cpu: "process.cpuUsage() delta (user + system, all threads of the process) over the idle window, in % of one core; redis-server CPU from /proc/<pid>/stat",
+      memory: "after gc(), minus a baseline taken after the manager was constructed and warmed up and the ids and controllers existed, divided by N",
+      broadcast: "send(undefined, data) until every controller's enqueue had been called once",
+      logging: "mcp-use's console.log/console.debug are silenced in the direct-mode reference processes; the MCPServer processes' stdout is discarded",
+    },
+    table: tableText, targets, direct: doc.direct, mcpserver: doc.mcpserver,
+  };
+  const base = quick ? "fleet-quick" : "fleet";
+  fs.mkdirSync(path.join(HERE, "results"), { recursive: true });
+  fs.writeFileSync(path.join(HERE, "results", `${base}.json`), JSON.stringify(out, null, 2) + "\n");
+  fs.writeFileSync(path.join(HERE, "results", `${base}.svg`), chart);
+  print(`\nwrote bench/results/${base}.json and bench/results/${base}.svg in ${out.durationSec.toFixed(0)} s`);
+} catch (e) {
+  console.error(e);
+  process.exitCode = 1;
+} finally {
+  if (watch) await watch.close().catch(() => {});
+  if (redis) await redis.stop();
+  if (snapDir) fs.rmSync(snapDir, { recursive: true, force: true });
+}
