@@ -247,14 +247,19 @@ fn from_client(env: &Env, client: Value, field: &str, class: &str) -> JsResult<R
         .filter(|s| js::kind(env, *s).ok() == Some(Kind::Object));
     let socket_or_options = socket.unwrap_or(options);
 
+    let username = opt_string(env, options, "username")?;
+    let password = opt_string(env, options, "password")?;
+    let db = opt_number(env, options, "database")?
+        .or(opt_number(env, options, "db")?)
+        .unwrap_or(0.0) as i64;
     if let Some(path) = opt_string(env, socket_or_options, "path")? {
-        let db = opt_number(env, options, "database")?
-            .or(opt_number(env, options, "db")?)
-            .unwrap_or(0.0);
-        return Ok(RedisSettings::from_url(format!(
-            "redis+unix://{path}?db={}",
-            db as i64
-        )));
+        return Ok(RedisSettings::from_parts(&RedisEndpoint {
+            path: Some(path.into()),
+            username,
+            password,
+            db,
+            ..Default::default()
+        }));
     }
     let host = opt_string(env, socket_or_options, "host")?;
     let url = opt_string(env, options, "url")?;
@@ -291,11 +296,10 @@ fn from_client(env: &Env, client: Value, field: &str, class: &str) -> JsResult<R
     let endpoint = RedisEndpoint {
         host,
         port: port as u16,
-        username: opt_string(env, options, "username")?,
-        password: opt_string(env, options, "password")?,
-        db: opt_number(env, options, "database")?
-            .or(opt_number(env, options, "db")?)
-            .unwrap_or(0.0) as i64,
+        path: None,
+        username,
+        password,
+        db,
         tls,
     };
     let mut settings = RedisSettings::from_parts(&endpoint);

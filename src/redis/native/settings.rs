@@ -1,12 +1,17 @@
-//! Where and how to connect: the settings of the native connections (a `redis://` /
-//! `rediss://` URL, or the parts a node-redis / ioredis client exposes), the time limits and
-//! the TLS material.
+//! Where and how to connect: the settings of the native connections, the time limits and the
+//! TLS material. The address is either a `redis://` / `rediss://` / `redis+unix://` URL
+//! (`{ url }`, parsed by the redis crate when connecting) or typed parts read off a
+//! node-redis / ioredis client's options ([`RedisEndpoint`]), which become a
+//! [`redis::ConnectionInfo`] as they are: no URL is assembled, encoded or parsed for them.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use redis::aio::ConnectionManagerConfig;
-use redis::{IntoConnectionInfo, ProtocolVersion};
+use redis::{
+    ConnectionAddr, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, RedisConnectionInfo,
+};
 
 use crate::redis::{RedisError, RedisErrorKind, Result};
 
@@ -14,10 +19,13 @@ use crate::redis::{RedisError, RedisErrorKind, Result};
 /// from the client object the user passes).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RedisEndpoint {
-    /// Host name or IP address (IPv6 without brackets is fine).
+    /// Host name or IP address (IPv6 with or without brackets); `127.0.0.1` when empty.
     pub host: String,
-    /// TCP port (6379 when unknown).
+    /// TCP port (6379 when 0).
     pub port: u16,
+    /// A Unix socket to connect to instead of `host` and `port` (node-redis' `socket.path`,
+    /// ioredis' `path`); `tls` does not apply to it.
+    pub path: Option<PathBuf>,
     /// ACL user name, if any.
     pub username: Option<String>,
     /// Password, if any.
@@ -26,6 +34,44 @@ pub struct RedisEndpoint {
     pub db: i64,
     /// Connect with TLS (`rediss://`).
     pub tls: bool,
+}
+
+impl RedisEndpoint {
+    /// The same settings as redis' typed address and connection info.
+    fn typed(&self) -> (ConnectionAddr, RedisConnectionInfo) {
+        let addr = match &self.path {
+            Some(path) => ConnectionAddr::Unix(path.clone()),
+            None => {
+                let host = match self.host.as_str() {
+                    "" => "127.0.0.1",
+                    h => h
+                        .strip_prefix('[')
+                        .and_then(|h| h.strip_suffix(']'))
+                        .unwrap_or(h),
+                }
+                .to_owned();
+                let port = if self.port == 0 { 6379 } else { self.port };
+                if self.tls {
+                    ConnectionAddr::TcpTls {
+                        host,
+                        port,
+                        insecure: false,
+                        tls_params: None,
+                    }
+                } else {
+                    ConnectionAddr::Tcp(host, port)
+                }
+            }
+        };
+        let mut redis = RedisConnectionInfo::default().set_db(self.db);
+        if let Some(user) = self.username.as_deref().filter(|u| !u.is_empty()) {
+            redis = redis.set_username(user);
+        }
+        if let Some(password) = self.password.as_deref().filter(|p| !p.is_empty()) {
+            redis = redis.set_password(password);
+        }
+        (addr, redis)
+    }
 }
 
 /// Certificates for `rediss://` beyond the system trust store (PEM bytes), as node-redis'
@@ -46,14 +92,26 @@ impl RedisTls {
     }
 }
 
+/// Where a [`RedisSettings`] connects.
+#[derive(Clone)]
+enum Target {
+    /// A URL as the user wrote it, parsed by the redis crate when connecting.
+    Url(String),
+    /// Typed settings read off a client's options.
+    Parts {
+        addr: ConnectionAddr,
+        redis: RedisConnectionInfo,
+    },
+}
+
 /// Where and how to connect. Build it with [`RedisSettings::from_url`] or
 /// [`RedisSettings::from_parts`], then adjust the public fields.
 ///
 /// TLS (`rediss://`) uses rustls with the system's trust store, or [`RedisSettings::tls`].
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct RedisSettings {
-    /// `redis://[user[:password]@]host[:port][/db]` or `rediss://...` for TLS.
-    pub url: String,
+    /// Where to connect.
+    target: Target,
     /// Limit for one TCP (+TLS, +HELLO/AUTH) connection attempt. Default 2 s.
     pub connect_timeout: Duration,
     /// Limit for Redis to answer one request on a live connection. Default 5 s.
@@ -76,7 +134,7 @@ pub struct RedisSettings {
 impl fmt::Debug for RedisSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisSettings")
-            .field("url", &redact_url(&self.url))
+            .field("target", &self.redacted_url())
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
             .field("command_timeout", &self.command_timeout)
@@ -89,10 +147,23 @@ impl fmt::Debug for RedisSettings {
 }
 
 impl RedisSettings {
-    /// Settings for `url` with the default time limits.
+    /// Settings for `url` (`redis://[user[:password]@]host[:port][/db]`, `rediss://...` for
+    /// TLS, or `redis+unix:///path?db=N`) with the default time limits. The URL is parsed
+    /// when connecting.
     pub fn from_url(url: impl Into<String>) -> Self {
+        Self::with_target(Target::Url(url.into()))
+    }
+
+    /// Settings from the parts of a node-redis / ioredis client's options, with the default
+    /// time limits. The parts are carried typed, so user names and passwords need no escaping.
+    pub fn from_parts(parts: &RedisEndpoint) -> Self {
+        let (addr, redis) = parts.typed();
+        Self::with_target(Target::Parts { addr, redis })
+    }
+
+    fn with_target(target: Target) -> Self {
         Self {
-            url: url.into(),
+            target,
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(5),
             command_timeout: Duration::from_secs(5),
@@ -103,46 +174,29 @@ impl RedisSettings {
         }
     }
 
-    /// Settings from the parts of a node-redis / ioredis client's options. User name and
-    /// password are percent-encoded into the URL.
-    pub fn from_parts(parts: &RedisEndpoint) -> Self {
-        let scheme = if parts.tls { "rediss" } else { "redis" };
-        let mut auth = String::new();
-        if parts.username.is_some() || parts.password.is_some() {
-            if let Some(user) = &parts.username {
-                auth.push_str(&percent_encode(user));
-            }
-            if let Some(password) = &parts.password {
-                auth.push(':');
-                auth.push_str(&percent_encode(password));
-            }
-            auth.push('@');
+    /// Where this connects, as a URL with any password replaced by `***`, for messages.
+    pub fn redacted_url(&self) -> String {
+        match &self.target {
+            Target::Url(url) => redact_url(url),
+            Target::Parts { addr, redis } => describe(addr, redis),
         }
-        let host = if parts.host.is_empty() {
-            "127.0.0.1"
-        } else {
-            parts.host.as_str()
-        };
-        let host = if host.contains(':') && !host.starts_with('[') {
-            format!("[{host}]")
-        } else {
-            host.to_string()
-        };
-        let port = if parts.port == 0 { 6379 } else { parts.port };
-        Self::from_url(format!("{scheme}://{auth}{host}:{port}/{}", parts.db))
     }
 
-    /// The URL with any password replaced by `***`, for messages.
-    pub fn redacted_url(&self) -> String {
-        redact_url(&self.url)
+    /// The redis crate's typed settings: the URL parsed, or the typed parts as they are.
+    fn connection_info(&self) -> redis::RedisResult<ConnectionInfo> {
+        match &self.target {
+            Target::Url(url) => url.as_str().into_connection_info(),
+            Target::Parts { addr, redis } => Ok(addr
+                .clone()
+                .into_connection_info()?
+                .set_redis_settings(redis.clone())),
+        }
     }
 
     pub(super) fn client(&self) -> Result<redis::Client> {
         let what = || format!("connect to {}", self.redacted_url());
         let info = self
-            .url
-            .as_str()
-            .into_connection_info()
+            .connection_info()
             .map_err(|e| RedisError::from_redis(what(), &e))?;
         if !info.addr().is_supported() {
             return Err(RedisError::new(
@@ -150,6 +204,16 @@ impl RedisSettings {
                 what(),
                 "this address type is not supported by this build",
             ));
+        }
+        if let ConnectionAddr::Tcp(host, _) | ConnectionAddr::TcpTls { host, .. } = info.addr() {
+            // As the redis crate refuses them in a URL.
+            if host == "0.0.0.0" || host == "::" {
+                return Err(RedisError::new(
+                    RedisErrorKind::Config,
+                    what(),
+                    "cannot connect to a wildcard address (0.0.0.0 or ::)",
+                ));
+            }
         }
         let redis_info = info
             .redis_settings()
@@ -198,16 +262,35 @@ impl RedisSettings {
     }
 }
 
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
+/// Typed settings as a URL for messages: `redis[s]://[user[:***]@]host:port/db` or
+/// `redis+unix://path?db=N`.
+fn describe(addr: &ConnectionAddr, redis: &RedisConnectionInfo) -> String {
+    let mut auth = String::new();
+    if redis.username().is_some() || redis.password().is_some() {
+        auth.push_str(redis.username().unwrap_or(""));
+        if redis.password().is_some() {
+            auth.push_str(":***");
         }
+        auth.push('@');
     }
-    out
+    let db = redis.db();
+    match addr {
+        ConnectionAddr::Tcp(host, port) => format!("redis://{auth}{}:{port}/{db}", bracket(host)),
+        ConnectionAddr::TcpTls { host, port, .. } => {
+            format!("rediss://{auth}{}:{port}/{db}", bracket(host))
+        }
+        ConnectionAddr::Unix(path) => format!("redis+unix://{}?db={db}", path.display()),
+        other => format!("{other}"),
+    }
+}
+
+/// An IPv6 address in brackets, as in a URL.
+fn bracket(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
 }
 
 fn redact_url(url: &str) -> String {
@@ -237,31 +320,136 @@ fn redact_url(url: &str) -> String {
 mod tests {
     use super::*;
 
+    fn info(settings: &RedisSettings) -> ConnectionInfo {
+        settings.connection_info().expect("typed settings")
+    }
+
+    /// The parts reach redis as the URL they used to be written into would have: same
+    /// address, user, password and database.
+    fn assert_same(parts: &RedisEndpoint, url: &str) {
+        let typed = info(&RedisSettings::from_parts(parts));
+        let parsed = url.into_connection_info().expect("URL parses");
+        assert_eq!(typed.addr(), parsed.addr(), "{url}");
+        let (a, b) = (typed.redis_settings(), parsed.redis_settings());
+        assert_eq!(a.username(), b.username(), "{url}");
+        assert_eq!(a.password(), b.password(), "{url}");
+        assert_eq!(a.db(), b.db(), "{url}");
+    }
+
     #[test]
-    fn from_parts_builds_url() {
-        let s = RedisSettings::from_parts(&RedisEndpoint {
+    fn from_parts_carries_typed_settings() {
+        let tls = RedisEndpoint {
             host: "::1".into(),
             port: 6380,
-            username: Some("u".into()),
-            password: Some("p@ss:/w".into()),
+            username: Some("u@x:y".into()),
+            password: Some("p@ss:/w %ü".into()),
             db: 2,
             tls: true,
-        });
-        assert_eq!(s.url, "rediss://u:p%40ss%3A%2Fw@[::1]:6380/2");
-        assert_eq!(s.redacted_url(), "rediss://u:***@[::1]:6380/2");
-        let info = s.url.as_str().into_connection_info();
-        assert!(info.is_ok());
-        let plain = RedisSettings::from_parts(&RedisEndpoint {
+            ..Default::default()
+        };
+        let s = RedisSettings::from_parts(&tls);
+        let i = info(&s);
+        assert_eq!(
+            i.addr(),
+            &ConnectionAddr::TcpTls {
+                host: "::1".into(),
+                port: 6380,
+                insecure: false,
+                tls_params: None
+            }
+        );
+        assert_eq!(i.redis_settings().username(), Some("u@x:y"));
+        assert_eq!(i.redis_settings().password(), Some("p@ss:/w %ü"));
+        assert_eq!(i.redis_settings().db(), 2);
+        assert_eq!(s.redacted_url(), "rediss://u@x:y:***@[::1]:6380/2");
+        assert_same(
+            &tls,
+            "rediss://u%40x%3Ay:p%40ss%3A%2Fw%20%25%C3%BC@[::1]:6380/2",
+        );
+
+        let plain = RedisEndpoint {
             host: "h".into(),
             ..Default::default()
-        });
-        assert_eq!(plain.url, "redis://h:6379/0");
-        let pw_only = RedisSettings::from_parts(&RedisEndpoint {
+        };
+        assert_eq!(
+            RedisSettings::from_parts(&plain).redacted_url(),
+            "redis://h:6379/0"
+        );
+        assert_same(&plain, "redis://h:6379/0");
+
+        let pw_only = RedisEndpoint {
             host: "h".into(),
             port: 1,
             password: Some("x".into()),
             ..Default::default()
+        };
+        assert_eq!(
+            RedisSettings::from_parts(&pw_only).redacted_url(),
+            "redis://:***@h:1/0"
+        );
+        assert_same(&pw_only, "redis://:x@h:1/0");
+
+        // Defaults, brackets and empty credentials as the URL had them.
+        let defaults = RedisEndpoint {
+            username: Some(String::new()),
+            password: Some(String::new()),
+            ..Default::default()
+        };
+        assert_same(&defaults, "redis://127.0.0.1:6379/0");
+        let bracketed = RedisEndpoint {
+            host: "[::1]".into(),
+            db: 5,
+            ..Default::default()
+        };
+        assert_same(&bracketed, "redis://[::1]:6379/5");
+    }
+
+    #[test]
+    fn from_parts_unix_socket() {
+        let s = RedisSettings::from_parts(&RedisEndpoint {
+            path: Some("/tmp/redis test.sock".into()),
+            password: Some("p".into()),
+            db: 4,
+            tls: true,
+            ..Default::default()
         });
-        assert_eq!(pw_only.url, "redis://:x@h:1/0");
+        let i = info(&s);
+        assert_eq!(
+            i.addr(),
+            &ConnectionAddr::Unix("/tmp/redis test.sock".into())
+        );
+        assert_eq!(i.redis_settings().db(), 4);
+        assert_eq!(i.redis_settings().password(), Some("p"));
+        assert_eq!(s.redacted_url(), "redis+unix:///tmp/redis test.sock?db=4");
+    }
+
+    #[test]
+    fn urls_are_parsed_as_given_and_redacted() {
+        let s = RedisSettings::from_url("rediss://u:secret@h:1/3");
+        assert_eq!(s.redacted_url(), "rediss://u:***@h:1/3");
+        let i = info(&s);
+        assert_eq!(i.redis_settings().password(), Some("secret"));
+        assert!(format!("{s:?}").contains("u:***@h"), "{s:?}");
+        assert!(!format!("{s:?}").contains("secret"), "{s:?}");
+        assert!(RedisSettings::from_url("nonsense")
+            .connection_info()
+            .is_err());
+    }
+
+    #[test]
+    fn wildcard_hosts_are_refused_as_in_a_url() {
+        for host in ["0.0.0.0", "::", "[::]"] {
+            let s = RedisSettings::from_parts(&RedisEndpoint {
+                host: host.into(),
+                ..Default::default()
+            });
+            let err = s.client().expect_err(host);
+            assert_eq!(err.kind(), RedisErrorKind::Config, "{err}");
+            let url = RedisSettings::from_url(format!(
+                "redis://{}:6379",
+                bracket(host.trim_matches(['[', ']']))
+            ));
+            assert!(url.client().is_err(), "{host}");
+        }
     }
 }
