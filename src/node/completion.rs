@@ -15,10 +15,11 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use futures_util::FutureExt;
+use napi::bindgen_prelude::JsValue;
 use napi::{sys, Env};
 use parking_lot::Mutex;
 
-use super::js::{self, JsError, JsRef, JsResult, Value};
+use super::js::{self, HeldValue, JsError, JsRef, JsResult, Value};
 
 pub type Job = Box<dyn FnOnce(&Env) + Send>;
 
@@ -84,7 +85,7 @@ pub fn poster(env: &Env) -> JsResult<Poster> {
     if let Some(p) = POSTER.with(|p| p.borrow().clone()) {
         return Ok(p);
     }
-    let name = js::string(env, "mcp-sessions-native")?;
+    let name = js::string(env, "mcp-sessions-native")?.raw();
     let shared = Arc::new(Shared {
         tsfn: AtomicPtr::new(ptr::null_mut()),
         queue: Mutex::new(Queue::default()),
@@ -98,7 +99,7 @@ pub fn poster(env: &Env) -> JsResult<Poster> {
             env.raw(),
             ptr::null_mut(),
             ptr::null_mut(),
-            name.0,
+            name,
             0,
             1,
             context,
@@ -140,7 +141,7 @@ where
     let handle = crate::runtime::handle()
         .map_err(|e| JsError::Error(format!("mcp-sessions-native: {e}")))?;
     let poster = poster(env)?;
-    let (deferred, promise) = js::pending(env)?;
+    let (deferred, promise) = pending(env)?;
     if poster.0.outstanding.fetch_add(1, Ordering::AcqRel) == 0 {
         unsafe { sys::napi_ref_threadsafe_function(env.raw(), poster.0.tsfn()) };
     }
@@ -157,7 +158,7 @@ where
                         .into(),
                 )),
             };
-            js::settle(env, deferred, result);
+            settle(env, deferred, result);
             if shared.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
                 unsafe { sys::napi_unref_threadsafe_function(env.raw(), shared.tsfn()) };
             }
@@ -212,7 +213,7 @@ unsafe extern "C" fn close_on_teardown(arg: *mut c_void) {
         )
     };
     POSTER.with(|slot| slot.borrow_mut().take());
-    js::forget_cached_functions();
+    super::raw::forget_cached_functions();
 }
 
 unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
@@ -263,6 +264,48 @@ impl Drop for SharedRef {
     fn drop(&mut self) {
         if let Some(r) = self.reference.get_mut().take() {
             self.poster.post(Box::new(move |env| r.release(env)));
+        }
+    }
+}
+
+impl HeldValue for SharedRef {
+    fn held(&self, env: &Env) -> JsResult<Option<Value>> {
+        self.get(env)
+    }
+}
+
+/// A pending promise: resolve it later, on this JS thread, with [`settle`].
+struct Deferred(sys::napi_deferred);
+
+// The raw handle is only ever used on the JS thread that created it.
+unsafe impl Send for Deferred {}
+
+fn pending(env: &Env) -> JsResult<(Deferred, Value)> {
+    let mut deferred = ptr::null_mut();
+    let mut promise = ptr::null_mut();
+    let status = unsafe { sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) };
+    if status != sys::Status::napi_ok {
+        return Err(JsError::Error(
+            "mcp-sessions-native: cannot create a promise".into(),
+        ));
+    }
+    Ok((Deferred(deferred), super::raw::to_value(env, promise)?))
+}
+
+fn settle(env: &Env, deferred: Deferred, result: JsResult<Value>) {
+    let (ok, value) = match result {
+        Ok(v) => (true, Ok(v)),
+        Err(e) => (false, js::error_value(env, &e)),
+    };
+    let value = match value.or_else(|_| js::undefined(env)) {
+        Ok(v) => v,
+        Err(_) => return,
+    };
+    unsafe {
+        if ok {
+            sys::napi_resolve_deferred(env.raw(), deferred.0, value.raw());
+        } else {
+            sys::napi_reject_deferred(env.raw(), deferred.0, value.raw());
         }
     }
 }

@@ -9,10 +9,9 @@
 //! Installed when the first `FileSystemSessionStore` is constructed.
 
 use std::cell::{Cell, RefCell};
-use std::ptr;
 use std::sync::Once;
 
-use napi::{sys, Env};
+use napi::Env;
 
 use super::js::{self, JsRef, JsResult, Kind, Value};
 
@@ -28,6 +27,8 @@ pub fn flush_file_stores_at_exit(env: &Env) {
     extern "C" fn at_exit() {
         crate::store::filesystem::flush_all_blocking();
     }
+    // SAFETY: `at_exit` is a plain `extern "C" fn()` that lives for the whole process, as
+    // `atexit` requires; a failed registration (returns non-zero) only loses the exit save.
     ATEXIT.call_once(|| unsafe {
         libc::atexit(at_exit);
     });
@@ -38,31 +39,14 @@ pub fn flush_file_stores_at_exit(env: &Env) {
     }
 }
 
-fn process(env: &Env) -> JsResult<Value> {
-    let mut global = ptr::null_mut();
-    unsafe { sys::napi_get_global(env.raw(), &mut global) };
-    js::get_property(env, Value(global), "process")
-}
-
 fn install_signal_listener(env: &Env) -> JsResult<()> {
-    let mut f = ptr::null_mut();
-    let status = unsafe {
-        sys::napi_create_function(
-            env.raw(),
-            c"flushSessionsOnSignal".as_ptr(),
-            21,
-            Some(on_signal),
-            ptr::null_mut(),
-            &mut f,
-        )
-    };
-    if status != sys::Status::napi_ok {
-        return Err(js::JsError::Error(
-            "cannot create the signal listener".into(),
-        ));
-    }
-    let listener = Value(f);
-    let process = process(env)?;
+    let listener = js::function(env, "flushSessionsOnSignal", |env, args| {
+        crate::store::filesystem::flush_all_blocking();
+        if let Some(signal) = args.first() {
+            let _ = reraise_if_alone(env, *signal);
+        }
+    })?;
+    let process = js::global(env, "process")?;
     for signal in SIGNALS {
         let name = js::string(env, signal)?;
         js::call_method(env, process, "on", &[name, listener])?.map_err(js::JsError::Error)?;
@@ -72,41 +56,12 @@ fn install_signal_listener(env: &Env) -> JsResult<()> {
     Ok(())
 }
 
-unsafe extern "C" fn on_signal(
-    raw_env: sys::napi_env,
-    info: sys::napi_callback_info,
-) -> sys::napi_value {
-    // Nothing may unwind into Node from here.
-    let _ = std::panic::catch_unwind(|| handle_signal(raw_env, info));
-    ptr::null_mut()
-}
-
-fn handle_signal(raw_env: sys::napi_env, info: sys::napi_callback_info) {
-    crate::store::filesystem::flush_all_blocking();
-    let env = Env::from_raw(raw_env);
-    let mut argc = 1usize;
-    let mut argv = [ptr::null_mut(); 1];
-    unsafe {
-        sys::napi_get_cb_info(
-            raw_env,
-            info,
-            &mut argc,
-            argv.as_mut_ptr(),
-            ptr::null_mut(),
-            ptr::null_mut(),
-        )
-    };
-    if argc >= 1 {
-        let _ = reraise_if_alone(&env, Value(argv[0]));
-    }
-}
-
 /// With no other listener for `signal`, removes ours and re-raises it (default action).
 fn reraise_if_alone(env: &Env, signal: Value) -> JsResult<()> {
     if js::kind(env, signal)? != Kind::String {
         return Ok(());
     }
-    let process = process(env)?;
+    let process = js::global(env, "process")?;
     let count =
         js::call_method(env, process, "listenerCount", &[signal])?.map_err(js::JsError::Error)?;
     if js::number_value(env, count)? > 1.0 {

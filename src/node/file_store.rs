@@ -12,6 +12,7 @@ use super::args;
 use super::completion;
 use super::js::{self, JsError, Value};
 use super::local_store;
+use super::promise;
 use crate::store::filesystem::{FileStore, FileStoreConfig};
 use crate::store::LocalStore;
 
@@ -167,7 +168,7 @@ impl FileSystemSessionStore {
     #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn flush(&self, env: Env) -> napi::Result<Value> {
         let store = self.store.clone();
-        let promise =
+        promise::run(&env, || {
             completion::spawn(
                 &env,
                 async move { store.flush().await },
@@ -175,11 +176,8 @@ impl FileSystemSessionStore {
                     Ok(()) => js::undefined(env),
                     Err(e) => Err(JsError::Error(format!("{CLASS}.flush: {e}"))),
                 },
-            );
-        match promise {
-            Ok(p) => Ok(p),
-            Err(e) => js::settled(&env, Err(e)),
-        }
+            )
+        })
     }
 
     /// Absolute path of the session file (an addition to the reference API).

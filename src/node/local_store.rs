@@ -8,6 +8,7 @@ use napi::Env;
 
 use super::args;
 use super::js::{self, JsError, Value};
+use super::promise;
 use crate::store::LocalStore;
 
 pub fn get(
@@ -20,7 +21,7 @@ pub fn get(
         Some(m) => js::json_parse(env, m.as_json()),
         None => js::null(env),
     });
-    js::settled(env, result)
+    promise::settled(env, result)
 }
 
 pub fn set(
@@ -34,7 +35,7 @@ pub fn set(
         store.set(id, args::metadata(env, data, method)?);
         js::undefined(env)
     });
-    js::settled(env, result)
+    promise::settled(env, result)
 }
 
 pub fn set_with_ttl(
@@ -55,7 +56,7 @@ pub fn set_with_ttl(
             .map_err(|e| JsError::Error(format!("{method}: {e}")))?;
         js::undefined(env)
     })();
-    js::settled(env, result)
+    promise::settled(env, result)
 }
 
 pub fn delete(
@@ -68,7 +69,7 @@ pub fn delete(
         store.delete(&id);
         js::undefined(env)
     });
-    js::settled(env, result)
+    promise::settled(env, result)
 }
 
 pub fn has(
@@ -79,14 +80,14 @@ pub fn has(
 ) -> napi::Result<Value> {
     let result =
         args::session_id(env, session_id, method).and_then(|id| js::boolean(env, store.has(&id)));
-    js::settled(env, result)
+    promise::settled(env, result)
 }
 
 pub fn keys(env: &Env, store: &impl LocalStore) -> napi::Result<Value> {
-    js::settled(env, js::string_array(env, &store.keys()))
+    promise::settled(env, js::string_array(env, &store.keys()))
 }
 
 pub fn clear(env: &Env, store: &impl LocalStore) -> napi::Result<Value> {
     store.clear();
-    js::settled(env, js::undefined(env))
+    promise::settled(env, js::undefined(env))
 }

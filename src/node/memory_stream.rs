@@ -15,6 +15,7 @@ use super::controllers::{
     Registered,
 };
 use super::js::{self, Value};
+use super::promise;
 use crate::pending::PendingQueues;
 use crate::stream::local::LocalStreams;
 
@@ -88,7 +89,7 @@ impl InMemoryStreamManager {
             }
             js::undefined(&env)
         })();
-        js::settled(&env, result)
+        promise::settled(&env, result)
     }
 
     /// `undefined` broadcasts to every stream.
@@ -133,7 +134,7 @@ impl InMemoryStreamManager {
             }
             js::undefined(&env)
         })();
-        js::settled(&env, result)
+        promise::settled(&env, result)
     }
 
     /// Closes the stream's controller (an already-closed one is ignored) and releases it.
@@ -152,7 +153,7 @@ impl InMemoryStreamManager {
                 self.pending.lock().remove(&id);
                 js::undefined(&env)
             });
-        js::settled(&env, result)
+        promise::settled(&env, result)
     }
 
     #[napi(
@@ -163,7 +164,7 @@ impl InMemoryStreamManager {
     pub fn has(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         let result = args::session_id(&env, session_id, "InMemoryStreamManager.has")
             .and_then(|id| js::boolean(&env, self.streams.lock().contains(&id)));
-        js::settled(&env, result)
+        promise::settled(&env, result)
     }
 
     /// Closes every stream.
@@ -174,7 +175,7 @@ impl InMemoryStreamManager {
             close_controller(&env, r.controller);
         }
         self.pending.lock().clear();
-        js::settled(&env, js::undefined(&env))
+        promise::settled(&env, js::undefined(&env))
     }
 
     /// Store-and-forward counters: messages kept because no stream took them, replayed to a

@@ -11,6 +11,8 @@ mod js;
 mod local_store;
 mod memory_store;
 mod memory_stream;
+mod promise;
+mod raw;
 mod redis_client;
 mod redis_driver;
 mod redis_store;

@@ -12,8 +12,8 @@ use parking_lot::Mutex;
 use super::args;
 use super::completion;
 use super::js::{self, JsError, JsRef, JsResult, Value};
+use super::promise::{self, run, unit};
 use super::redis_client;
-use crate::redis::RedisError;
 use crate::store::redis::RedisSessionStore as Core;
 
 const CLASS: &str = "RedisSessionStore";
@@ -90,7 +90,7 @@ impl RedisSessionStore {
             return None;
         }
         tracing::warn!("{method}: the store is closed; returning the fallback value");
-        Some(js::settled(env, fallback(env)))
+        Some(promise::settled(env, fallback(env)))
     }
 
     /// Resolves the metadata, or `null` when absent or when Redis fails (logged).
@@ -274,9 +274,9 @@ impl RedisSessionStore {
                     // quit() of node-redis and ioredis returns a promise; anything else still
                     // gets one from us.
                     let quitted = redis_client::quit(&env, value?, CLASS)?;
-                    js::settled(&env, Ok(quitted)).map_err(JsError::from)
+                    promise::settled(&env, Ok(quitted)).map_err(JsError::from)
                 }
-                None => js::settled(&env, js::undefined(&env)).map_err(JsError::from),
+                None => promise::settled(&env, js::undefined(&env)).map_err(JsError::from),
             }
         })
     }
@@ -288,21 +288,5 @@ impl napi::bindgen_prelude::ObjectFinalize for RedisSessionStore {
             client.release(&env);
         }
         Ok(())
-    }
-}
-
-/// Runs `f`, which returns a promise; an error before the promise exists becomes a rejected one.
-pub fn run(env: &Env, f: impl FnOnce() -> JsResult<Value>) -> napi::Result<Value> {
-    match f() {
-        Ok(promise) => Ok(promise),
-        Err(e) => js::settled(env, Err(e)),
-    }
-}
-
-/// `undefined`, or the Redis error naming the method.
-pub fn unit(env: &Env, result: Result<(), RedisError>, method: &str) -> JsResult<Value> {
-    match result {
-        Ok(()) => js::undefined(env),
-        Err(e) => Err(redis_client::rejection(method, &e)),
     }
 }

@@ -12,8 +12,8 @@ use super::args;
 use super::completion::{self, Poster};
 use super::controllers::{self, close_controller, controller_arg, drop_failed, Registered};
 use super::js::{self, JsError, JsRef, JsResult, Kind, Value};
+use super::promise::{run, unit};
 use super::redis_client;
-use super::redis_store::{run, unit};
 use crate::stream::local::LocalStreams;
 use crate::stream::redis::{Inbound, InboundSink, RedisStreamManager as Core};
 
