@@ -1,6 +1,6 @@
 //! How a Redis class reaches Redis, from its config: the native connections (settings from
 //! `{ url }` or read off a node-redis v4/v5 or ioredis client's `options`), or the user's
-//! client objects driven through their own methods (`src/node/redis_driver.rs`).
+//! client objects driven through their own methods (`src/node/redis_driver/`).
 //!
 //! `config.driver` picks: `"native"` needs settings it can read (a TypeError otherwise),
 //! `"client"` always drives the objects, and `"auto"` (the default) uses the native
@@ -13,7 +13,7 @@ use std::time::Duration;
 use napi::Env;
 
 use super::js::{self, JsError, JsResult, Kind, Value};
-use super::redis_driver::{self, ClientCommands, ClientPubSub};
+use super::redis_driver::{ClientCommands, ClientPubSub};
 use crate::redis::{
     connect_lazy, connect_subscriber_lazy, Commands, PubSub, RedisEndpoint, RedisSettings, RedisTls,
 };
@@ -103,7 +103,7 @@ pub fn backends(
             // messages to the callback, so driving it would break pub/sub. Anything else
             // (a fake, a wrapper) is driven.
             Driver::Auto => {
-                let known = redis_driver::is_known_client(env, client) && pub_sub.is_none_or(|p| redis_driver::is_known_client(env, p));
+                let known = is_known_client(env, client) && pub_sub.is_none_or(|p| is_known_client(env, p));
                 if known {
                     Some(client_settings(env, client, pub_sub, pub_sub_field, class)?)
                 } else {
@@ -419,4 +419,14 @@ pub fn warn_read_fallback(method: &str, error: &crate::redis::RedisError, fallba
             }
         }
     }
+}
+
+/// Whether `object` is a node-redis (v4/v5) or ioredis client, whose settings the native
+/// connections can reproduce: it has `options`, `duplicate` and `sendCommand`. Anything else
+/// (a fake, a wrapper) is driven through its own methods.
+fn is_known_client(env: &Env, object: Value) -> bool {
+    let options = js::optional_property(env, object, "options").ok().flatten();
+    options.is_some_and(|o| matches!(js::kind(env, o), Ok(Kind::Object)))
+        && js::method(env, object, "duplicate").is_some()
+        && js::method(env, object, "sendCommand").is_some()
 }

@@ -4,7 +4,7 @@
 //!   [`PubSub`], with the batch type [`Write`].
 //! * [`native`]: their implementation on the redis crate (the fast path).
 //! * The other implementation drives a user's client object; it lives in the bindings
-//!   (`src/node/redis_driver.rs`), which know Node but not the redis crate.
+//!   (`src/node/redis_driver/`), which know Node but not the redis crate.
 //! * [`RedisError`]: what any of them fails with; the message names Redis, the operation
 //!   and the cause.
 
