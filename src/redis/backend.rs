@@ -60,11 +60,16 @@ pub enum Write {
 }
 
 /// One step of the incremental prune of an active set: `SSCAN set cursor COUNT count`, and
-/// every id of that page whose key `{available_prefix}{id}` is gone is removed.
+/// every id of that page whose key `{available_prefix}{id}` is gone is removed, unless some
+/// instance still listens to `{channel_prefix}{id}`: then its key is put back with
+/// `restore_ttl_secs` (in a mixed fleet, an mcp-use instance the session left may still
+/// expire the key of a stream that lives on elsewhere).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PruneStep {
     pub set_key: String,
     pub available_prefix: String,
+    pub channel_prefix: String,
+    pub restore_ttl_secs: u64,
     pub cursor: String,
     pub count: usize,
 }

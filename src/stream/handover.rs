@@ -12,6 +12,7 @@
 //! Plain state, no I/O: the stream manager drives it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -59,15 +60,70 @@ struct Released {
     held: Vec<String>,
 }
 
-#[derive(Default)]
+/// Messages of a session opening here: those carried over from letting go of its previous
+/// stream here (older than anything kept in Redis since), and those that arrived meanwhile.
+#[derive(Debug, Default)]
+struct Opening {
+    carried: Vec<String>,
+    held: Vec<String>,
+}
+
+/// What an opening session's new stream gets, in this order: [`Opened::carried`], then the
+/// messages taken from Redis, then [`Opened::held`].
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Opened {
+    pub carried: Vec<String>,
+    pub held: Vec<String>,
+}
+
+/// The maps of sessions being opened or let go of. Each session's collected messages are
+/// bounded (the oldest go beyond `cap`, counted in [`Handover::take_dropped`]).
 pub struct Handover {
-    opening: Mutex<HashMap<String, Vec<String>>>,
+    cap: usize,
+    opening: Mutex<HashMap<String, Opening>>,
     releasing: Mutex<HashMap<String, Released>>,
+    dropped: AtomicU64,
+}
+
+impl Default for Handover {
+    fn default() -> Self {
+        Handover::with_cap(usize::MAX)
+    }
+}
+
+/// Appends `item` to `v`, dropping the oldest beyond `cap`; returns how many were dropped.
+fn push_bounded(v: &mut Vec<String>, item: String, cap: usize) -> u64 {
+    v.push(item);
+    let over = v.len().saturating_sub(cap);
+    v.drain(..over);
+    over as u64
 }
 
 impl Handover {
+    /// At most `cap` collected messages per session and list.
+    pub fn with_cap(cap: usize) -> Self {
+        Handover {
+            cap: cap.max(1),
+            opening: Mutex::default(),
+            releasing: Mutex::default(),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// How many collected messages were dropped over the cap since the last call.
+    pub fn take_dropped(&self) -> u64 {
+        self.dropped.swap(0, Ordering::Relaxed)
+    }
+
+    fn count_dropped(&self, n: u64) {
+        if n > 0 {
+            self.dropped.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
     /// `sid` starts opening here: hold its live messages until [`Handover::opened`]. A
-    /// session that was being let go of here picks up its collected messages, in order.
+    /// session that was being let go of here carries its collected messages over, to go
+    /// first.
     pub fn opening(&self, sid: &str) {
         let carried = self
             .releasing
@@ -76,26 +132,27 @@ impl Handover {
             .map(|r| [r.undelivered, r.held].concat())
             .unwrap_or_default();
         let mut opening = self.opening.lock();
-        let held = opening.entry(sid.to_owned()).or_default();
-        if !carried.is_empty() {
-            held.splice(0..0, carried);
-        }
+        let entry = opening.entry(sid.to_owned()).or_default();
+        entry.carried.extend(carried);
     }
 
-    /// The held messages of an opening session (it is open from now on); `None` if it was not
+    /// What an opening session collected (it is open from now on); `None` if it was not
     /// opening.
-    pub fn opened(&self, sid: &str) -> Option<Vec<String>> {
-        self.opening.lock().remove(sid)
+    pub fn opened(&self, sid: &str) -> Option<Opened> {
+        self.opening.lock().remove(sid).map(|o| Opened {
+            carried: o.carried,
+            held: o.held,
+        })
     }
 
     /// Holds `payload` if `sid` is opening or being let go of; otherwise hands it back.
     pub fn hold(&self, sid: &str, payload: String) -> Option<String> {
-        if let Some(held) = self.opening.lock().get_mut(sid) {
-            held.push(payload);
+        if let Some(o) = self.opening.lock().get_mut(sid) {
+            self.count_dropped(push_bounded(&mut o.held, payload, self.cap));
             return None;
         }
         if let Some(r) = self.releasing.lock().get_mut(sid) {
-            r.held.push(payload);
+            self.count_dropped(push_bounded(&mut r.held, payload, self.cap));
             return None;
         }
         Some(payload)
@@ -104,12 +161,16 @@ impl Handover {
     /// `sid` is being let go of here; `undelivered` are the messages its stream failed to
     /// take, in order.
     pub fn releasing(&self, sid: &str, undelivered: Vec<String>) {
-        self.releasing
-            .lock()
-            .entry(sid.to_owned())
-            .or_default()
-            .undelivered
-            .extend(undelivered);
+        let mut releasing = self.releasing.lock();
+        let r = releasing.entry(sid.to_owned()).or_default();
+        for m in undelivered {
+            self.count_dropped(push_bounded(&mut r.undelivered, m, self.cap));
+        }
+    }
+
+    /// Whether `sid` is being let go of here.
+    pub fn is_releasing(&self, sid: &str) -> bool {
+        self.releasing.lock().contains_key(sid)
     }
 
     /// A message the bindings could not deliver because its session's stream is gone.
@@ -117,7 +178,7 @@ impl Handover {
     pub fn undeliverable(&self, sid: &str, payload: String) -> bool {
         match self.releasing.lock().get_mut(sid) {
             Some(r) => {
-                r.undelivered.push(payload);
+                self.count_dropped(push_bounded(&mut r.undelivered, payload, self.cap));
                 true
             }
             None => false,
@@ -162,7 +223,13 @@ mod tests {
         h.opening("s");
         assert_eq!(h.hold("s", "a".into()), None);
         assert_eq!(h.hold("s", "b".into()), None);
-        assert_eq!(h.opened("s"), Some(vec!["a".to_string(), "b".to_string()]));
+        assert_eq!(
+            h.opened("s"),
+            Some(Opened {
+                carried: vec![],
+                held: vec!["a".to_string(), "b".to_string()]
+            })
+        );
         assert_eq!(h.opened("s"), None);
         assert_eq!(h.hold("s", "c".into()), Some("c".into()));
     }
@@ -191,8 +258,23 @@ mod tests {
         assert!(h.released("s").is_empty(), "the new stream has them");
         assert_eq!(
             h.opened("s"),
-            Some(vec!["1".to_string(), "2".to_string(), "3".to_string()])
+            Some(Opened {
+                carried: vec!["1".to_string(), "2".to_string()],
+                held: vec!["3".to_string()]
+            })
         );
+    }
+
+    #[test]
+    fn collected_messages_are_bounded() {
+        let h = Handover::with_cap(2);
+        h.releasing("s", vec!["1".into(), "2".into(), "3".into()]);
+        h.hold("s", "a".into());
+        h.hold("s", "b".into());
+        h.hold("s", "c".into());
+        assert_eq!(h.released("s"), vec!["2", "3", "b", "c"]);
+        assert_eq!(h.take_dropped(), 2);
+        assert_eq!(h.take_dropped(), 0);
     }
 
     #[test]

@@ -12,15 +12,15 @@ use crate::redis::Result;
 /// Keys fetched per `SCAN` page.
 const SCAN_COUNT: usize = 2500;
 
-/// Lua: publish to every id of the active set whose availability key exists, remove the
-/// others. KEYS[1] active set; ARGV[1] availability key prefix; ARGV[2] channel prefix;
+/// Lua: publish to every id of the active set whose availability key exists or whose
+/// channel a live stream listens to, remove the others. KEYS[1] active set; ARGV[1] availability key prefix; ARGV[2] channel prefix;
 /// ARGV[3] message. Returns how many were published to.
 const BROADCAST_LUA: &str = r"
 local ids = redis.call('SMEMBERS', KEYS[1])
 local sent = 0
 for i = 1, #ids do
   local id = ids[i]
-  if redis.call('EXISTS', ARGV[1] .. id) == 1 then
+  if redis.call('EXISTS', ARGV[1] .. id) == 1 or redis.call('PUBSUB', 'NUMSUB', ARGV[2] .. id)[2] > 0 then
     redis.call('PUBLISH', ARGV[2] .. id, ARGV[3])
     sent = sent + 1
   else
@@ -31,14 +31,19 @@ return sent
 ";
 
 /// Lua: one incremental prune step. KEYS[1] active set; ARGV[1] availability key prefix;
-/// ARGV[2] SSCAN cursor; ARGV[3] COUNT. Removes ids whose availability key is gone and
-/// returns { next cursor, removed }.
+/// ARGV[2] SSCAN cursor; ARGV[3] COUNT; ARGV[4] channel prefix; ARGV[5] restore TTL. Removes
+/// ids whose availability key is gone and nobody listens to; puts the key back for those a
+/// live stream still listens to. Returns { next cursor, removed }.
 const PRUNE_STEP_LUA: &str = r"
 local page = redis.call('SSCAN', KEYS[1], ARGV[2], 'COUNT', ARGV[3])
 local removed = 0
 for _, id in ipairs(page[2]) do
   if redis.call('EXISTS', ARGV[1] .. id) == 0 then
-    removed = removed + redis.call('SREM', KEYS[1], id)
+    if redis.call('PUBSUB', 'NUMSUB', ARGV[4] .. id)[2] > 0 then
+      redis.call('SET', ARGV[1] .. id, 'active', 'EX', ARGV[5])
+    else
+      removed = removed + redis.call('SREM', KEYS[1], id)
+    end
   end
 end
 return { page[1], removed }
@@ -143,7 +148,9 @@ fn prune_cmd(step: &PruneStep) -> redis::Cmd {
         .arg(&step.set_key)
         .arg(&step.available_prefix)
         .arg(&step.cursor)
-        .arg(step.count);
+        .arg(step.count)
+        .arg(&step.channel_prefix)
+        .arg(step.restore_ttl_secs);
     cmd
 }
 

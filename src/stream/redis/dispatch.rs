@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::{Inbound, InboundSink, Inner, MAX_BATCH};
-use crate::redis::PubSubEvent;
+use crate::redis::{PubSubEvent, Write};
 use crate::stream::handover::Barrier;
 
 /// Work for the dispatcher, in order with what arrives from Redis.
@@ -79,6 +79,26 @@ pub(super) async fn dispatch_loop(
                 if let Err(e) = inner2.subscriber.unsubscribe(&channels).await {
                     tracing::debug!(error = %e, "unsubscribe after remote delete failed");
                 }
+                // The session is no longer this instance's: out of its set too.
+                if let Some(l) = &inner2.liveness {
+                    let gone: Vec<String> = {
+                        let local = inner2.local.lock();
+                        sids.iter()
+                            .filter(|sid| !local.contains(sid.as_str()))
+                            .cloned()
+                            .collect()
+                    };
+                    if !gone.is_empty() {
+                        let set = l.instance_set(&inner2.server_id);
+                        let srem = vec![Write::SRem {
+                            key: set.clone(),
+                            members: gone,
+                        }];
+                        if let Err(e) = inner2.conn.write(srem, &|| format!("SREM {set}")).await {
+                            tracing::debug!(error = %e, "removing remotely deleted sessions from this instance's set failed");
+                        }
+                    }
+                }
             });
         }
         if !batch.is_empty() {
@@ -97,21 +117,19 @@ impl Inner {
         match control {
             Control::Barrier(b) => out.push(Inbound::Barrier(b)),
             Control::Opened { session_id, taken } => {
-                let held = self.handover.opened(&session_id).unwrap_or_default();
+                // Carried over from letting go of the previous stream here (the oldest), then
+                // what was kept in Redis, then what arrived while opening.
+                let opened = self.handover.opened(&session_id).unwrap_or_default();
+                let messages = opened.carried.into_iter().chain(taken).chain(opened.held);
                 if self.local.lock().contains(&session_id) {
-                    out.extend(
-                        taken
-                            .into_iter()
-                            .chain(held)
-                            .map(|payload| Inbound::Message {
-                                session_id: session_id.clone(),
-                                payload,
-                            }),
-                    );
+                    out.extend(messages.map(|payload| Inbound::Message {
+                        session_id: session_id.clone(),
+                        payload,
+                    }));
                     return;
                 }
                 // The create failed (or the session went meanwhile): keep them for the next.
-                let messages: Vec<String> = taken.into_iter().chain(held).collect();
+                let messages: Vec<String> = messages.collect();
                 if messages.is_empty() {
                     return;
                 }

@@ -32,6 +32,8 @@ impl Inner {
         PruneStep {
             set_key: self.active_key(),
             available_prefix: format!("available:{}", self.prefix),
+            channel_prefix: self.prefix.clone(),
+            restore_ttl_secs: self.ttl_secs,
             cursor,
             count: BATCH,
         }

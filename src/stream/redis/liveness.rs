@@ -155,7 +155,7 @@ impl Inner {
         for sid in ids {
             let inner = self.clone();
             tokio::spawn(async move {
-                if let Err(e) = inner.create_batched(&sid).await {
+                if let Err(e) = inner.reopen_batched(&sid).await {
                     tracing::debug!(error = %e, "re-opening a stream failed");
                 }
             });

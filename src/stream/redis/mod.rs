@@ -121,6 +121,10 @@ pub enum Inbound {
     Barrier(Barrier),
 }
 
+/// A create waiting for its batch: the session, whether it only re-opens a session that must
+/// still be local, and who waits for the result.
+type QueuedCreate = (String, bool, oneshot::Sender<Result<()>>);
+
 /// Receives inbound messages, in batches, on a background task. It must not block.
 pub type InboundSink = Arc<dyn Fn(Vec<Inbound>) + Send + Sync>;
 
@@ -149,7 +153,7 @@ struct Inner {
     /// them, so a late unsubscribe never cancels a newer subscribe of the same session.
     subscriptions: tokio::sync::Mutex<()>,
     /// Creates waiting for the next batch (see [`Inner::create_batched`]).
-    pending_creates: Mutex<Vec<(String, oneshot::Sender<Result<()>>)>>,
+    pending_creates: Mutex<Vec<QueuedCreate>>,
     /// SSCAN cursor of the incremental prune that rides along with each heartbeat.
     prune_cursor: Mutex<String>,
     /// Store-and-forward: limits, keys, counters, and the sessions being opened or let go of.
@@ -273,7 +277,7 @@ impl RedisStreamManager {
             pending,
             pending_keys,
             counters: PendingCounters::default(),
-            handover: Handover::default(),
+            handover: Handover::with_cap(pending.max_messages.min(usize::MAX as u64) as usize),
             control,
         });
         let dispatcher = handle.spawn(dispatch_loop(inner.clone(), receiver, control_rx, sink));

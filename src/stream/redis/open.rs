@@ -56,10 +56,21 @@ impl Inner {
     /// sequential SUBSCRIBEs. If a step fails, the sessions the batch added are rolled back
     /// and every create of the batch gets the error.
     pub(super) async fn create_batched(self: &Arc<Self>, session_id: &str) -> Result<()> {
+        self.enqueue_create(session_id, false).await
+    }
+
+    /// Opens `session_id` again if it is still local when its batch runs (after a reconnect,
+    /// or when this instance found itself missing from the registry); a session let go of or
+    /// deleted meanwhile stays gone.
+    pub(super) async fn reopen_batched(self: &Arc<Self>, session_id: &str) -> Result<()> {
+        self.enqueue_create(session_id, true).await
+    }
+
+    async fn enqueue_create(self: &Arc<Self>, session_id: &str, reopen: bool) -> Result<()> {
         let (tx, rx) = oneshot::channel();
         let leader = {
             let mut queue = self.pending_creates.lock();
-            queue.push((session_id.to_owned(), tx));
+            queue.push((session_id.to_owned(), reopen, tx));
             queue.len() == 1
         };
         if leader {
@@ -80,9 +91,22 @@ impl Inner {
     pub(super) async fn run_create_batch(&self) {
         let _guard = self.subscriptions.lock().await;
         let batch = std::mem::take(&mut *self.pending_creates.lock());
-        let ids: Vec<&String> = batch.iter().map(|(sid, _)| sid).collect();
+        // Decided under the lock that releases and deletes take too.
+        let (gone, batch): (Vec<_>, Vec<_>) = {
+            let local = self.local.lock();
+            batch
+                .into_iter()
+                .partition(|(sid, reopen, _)| *reopen && !local.contains(sid))
+        };
+        for (_, _, waiter) in gone {
+            let _ = waiter.send(Ok(()));
+        }
+        if batch.is_empty() {
+            return;
+        }
+        let ids: Vec<&String> = batch.iter().map(|(sid, _, _)| sid).collect();
         let result = self.create_all(&ids).await;
-        for (_, waiter) in batch {
+        for (_, _, waiter) in batch {
             let _ = waiter.send(result.clone());
         }
     }

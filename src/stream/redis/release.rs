@@ -1,15 +1,20 @@
 //! Letting go of a local stream whose controller failed, without touching what another
 //! instance holds for the same session; and removing keys only no instance holds any more.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::dispatch::Control;
 use super::{Inner, RedisStreamManager, BATCH};
+use crate::pending::PendingStats;
 use crate::redis::{RedisErrorKind, Result, Write};
 use crate::stream::handover::Barrier;
 
 /// How long letting go of a stream waits for the bindings to process what they were handed.
 const BARRIER_WAIT: Duration = Duration::from_secs(5);
+/// First and longest wait between attempts to unsubscribe a failed stream.
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(5);
 
 impl RedisStreamManager {
     /// Lets go of this instance's stream of `session_id` after its controller failed (its
@@ -38,36 +43,57 @@ impl RedisStreamManager {
         inner.local.lock().remove(session_id);
         let sid = session_id.to_owned();
         async move {
-            {
-                let _guard = inner.subscriptions.lock().await;
-                if inner.local.lock().contains(&sid) {
-                    return Ok(()); // re-created here meanwhile: the new stream keeps it all
+            // Unsubscribe, retrying while the subscriber cannot (what is collected meanwhile
+            // is bounded); a create that makes the session local again takes it all over.
+            let mut backoff = RETRY_FIRST;
+            loop {
+                {
+                    let _guard = inner.subscriptions.lock().await;
+                    if inner.local.lock().contains(&sid) {
+                        return Ok(());
+                    }
+                    let channels = [inner.channel(&sid), inner.delete_channel(&sid)];
+                    match inner.subscriber.unsubscribe(&channels).await {
+                        Ok(()) => break,
+                        // A driven pub/sub client that cannot unsubscribe: nothing to undo.
+                        Err(e) if e.kind() == RedisErrorKind::Unsupported => break,
+                        Err(e) if inner.closed.load(Ordering::Acquire) => {
+                            inner.handover.released(&sid);
+                            return Err(e);
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "unsubscribing a failed stream failed; retrying")
+                        }
+                    }
                 }
-                inner
-                    .subscriber
-                    .unsubscribe(&[inner.channel(&sid), inner.delete_channel(&sid)])
-                    .await?;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(RETRY_MAX);
             }
+            // Every step runs; the first error is reported.
+            let mut first_error = None;
             if inner.pending.enabled() {
-                inner.put_back(&sid).await?;
+                if let Err(e) = inner.put_back(&sid).await {
+                    first_error.get_or_insert(e);
+                }
             }
             if let Some(l) = &inner.liveness {
                 let set = l.instance_set(&inner.server_id);
-                inner
-                    .conn
-                    .write(
-                        vec![Write::SRem {
-                            key: set.clone(),
-                            members: vec![sid.clone()],
-                        }],
-                        &|| format!("SREM {set}"),
-                    )
-                    .await?;
+                let srem = vec![Write::SRem {
+                    key: set.clone(),
+                    members: vec![sid.clone()],
+                }];
+                if let Err(e) = inner.conn.write(srem, &|| format!("SREM {set}")).await {
+                    first_error.get_or_insert(e);
+                }
             }
             match inner.release_unheld(std::slice::from_ref(&sid)).await {
-                Err(e) if e.kind() == RedisErrorKind::Unsupported => Ok(()),
-                other => other.map(|_| ()),
+                Err(e) if e.kind() == RedisErrorKind::Unsupported => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+                Ok(_) => {}
             }
+            first_error.map_or(Ok(()), Err)
         }
     }
 
@@ -119,7 +145,9 @@ impl Inner {
     }
 
     /// Puts what was collected while letting go of `sid` back at the head of its pending
-    /// list, once the bindings have processed everything handed to them before.
+    /// list, once the bindings have processed everything handed to them before. Under the
+    /// subscriptions lock, so a `create` of the session on this instance either took the
+    /// messages over already or finds them kept.
     pub(super) async fn put_back(&self, sid: &str) -> Result<()> {
         let (barrier, processed) = Barrier::new();
         if self.control.send(Control::Barrier(barrier)).is_ok()
@@ -127,7 +155,18 @@ impl Inner {
         {
             tracing::debug!(prefix = %self.prefix, "the bindings did not process a barrier in time");
         }
+        let _guard = self.subscriptions.lock().await;
+        if self.local.lock().contains(sid) {
+            return Ok(()); // re-created here: the new stream carried them over
+        }
         let messages = self.handover.released(sid);
+        let over = self.handover.take_dropped();
+        if over > 0 {
+            self.counters.add(PendingStats {
+                dropped: over,
+                ..PendingStats::default()
+            });
+        }
         if messages.is_empty() {
             return Ok(());
         }
