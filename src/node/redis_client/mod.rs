@@ -1,0 +1,211 @@
+//! How a Redis class reaches Redis, from its config: the native connections (settings from
+//! `{ url }` or read off a node-redis v4/v5 or ioredis client's `options`), or the user's
+//! client objects driven through their own methods (`src/node/redis_driver/`).
+//!
+//! `config.driver` picks: `"native"` needs settings it can read (a TypeError otherwise),
+//! `"client"` always drives the objects, and `"auto"` (the default) uses the native
+//! connections for node-redis and ioredis clients whose settings it can reproduce and drives
+//! anything else (a fake, a wrapper, a Cluster client, an ioredis `keyPrefix`).
+//!
+//! This file picks the driver and builds the backends; [`options`] reads `{ url }` or a
+//! client's options into typed settings; [`errors`] is how a failed operation reaches JS.
+
+mod errors;
+mod options;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::Env;
+
+use super::js::{self, JsError, JsResult, Kind, Value};
+use super::redis_driver::{ClientCommands, ClientPubSub};
+use crate::redis::{connect_lazy, connect_subscriber_lazy, Commands, PubSub};
+use options::{client_settings, url_settings};
+
+pub use errors::{bool_or_false, rejection, warn_read_fallback};
+
+/// `config.driver`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Driver {
+    Auto,
+    Native,
+    Client,
+}
+
+fn driver(env: &Env, config: Value, class: &str) -> JsResult<Driver> {
+    let bad = || {
+        JsError::Type(format!(
+            "new {class}: config.driver must be \"auto\", \"native\" or \"client\""
+        ))
+    };
+    let Some(v) = js::optional_property(env, config, "driver")? else {
+        return Ok(Driver::Auto);
+    };
+    if js::kind(env, v)? != Kind::String {
+        return Err(bad());
+    }
+    match js::string_value(env, v)?.as_str() {
+        "auto" => Ok(Driver::Auto),
+        "native" => Ok(Driver::Native),
+        "client" => Ok(Driver::Client),
+        _ => Err(bad()),
+    }
+}
+
+/// The backends of a Redis class.
+pub struct Backends {
+    pub commands: Arc<dyn Commands>,
+    /// `None` for the session store.
+    pub pub_sub: Option<Arc<dyn PubSub>>,
+    /// Whether the objects are driven (for diagnostics and tests).
+    pub driven: bool,
+}
+
+/// The backends for `config` of `class`: commands through `config.client` (or `url`), and
+/// with `pub_sub_field` a subscriber through `config[pub_sub_field]`.
+pub fn backends(
+    env: &Env,
+    config: Value,
+    class: &str,
+    pub_sub_field: Option<&'static str>,
+) -> JsResult<Backends> {
+    let driver = driver(env, config, class)?;
+    let client = client_field(env, config, "client", class)?;
+    let pub_sub = match pub_sub_field {
+        Some(field) => client_field(env, config, field, class)?,
+        None => None,
+    };
+    let timeout = super::args::number_field(
+        env,
+        Some(config),
+        "commandTimeoutMs",
+        class,
+        1.0,
+        super::args::MAX_TIMER_MS,
+    )?
+    .map(|ms| Duration::from_millis(ms.ceil() as u64));
+    let url = js::optional_property(env, config, "url")?;
+    if url.is_some() && driver == Driver::Client {
+        return Err(JsError::Type(format!(
+            "new {class}: driver \"client\" drives config.client; it cannot be combined with url"
+        )));
+    }
+    let native = match (url, client) {
+        (Some(url), _) => {
+            let settings = url_settings(env, url, class)?;
+            Some((settings.clone(), settings))
+        }
+        (None, None) => {
+            return Err(JsError::Type(format!(
+                "new {class}: config.client is required (a node-redis or ioredis client, or any object with the RedisClient methods), or pass {{ url: \"redis://host:6379\" }}"
+            )))
+        }
+        (None, Some(client)) => match driver {
+            Driver::Client => None,
+            Driver::Native => Some(client_settings(env, client, pub_sub, pub_sub_field, class)?),
+            // node-redis and ioredis clients take the native path; a node-redis/ioredis client
+            // whose settings cannot be reproduced (Cluster, Sentinel, keyPrefix) is refused
+            // as with "native": ioredis' subscribe(channel, callback) does not deliver
+            // messages to the callback, so driving it would break pub/sub. Anything else
+            // (a fake, a wrapper) is driven.
+            Driver::Auto => {
+                let known = is_known_client(env, client) && pub_sub.is_none_or(|p| is_known_client(env, p));
+                if known {
+                    Some(client_settings(env, client, pub_sub, pub_sub_field, class)?)
+                } else {
+                    None
+                }
+            }
+        },
+    };
+    match native {
+        Some((mut settings, mut sub_settings)) => {
+            if let Some(limit) = timeout {
+                for s in [&mut settings, &mut sub_settings] {
+                    s.command_timeout = limit;
+                    s.response_timeout = limit;
+                    s.connect_timeout = s.connect_timeout.min(limit);
+                }
+            }
+            let commands: Arc<dyn Commands> = Arc::new(
+                connect_lazy(&settings).map_err(|e| JsError::Error(format!("new {class}: {e}")))?,
+            );
+            let pub_sub: Option<Arc<dyn PubSub>> = match pub_sub_field {
+                Some(_) => Some(Arc::new(
+                    connect_subscriber_lazy(&sub_settings)
+                        .map_err(|e| JsError::Error(format!("new {class}: {e}")))?,
+                )),
+                None => None,
+            };
+            Ok(Backends {
+                commands,
+                pub_sub,
+                driven: false,
+            })
+        }
+        None => {
+            let Some(client) = client else {
+                return Err(JsError::Type(format!(
+                    "new {class}: driver \"client\" needs config.client"
+                )));
+            };
+            let timeout = timeout.unwrap_or(Duration::from_secs(5));
+            let commands: Arc<dyn Commands> =
+                Arc::new(ClientCommands::new(env, client, "config.client", timeout)?);
+            let pub_sub: Option<Arc<dyn PubSub>> = match pub_sub_field {
+                Some(field) => {
+                    let Some(object) = pub_sub else {
+                        return Err(JsError::Type(format!(
+                            "new {class}: config.{field} is required when the clients are driven through their own methods (a dedicated connection for subscriptions)"
+                        )));
+                    };
+                    Some(Arc::new(ClientPubSub::new(
+                        env,
+                        object,
+                        "config.pubSubClient",
+                        timeout,
+                    )?))
+                }
+                None => None,
+            };
+            Ok(Backends {
+                commands,
+                pub_sub,
+                driven: true,
+            })
+        }
+    }
+}
+
+/// `config.client`-like field: absent, or an object (a client).
+pub fn client_field(env: &Env, config: Value, field: &str, class: &str) -> JsResult<Option<Value>> {
+    match js::optional_property(env, config, field)? {
+        None => Ok(None),
+        Some(v) if js::kind(env, v)? == Kind::Object => Ok(Some(v)),
+        Some(v) => Err(JsError::Type(format!(
+            "new {class}: config.{field} must be a Redis client (node-redis, ioredis, or an object with the RedisClient methods), got {}",
+            js::kind(env, v)?.describe()
+        ))),
+    }
+}
+
+/// Calls `client.quit()` and returns a promise of `undefined` once it resolved.
+pub fn quit(env: &Env, client: Value, class: &str) -> JsResult<Value> {
+    match js::call_method(env, client, "quit", &[])? {
+        Ok(promise) => js::then_undefined(env, promise),
+        Err(message) => Err(JsError::Error(format!(
+            "{class}.close: client.quit() failed: {message}"
+        ))),
+    }
+}
+
+/// Whether `object` is a node-redis (v4/v5) or ioredis client, whose settings the native
+/// connections can reproduce: it has `options`, `duplicate` and `sendCommand`. Anything else
+/// (a fake, a wrapper) is driven through its own methods.
+fn is_known_client(env: &Env, object: Value) -> bool {
+    let options = js::optional_property(env, object, "options").ok().flatten();
+    options.is_some_and(|o| matches!(js::kind(env, o), Ok(Kind::Object)))
+        && js::method(env, object, "duplicate").is_some()
+        && js::method(env, object, "sendCommand").is_some()
+}
