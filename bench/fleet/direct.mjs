@@ -8,9 +8,9 @@
 //   cpu        process.cpuUsage() now (the parent brackets its idle window with two of these)
 //   broadcast  send(undefined, data) until every controller's enqueue was called
 //   delete     delete every stream, concurrent in batches
-import fs from "node:fs";
 import { loadImpl, sid, SSE, nowMs, sleep, gcFull } from "../lib/common.mjs";
 import { nodeRedis } from "../lib/redis.mjs";
+import { probe } from "./probe.mjs";
 
 const impl = process.argv[2];
 const cfg = JSON.parse(process.env.FLEET_CFG || "{}");
@@ -45,21 +45,6 @@ async function inBatches(fn) {
   }
 }
 
-/** CPU ticks per thread name (/proc/self/task), to tell the JS thread from the addon's runtime
- * thread and V8's helpers in the idle window. */
-function threadTicks() {
-  const out = {};
-  try {
-    for (const t of fs.readdirSync("/proc/self/task")) {
-      const stat = fs.readFileSync(`/proc/self/task/${t}/stat`, "utf8");
-      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).replace(/[0-9]+$/, "").trim() || "?";
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      out[name] = (out[name] || 0) + Number(f[11]) + Number(f[12]);
-    }
-  } catch { /* not Linux */ }
-  return out;
-}
-
 const mem = () => { gcFull(); const m = process.memoryUsage(); return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers }; };
 
 const phases = {
@@ -83,7 +68,7 @@ const phases = {
     };
   },
   async cpu() {
-    return { cpu: process.cpuUsage(), atMs: nowMs(), threads: threadTicks() };
+    return probe();
   },
   async broadcast() {
     delivered = 0; hits.fill(0); target = N;

@@ -3,11 +3,12 @@
 //
 //   IMPL=addon|ref PORT=... REDIS_URL=... HEARTBEAT=10 NODE_ENV=production node --expose-gc bench/fleet/server-app.mjs
 //
-// Answers IPC {op:"cpu"} with process.cpuUsage() and {op:"mem"} with memory after gc(), so
+// Answers IPC {op:"cpu"} with process.cpuUsage(), CPU per thread and GC pauses (probe.mjs), and {op:"mem"} with memory after gc(), so
 // the parent can bracket an idle window without adding work of its own to this process.
 import * as reference from "mcp-use/server";
 import { createRequire } from "node:module";
 import { createClient } from "redis";
+import { probe } from "./probe.mjs";
 
 const require = createRequire(import.meta.url);
 const impl = process.env.IMPL === "ref" ? reference : require("../../index.js");
@@ -28,7 +29,7 @@ const server = new reference.MCPServer({
 });
 
 process.on("message", (m) => {
-  if (m.op === "cpu") process.send({ op: "cpu", cpu: process.cpuUsage(), hr: Number(process.hrtime.bigint()) / 1e6 });
+  if (m.op === "cpu") process.send({ op: "cpu", ...probe() });
   else if (m.op === "mem") {
     if (global.gc) for (let i = 0; i < 3; i++) global.gc();
     const u = process.memoryUsage();
