@@ -5,6 +5,18 @@
 //! runs every queued job in one go (resolving promises, enqueuing pub/sub messages). The
 //! threadsafe function keeps the event loop alive only while promises are outstanding,
 //! so pub/sub subscriptions and idle stores never hold a process open.
+//!
+//! Why not `#[napi] async fn` / `Env::spawn_future` (a deferred and a threadsafe function
+//! per promise): `node bench/completion.mjs` runs both on the same operations (the
+//! `napi-async` feature builds the other path) and the queue is faster on every one. Median
+//! of 3 rounds, 2 cores, napi-rs's time over the queue's: RedisSessionStore 20k concurrent
+//! `set` 1.90x, `get` 1.27x, sequential `has` p50 1.07x; 20k concurrent
+//! `RedisStreamManager.send` 1.68x; a real MCPServer on the Redis classes, tool calls
+//! through the SDK client: sequential 1.15x, 8 concurrent clients 1.45x
+//! (bench/results/completion.json).
+
+// The napi-async bench variant leaves the queue's promise half unused.
+#![cfg_attr(feature = "napi-async", allow(dead_code))]
 
 use std::cell::RefCell;
 use std::ffi::c_void;
@@ -40,10 +52,6 @@ struct Queue {
     closed: bool,
 }
 
-// A threadsafe function is made to be called from any thread; the rest is synchronized.
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
-
 impl Shared {
     fn tsfn(&self) -> sys::napi_threadsafe_function {
         self.tsfn.load(Ordering::Acquire)
@@ -64,7 +72,9 @@ impl Poster {
         }
         queue.jobs.push(job);
         if !self.0.scheduled.swap(true, Ordering::AcqRel) {
-            // Called under the queue lock, so teardown cannot release it in between.
+            // SAFETY: a threadsafe function may be called from any thread until it is
+            // released; this runs under the queue lock and the queue is not closed, and
+            // teardown closes it under the same lock before releasing the function.
             unsafe {
                 sys::napi_call_threadsafe_function(
                     self.0.tsfn(),
@@ -94,6 +104,8 @@ pub fn poster(env: &Env) -> JsResult<Poster> {
     });
     let context = Arc::into_raw(shared.clone()) as *mut c_void;
     let mut tsfn = ptr::null_mut();
+    // SAFETY: on the JS thread with its env; `context` is a leaked `Arc<Shared>` that
+    // `finalize` takes back, and `call_js`/`finalize` match the signatures napi expects.
     let status = unsafe {
         sys::napi_create_threadsafe_function(
             env.raw(),
@@ -110,21 +122,17 @@ pub fn poster(env: &Env) -> JsResult<Poster> {
         )
     };
     if status != sys::Status::napi_ok {
+        // SAFETY: creation failed, so napi never took `context`: take the leaked Arc back.
         unsafe { drop(Arc::from_raw(context as *const Shared)) };
         return Err(JsError::Error(
             "mcp-sessions-native: cannot create the completion queue".into(),
         ));
     }
-    unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn) };
     shared.tsfn.store(tsfn, Ordering::Release);
+    hold_event_loop(env, &shared, false);
     // Close the queue when this environment is torn down (a worker's end, the end of the
     // main event loop), before Node frees the threadsafe function.
-    let hook_arg = Arc::into_raw(shared.clone()) as *mut c_void;
-    if unsafe { sys::napi_add_env_cleanup_hook(env.raw(), Some(close_on_teardown), hook_arg) }
-        != sys::Status::napi_ok
-    {
-        unsafe { drop(Arc::from_raw(hook_arg as *const Shared)) };
-    }
+    env.add_env_cleanup_hook(shared.clone(), close_on_teardown)?;
     let p = Poster(shared);
     POSTER.with(|slot| *slot.borrow_mut() = Some(p.clone()));
     Ok(p)
@@ -132,6 +140,7 @@ pub fn poster(env: &Env) -> JsResult<Poster> {
 
 /// Runs `fut` on the runtime and returns a promise settled with `finish(result)` on the
 /// JS thread.
+#[cfg(not(feature = "napi-async"))]
 pub fn spawn<T, F, R>(env: &Env, fut: F, finish: R) -> JsResult<Value>
 where
     T: Send + 'static,
@@ -143,7 +152,7 @@ where
     let poster = poster(env)?;
     let (deferred, promise) = pending(env)?;
     if poster.0.outstanding.fetch_add(1, Ordering::AcqRel) == 0 {
-        unsafe { sys::napi_ref_threadsafe_function(env.raw(), poster.0.tsfn()) };
+        hold_event_loop(env, &poster.0, true);
     }
     handle.spawn(async move {
         // A panic in the core becomes a rejected promise, never an abort or a promise that
@@ -160,11 +169,68 @@ where
             };
             settle(env, deferred, result);
             if shared.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
-                unsafe { sys::napi_unref_threadsafe_function(env.raw(), shared.tsfn()) };
+                hold_event_loop(env, &shared, false);
             }
         }));
     });
     Ok(promise)
+}
+
+/// The alternative measured by `bench/completion.mjs` (feature `napi-async`, never shipped):
+/// napi-rs's own future-to-promise path, as `#[napi] async fn` uses it (a deferred and a
+/// threadsafe function per promise, the future on napi-rs's tokio runtime, given the same
+/// one-worker shape as ours in [`init_napi_runtime`]).
+#[cfg(feature = "napi-async")]
+pub fn spawn<T, F, R>(env: &Env, fut: F, finish: R) -> JsResult<Value>
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+    R: FnOnce(&Env, T) -> JsResult<Value> + Send + 'static,
+{
+    let promise = env.spawn_future_with_callback(
+        async move { Ok::<_, napi::Error>(AssertUnwindSafe(fut).catch_unwind().await) },
+        move |env, value| {
+            let result = match value {
+                Ok(value) => finish(env, value),
+                Err(_) => Err(JsError::Error(
+                    "mcp-sessions-native: internal error (a panic in the addon; please report it)"
+                        .into(),
+                )),
+            };
+            result.or_else(|e| {
+                let error = js::error_value(env, &e)
+                    .map_err(|e| napi::Error::from_reason(e.message().to_owned()))?;
+                Err(napi::Error::from(error))
+            })
+        },
+    )?;
+    Ok(js::value(promise))
+}
+
+#[cfg(feature = "napi-async")]
+#[napi_derive::module_init]
+fn init_napi_runtime() {
+    if let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("mcp-sessions-napi")
+        .enable_all()
+        .build()
+    {
+        napi::bindgen_prelude::create_custom_tokio_runtime(rt);
+    }
+}
+
+/// Keeps the event loop alive (`hold`) while promises are outstanding, or lets it end.
+fn hold_event_loop(env: &Env, shared: &Shared, hold: bool) {
+    // SAFETY: called on the JS thread that created the threadsafe function, with its env
+    // (the caller's); the function is released only when that environment is torn down.
+    unsafe {
+        if hold {
+            sys::napi_ref_threadsafe_function(env.raw(), shared.tsfn());
+        } else {
+            sys::napi_unref_threadsafe_function(env.raw(), shared.tsfn());
+        }
+    }
 }
 
 unsafe extern "C" fn call_js(
@@ -176,6 +242,8 @@ unsafe extern "C" fn call_js(
     if raw_env.is_null() || context.is_null() {
         return;
     }
+    // SAFETY: `context` is the `Arc<Shared>` leaked at creation, freed only by `finalize`,
+    // which napi calls after the last `call_js`.
     let shared = unsafe { &*(context as *const Shared) };
     shared.scheduled.store(false, Ordering::Release);
     let jobs = std::mem::take(&mut shared.queue.lock().jobs);
@@ -184,20 +252,22 @@ unsafe extern "C" fn call_js(
         // One handle scope per job, so a large batch does not pile up handles; a panic in
         // one job must not unwind into Node.
         let mut scope = ptr::null_mut();
+        // SAFETY: `raw_env` is the env napi passed to this callback, on its JS thread; the
+        // scope is closed below, after the job, in the order it was opened.
         let opened =
             unsafe { sys::napi_open_handle_scope(raw_env, &mut scope) } == sys::Status::napi_ok;
         if std::panic::catch_unwind(AssertUnwindSafe(|| job(&env))).is_err() {
             tracing::error!("a completion job panicked; its promise or message is lost");
         }
         if opened {
+            // SAFETY: closes the scope opened above, on the same thread and env.
             unsafe { sys::napi_close_handle_scope(raw_env, scope) };
         }
     }
 }
 
 /// Env cleanup hook: closes the queue and releases the threadsafe function for good.
-unsafe extern "C" fn close_on_teardown(arg: *mut c_void) {
-    let shared = unsafe { Arc::from_raw(arg as *const Shared) };
+fn close_on_teardown(shared: Arc<Shared>) {
     let dropped = {
         let mut queue = shared.queue.lock();
         queue.closed = true;
@@ -206,6 +276,8 @@ unsafe extern "C" fn close_on_teardown(arg: *mut c_void) {
     // Pending promises of a dying environment are never settled; their jobs hold only
     // raw handles, freed with the environment.
     drop(dropped);
+    // SAFETY: the queue is closed under its lock, so no thread calls the function again;
+    // this is its one release, before Node frees it with the environment.
     unsafe {
         sys::napi_release_threadsafe_function(
             shared.tsfn(),
@@ -218,6 +290,7 @@ unsafe extern "C" fn close_on_teardown(arg: *mut c_void) {
 
 unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
     if !data.is_null() {
+        // SAFETY: `data` is the `Arc<Shared>` leaked at creation; napi finalizes once.
         unsafe { drop(Arc::from_raw(data as *const Shared)) };
     }
     POSTER.with(|slot| slot.borrow_mut().take());
@@ -277,12 +350,14 @@ impl HeldValue for SharedRef {
 /// A pending promise: resolve it later, on this JS thread, with [`settle`].
 struct Deferred(sys::napi_deferred);
 
-// The raw handle is only ever used on the JS thread that created it.
+// SAFETY: the raw handle is only sent along with its job and used on the JS thread that
+// created it (the job runs there).
 unsafe impl Send for Deferred {}
 
 fn pending(env: &Env) -> JsResult<(Deferred, Value)> {
     let mut deferred = ptr::null_mut();
     let mut promise = ptr::null_mut();
+    // SAFETY: on the JS thread with its env; both out pointers are valid locals.
     let status = unsafe { sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) };
     if status != sys::Status::napi_ok {
         return Err(JsError::Error(
@@ -301,6 +376,7 @@ fn settle(env: &Env, deferred: Deferred, result: JsResult<Value>) {
         Ok(v) => v,
         Err(_) => return,
     };
+    // SAFETY: on the JS thread that created `deferred`, which napi frees on this one use.
     unsafe {
         if ok {
             sys::napi_resolve_deferred(env.raw(), deferred.0, value.raw());

@@ -15,6 +15,7 @@ mod promise;
 mod raw;
 mod redis_client;
 mod redis_driver;
+mod redis_inbound;
 mod redis_store;
 mod redis_stream;
 

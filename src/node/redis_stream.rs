@@ -1,27 +1,23 @@
 //! `RedisStreamManager` for JS: local controllers on the JS thread, everything else in the
 //! core [`crate::stream::redis::RedisStreamManager`]. Messages from Redis arrive in batches
-//! through the completion queue and are enqueued to controllers in publish order.
+//! through the completion queue and are enqueued to controllers in publish order
+//! ([`super::redis_inbound`]).
 
 use std::sync::{Arc, OnceLock, Weak};
 
 use napi::Env;
 use napi_derive::napi;
-use parking_lot::Mutex;
 
 use super::args;
-use super::completion::{self, Poster};
-use super::controllers::{self, close_controller, controller_arg, drop_failed, Registered};
+use super::completion;
+use super::controllers::{close_controller, controller_arg, drop_failed, Registered};
 use super::js::{self, JsError, JsRef, JsResult, Kind, Value};
 use super::promise::{run, unit};
 use super::redis_client;
-use crate::stream::local::LocalStreams;
-use crate::stream::redis::{Inbound, InboundSink, RedisStreamManager as Core};
+use super::redis_inbound::{sink, Controllers, Handler};
+use crate::stream::redis::RedisStreamManager as Core;
 
 const CLASS: &str = "RedisStreamManager";
-
-type Controllers = Arc<Mutex<LocalStreams<Registered>>>;
-
-type Handler = Arc<Mutex<Option<JsRef>>>;
 
 /// SSE streams routed across instances by Redis pub/sub, on the channels and keys of
 /// mcp-use's class. One subscriber connection and one heartbeat per manager; it reconnects
@@ -360,128 +356,4 @@ fn request_id_arg(env: &Env, v: Value, method: &str, name: &str) -> JsResult<Str
             k.describe()
         ))),
     }
-}
-
-/// The core's inbound sink: hands each batch to the JS thread. `core` is filled in once the
-/// core exists (it owns the sink, hence the weak reference).
-fn sink(
-    poster: Poster,
-    core: Arc<OnceLock<Weak<Core>>>,
-    controllers: Controllers,
-    handler: Handler,
-) -> InboundSink {
-    Arc::new(move |batch: Vec<Inbound>| {
-        let controllers = controllers.clone();
-        let handler = handler.clone();
-        let core = core.get().cloned().unwrap_or_default();
-        poster.post(Box::new(move |env| {
-            deliver(env, &core, &controllers, &handler, batch)
-        }));
-    })
-}
-
-fn deliver(
-    env: &Env,
-    core: &Weak<Core>,
-    controllers: &Controllers,
-    handler: &Handler,
-    batch: Vec<Inbound>,
-) {
-    // A broadcast arrives as the same payload on many channels: encode it once per batch.
-    let mut last_chunk: Option<(String, Value)> = None;
-    for inbound in batch {
-        let result = match inbound {
-            Inbound::Message {
-                session_id,
-                payload,
-            } => {
-                let chunk = match &last_chunk {
-                    Some((text, chunk)) if *text == payload => Ok(*chunk),
-                    _ => js::uint8_array(env, payload.as_bytes())
-                        .inspect(|chunk| last_chunk = Some((payload.clone(), *chunk))),
-                };
-                chunk.and_then(|chunk| enqueue(env, core, controllers, &session_id, payload, chunk))
-            }
-            // Everything before it is processed: dropping it tells the core so.
-            Inbound::Barrier(barrier) => {
-                drop(barrier);
-                Ok(())
-            }
-            Inbound::Delete { session_id } => {
-                // A stream re-created here after the delete arrived is the core's again: keep it.
-                let recreated = core.upgrade().is_some_and(|c| c.is_local(&session_id));
-                let removed = if recreated {
-                    None
-                } else {
-                    controllers.lock().remove(&session_id)
-                };
-                if let Some(r) = removed {
-                    close_controller(env, r.controller);
-                }
-                Ok(())
-            }
-            Inbound::ForwardedResponse {
-                session_id,
-                response_json,
-            } => forward(env, handler, &session_id, &response_json),
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e.message(), "delivering a message from Redis failed");
-        }
-    }
-}
-
-fn enqueue(
-    env: &Env,
-    core: &Weak<Core>,
-    controllers: &Controllers,
-    session_id: &str,
-    payload: String,
-    chunk: Value,
-) -> JsResult<()> {
-    let found = controllers
-        .lock()
-        .get(session_id)
-        .map(|r| (r.generation, r.controller.get(env)));
-    let (generation, controller) = match found {
-        Some((generation, controller)) => (generation, controller?),
-        None => {
-            // Its stream failed earlier in this batch or a previous one: kept for the next.
-            if let Some(core) = core.upgrade() {
-                core.undeliverable(session_id, payload);
-            }
-            return Ok(());
-        }
-    };
-    if let Err(reason) = controllers::enqueue(env, controller, chunk)? {
-        // Only this instance's stream is let go of: the client may have reopened its stream on
-        // another instance (MCPServer never calls delete when a GET stream closes), and a
-        // delete message would close that live stream too.
-        tracing::debug!(session = %session_id, %reason, "releasing the local stream");
-        if drop_failed(env, &mut controllers.lock(), session_id, generation) {
-            if let (Some(core), Ok(rt)) = (core.upgrade(), crate::runtime::handle()) {
-                let released = core.release(session_id, vec![payload]);
-                rt.spawn(async move {
-                    if let Err(e) = released.await {
-                        tracing::debug!(error = %e, "releasing a failed stream in Redis failed; its keys expire by themselves");
-                    }
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
-fn forward(env: &Env, handler: &Handler, session_id: &str, response_json: &str) -> JsResult<()> {
-    let f = match handler.lock().as_ref() {
-        Some(r) => r.get(env)?,
-        None => return Ok(()),
-    };
-    let message = js::json_parse(env, response_json)?;
-    let sid = js::string(env, session_id)?;
-    let this = js::undefined(env)?;
-    if let Err(m) = js::call(env, this, f, &[message, sid])? {
-        tracing::warn!(error = %m, "onForwardedResponse handler threw");
-    }
-    Ok(())
 }
