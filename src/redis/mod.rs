@@ -13,9 +13,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub mod backend;
-mod liveness;
 pub mod native;
-mod pending;
 
 pub use backend::{
     scan_all, Beat, BoxFuture, Commands, Describe, Liveness, PendingKeys, PruneOutcome, PruneStep,

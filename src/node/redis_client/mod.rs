@@ -7,8 +7,8 @@
 //! connections for node-redis and ioredis clients whose settings it can reproduce and drives
 //! anything else (a fake, a wrapper, a Cluster client, an ioredis `keyPrefix`).
 //!
-//! This file picks the driver and builds the backends; [`options`] reads `{ url }` or a
-//! client's options into typed settings; [`errors`] is how a failed operation reaches JS.
+//! This file picks the driver and builds the backends; `options.rs` reads `{ url }` or a
+//! client's options into typed settings; `errors.rs` is how a failed operation reaches JS.
 
 mod errors;
 mod options;

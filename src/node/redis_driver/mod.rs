@@ -19,9 +19,9 @@
 //! its UTF-8 bytes. A value the object throws or rejects with travels back as the error's
 //! cause, so the bindings re-throw that very value. Nothing here knows the redis crate.
 //!
-//! Files: [`plan`] turns an operation into the method call the object offers, [`batch`] makes
-//! a batch's calls on the JS thread and collects what they settle to, [`driven`] posts a
-//! batch there and waits for it with a time limit, and [`commands`] / [`pubsub`] are the two
+//! Files: `plan.rs` turns an operation into the method call the object offers, `batch.rs` makes
+//! a batch's calls on the JS thread and collects what they settle to, `driven.rs` posts a
+//! batch there and waits for it with a time limit, and `commands.rs` / `pubsub.rs` are the two
 //! traits on top.
 
 mod batch;

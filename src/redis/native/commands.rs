@@ -262,12 +262,7 @@ impl Commands for Connection {
         dead_after_ms: u64,
         max_dead: usize,
     ) -> BoxFuture<'a, Result<Beat>> {
-        Box::pin(crate::redis::liveness::beat(
-            self,
-            keys,
-            dead_after_ms,
-            max_dead,
-        ))
+        Box::pin(super::liveness::beat(self, keys, dead_after_ms, max_dead))
     }
 
     fn prune_instance<'a>(
@@ -276,7 +271,7 @@ impl Commands for Connection {
         dead_id: &'a str,
         count: usize,
     ) -> BoxFuture<'a, Result<(u64, u64)>> {
-        Box::pin(crate::redis::liveness::prune(self, keys, dead_id, count))
+        Box::pin(super::liveness::prune(self, keys, dead_id, count))
     }
 
     fn publish_or_keep<'a>(
@@ -286,7 +281,7 @@ impl Commands for Connection {
         message: &'a str,
         limits: PendingLimits,
     ) -> BoxFuture<'a, Result<PendingStats>> {
-        Box::pin(crate::redis::pending::publish_or_keep(
+        Box::pin(super::pending::publish_or_keep(
             self, keys, ids, message, limits,
         ))
     }
@@ -297,7 +292,7 @@ impl Commands for Connection {
         ids: &'a [String],
         limits: PendingLimits,
     ) -> BoxFuture<'a, Result<Vec<Taken>>> {
-        Box::pin(crate::redis::pending::take(self, keys, ids, limits))
+        Box::pin(super::pending::take(self, keys, ids, limits))
     }
 
     fn requeue<'a>(
@@ -307,9 +302,7 @@ impl Commands for Connection {
         messages: &'a [String],
         limits: PendingLimits,
     ) -> BoxFuture<'a, Result<PendingStats>> {
-        Box::pin(crate::redis::pending::requeue(
-            self, keys, id, messages, limits,
-        ))
+        Box::pin(super::pending::requeue(self, keys, id, messages, limits))
     }
 
     fn release_unheld<'a>(

@@ -4,9 +4,10 @@
 
 use std::sync::LazyLock;
 
-use super::backend::{PendingKeys, Taken};
-use super::{Connection, RedisError, RedisErrorKind, Result};
+use super::connection::Connection;
 use crate::pending::{PendingLimits, PendingStats};
+use crate::redis::backend::{PendingKeys, Taken};
+use crate::redis::{RedisError, RedisErrorKind, Result};
 
 /// Lua helper shared by the scripts that add to a list: drops the oldest entries beyond the
 /// limits and refreshes both keys' expiry. Entries are `"<unix seconds>:<message>"`; the

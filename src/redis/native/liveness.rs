@@ -1,11 +1,12 @@
-//! The liveness scripts of the native connection (see [`super::backend::Liveness`]): an
+//! The liveness scripts of the native connection (see [`crate::redis::backend::Liveness`]): an
 //! instance's heartbeat is one key per instance, not one per session, and survivors clean up
 //! after an instance whose heartbeat lapsed.
 
 use std::sync::LazyLock;
 
-use super::backend::{Beat, Liveness};
-use super::{Connection, Result};
+use super::connection::Connection;
+use crate::redis::backend::{Beat, Liveness};
+use crate::redis::Result;
 
 /// ARGV: registry, own set, active set, server id, lease secs, dead after ms, max dead.
 /// Records until when this instance counts as alive (Redis' clock plus its own allowance, so
