@@ -7,8 +7,17 @@ use std::path::{Path, PathBuf};
 
 use serde_json::value::RawValue;
 
-use super::{FileStoreError, LoadReport};
+use super::error::FileStoreError;
 use crate::metadata::Metadata;
+
+/// What loading found, for the caller to report.
+#[derive(Debug, Default, PartialEq)]
+pub struct LoadReport {
+    pub loaded: usize,
+    pub dropped_stale: usize,
+    /// Where an unparseable file was moved.
+    pub moved_corrupt_to: Option<PathBuf>,
+}
 
 pub(super) fn load(
     path: &Path,

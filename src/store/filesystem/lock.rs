@@ -7,8 +7,8 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::save::{private_dir, private_file};
-use super::FileStoreError;
+use super::durable::{private_dir, private_file};
+use super::error::FileStoreError;
 
 /// An exclusive advisory lock on `<path>.lock`, released when the store is dropped (or the
 /// process dies).

@@ -20,12 +20,15 @@
 //!   process that opens the same file fail with an error naming the holder, instead of two
 //!   writers silently overwriting each other. Stores of one process share the lock.
 //!
-//! Files: this one is the store (the map, who may write the file, flush); [`save`] is the
-//! debounced durable save, [`load`] reads and checks the file, [`lock`] is the file lock.
+//! Files: this one is the store (the map, the debounced saves, who may write the file,
+//! flush); `durable.rs` is the crash-safe write, `load.rs` reads and checks the file,
+//! `lock.rs` is the file lock and `error.rs` the error they share. None of them imports
+//! this one.
 
+mod durable;
+mod error;
 mod load;
 mod lock;
-mod save;
 #[cfg(test)]
 mod tests;
 
@@ -42,7 +45,10 @@ use crate::store::memory::MemoryStore;
 use crate::store::LocalStore;
 use load::load;
 use lock::{acquire_lock, canonical, FileLock};
-use save::remove_stale_temp_files;
+
+use durable::{encode, remove_stale_temp_files, write_atomically};
+pub use error::FileStoreError;
+pub use load::LoadReport;
 
 #[derive(Clone, Debug)]
 pub struct FileStoreConfig {
@@ -50,41 +56,6 @@ pub struct FileStoreConfig {
     pub debounce: Duration,
     /// Sessions whose `lastAccessedAt` is older than this are dropped on load.
     pub max_age_ms: f64,
-}
-
-/// A disk failure, naming the file and the operation.
-#[derive(Debug)]
-pub struct FileStoreError {
-    pub op: &'static str,
-    pub path: PathBuf,
-    pub source: io::Error,
-}
-
-impl std::fmt::Display for FileStoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {} failed: {}",
-            self.op,
-            self.path.display(),
-            self.source
-        )
-    }
-}
-
-impl std::error::Error for FileStoreError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
-}
-
-/// What loading found, for the caller to report.
-#[derive(Debug, Default, PartialEq)]
-pub struct LoadReport {
-    pub loaded: usize,
-    pub dropped_stale: usize,
-    /// Where an unparseable file was moved.
-    pub moved_corrupt_to: Option<PathBuf>,
 }
 
 pub struct FileStore {
@@ -254,5 +225,68 @@ impl Inner {
             path: self.path.clone(),
             source,
         }
+    }
+
+    /// Records a change and makes sure a save is scheduled within `debounce`.
+    fn changed(self: &Arc<Self>) {
+        self.version.fetch_add(1, Ordering::SeqCst);
+        if self.timer_armed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let handle = match crate::runtime::handle() {
+            Ok(h) => h,
+            Err(e) => {
+                self.timer_armed.store(false, Ordering::SeqCst);
+                tracing::error!(error = %e, "cannot schedule a session save");
+                return;
+            }
+        };
+        let inner = self.clone();
+        handle.spawn(async move {
+            tokio::time::sleep(inner.debounce).await;
+            // Changes from here on schedule another save.
+            inner.timer_armed.store(false, Ordering::SeqCst);
+            // A failed save (disk full, permissions) is retried with backoff until it
+            // succeeds or a newer scheduled save takes over.
+            let mut backoff = Duration::from_millis(250);
+            loop {
+                let saver = inner.clone();
+                match tokio::task::spawn_blocking(move || saver.save()).await {
+                    Ok(Ok(())) => return,
+                    Ok(Err(e)) => tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "debounced session save failed"),
+                    Err(e) => {
+                        tracing::error!(error = %e, path = %inner.path.display(), "session save task failed");
+                        return;
+                    }
+                }
+                tokio::time::sleep(backoff).await;
+                if inner.timer_armed.load(Ordering::SeqCst) {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        });
+    }
+
+    fn save(&self) -> Result<(), FileStoreError> {
+        let mut saved = self.saved.lock();
+        let target = self.version.load(Ordering::SeqCst);
+        if *saved >= target {
+            return Ok(());
+        }
+        if self.superseded.load(Ordering::SeqCst) {
+            *saved = target;
+            return Ok(());
+        }
+        let snapshot = self.map.snapshot();
+        let started = std::time::Instant::now();
+        write_atomically(&self.path, &self.tmp_path, &encode(&snapshot))?;
+        *saved = target;
+        tracing::debug!(
+            sessions = snapshot.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "sessions saved"
+        );
+        Ok(())
     }
 }

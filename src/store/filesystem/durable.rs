@@ -1,81 +1,13 @@
-//! The debounced durable save: a change schedules one save within `debounce`, retried with
-//! backoff when it fails; a save writes a 0600 temp file, fsyncs it, renames it over the file
-//! and fsyncs the directory, so a crash leaves the old file or the new one.
+//! The durable write: a save writes a 0600 temp file, fsyncs it, renames it over the file and
+//! fsyncs the directory, so a crash leaves the old file or the new one; temp files a crashed
+//! save left are removed on open.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::Duration;
 
-use super::{FileStoreError, Inner};
+use super::error::FileStoreError;
 use crate::metadata::Metadata;
-
-impl Inner {
-    /// Records a change and makes sure a save is scheduled within `debounce`.
-    pub(super) fn changed(self: &Arc<Self>) {
-        self.version.fetch_add(1, Ordering::SeqCst);
-        if self.timer_armed.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let handle = match crate::runtime::handle() {
-            Ok(h) => h,
-            Err(e) => {
-                self.timer_armed.store(false, Ordering::SeqCst);
-                tracing::error!(error = %e, "cannot schedule a session save");
-                return;
-            }
-        };
-        let inner = self.clone();
-        handle.spawn(async move {
-            tokio::time::sleep(inner.debounce).await;
-            // Changes from here on schedule another save.
-            inner.timer_armed.store(false, Ordering::SeqCst);
-            // A failed save (disk full, permissions) is retried with backoff until it
-            // succeeds or a newer scheduled save takes over.
-            let mut backoff = Duration::from_millis(250);
-            loop {
-                let saver = inner.clone();
-                match tokio::task::spawn_blocking(move || saver.save()).await {
-                    Ok(Ok(())) => return,
-                    Ok(Err(e)) => tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "debounced session save failed"),
-                    Err(e) => {
-                        tracing::error!(error = %e, path = %inner.path.display(), "session save task failed");
-                        return;
-                    }
-                }
-                tokio::time::sleep(backoff).await;
-                if inner.timer_armed.load(Ordering::SeqCst) {
-                    return;
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-            }
-        });
-    }
-
-    pub(super) fn save(&self) -> Result<(), FileStoreError> {
-        let mut saved = self.saved.lock();
-        let target = self.version.load(Ordering::SeqCst);
-        if *saved >= target {
-            return Ok(());
-        }
-        if self.superseded.load(Ordering::SeqCst) {
-            *saved = target;
-            return Ok(());
-        }
-        let snapshot = self.map.snapshot();
-        let started = std::time::Instant::now();
-        write_atomically(&self.path, &self.tmp_path, &encode(&snapshot))?;
-        *saved = target;
-        tracing::debug!(
-            sessions = snapshot.len(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "sessions saved"
-        );
-        Ok(())
-    }
-}
 
 /// Removes `<file>.<pid>.tmp` files left by a process that died during a save. Called with
 /// the lock held, so no other process is writing one.
@@ -113,7 +45,7 @@ pub(super) fn remove_stale_temp_files(path: &Path) {
 }
 
 /// `{\n"id":<metadata>,\n...}\n`: one session a line, valid JSON for any reader.
-fn encode(snapshot: &[(String, Metadata)]) -> Vec<u8> {
+pub(super) fn encode(snapshot: &[(String, Metadata)]) -> Vec<u8> {
     let size: usize = snapshot.iter().map(|(k, m)| k.len() + m.len() + 8).sum();
     let mut out = Vec::with_capacity(size + 4);
     out.extend_from_slice(b"{");
@@ -128,7 +60,11 @@ fn encode(snapshot: &[(String, Metadata)]) -> Vec<u8> {
     out
 }
 
-fn write_atomically(path: &Path, tmp: &Path, bytes: &[u8]) -> Result<(), FileStoreError> {
+pub(super) fn write_atomically(
+    path: &Path,
+    tmp: &Path,
+    bytes: &[u8],
+) -> Result<(), FileStoreError> {
     let fail = |op: &'static str, p: &Path| {
         let p = p.to_path_buf();
         move |source| FileStoreError {
