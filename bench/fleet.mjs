@@ -8,11 +8,11 @@
 //   node bench/fleet.mjs --n 3000,10000      fleet sizes of the direct mode
 //   node bench/fleet.mjs --mcp-streams 1000  streams of the MCPServer mode (0: skip it)
 //   node bench/fleet.mjs --only direct       or --only mcpserver
-//   node bench/fleet.mjs --idle 30 --settle 5 --heartbeat 10 --batch 1000 --split 20
+//   node bench/fleet.mjs --idle 30 --settle 15 --heartbeat 10 --batch 1000 --split 20
 //
 // Direct mode, per implementation and N, in its own `node --expose-gc` process
 // (bench/fleet/direct.mjs): create N streams on one RedisStreamManager (concurrent in
-// batches of --batch), settle, then an idle window of --idle seconds measuring Redis
+// batches of --batch), settle (15 s: the garbage of creating is collected by then), then an idle window of --idle seconds measuring Redis
 // commands/s (INFO stats total_commands_processed: it counts what Lua scripts run too; the
 // admin connection's own commands subtracted), per-command rates (INFO commandstats),
 // redis-server CPU, the process's CPU (process.cpuUsage), RSS and V8 heap per stream
@@ -48,7 +48,7 @@ const Ns = opt("--n", quick ? "500,2000" : "10000,100000").split(",").map(Number
 const mcpStreams = Number(opt("--mcp-streams", quick ? 200 : 3000));
 const heartbeat = Number(opt("--heartbeat", quick ? 2 : 10));
 const idleSec = Number(opt("--idle", quick ? 6 : 30));
-const settleSec = Number(opt("--settle", quick ? 1 : 5));
+const settleSec = Number(opt("--settle", quick ? 1 : 15));
 const splitSec = Number(opt("--split", quick ? 4 : 2 * heartbeat));
 const batch = Number(opt("--batch", 1000));
 const only = opt("--only", null);
@@ -96,6 +96,7 @@ function child(file, args, env, execArgv = ["--expose-gc", "--max-old-space-size
   };
 }
 
+const medianOf = (v) => { if (!v?.length) return NaN; const s = [...v].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 const cpuPct = (a, b) => ((b.cpu.user - a.cpu.user + b.cpu.system - a.cpu.system) / 1000 / (b.atMs - a.atMs)) * 100;
 
 /** The idle window: CPU of `proc` bracketed around Redis' window, then a MONITOR split if scripts ran. */
@@ -255,6 +256,7 @@ try {
     add(`${h}: idle Redis commands/s`, v(R, (r) => r.idle.commandsPerSec), v(A, (r) => r.idle.commandsPerSec), "");
     add(`${h}: idle commands/s sent by clients`, v(R, (r) => r.idle.clientCommandsPerSec), v(A, (r) => r.idle.clientCommandsPerSec), "");
     add(`${h}: idle process CPU, % of a core`, v(R, (r) => r.idle.processCpuPct), v(A, (r) => r.idle.processCpuPct), "%");
+    add(`${h}: idle process CPU, median ${heartbeat}-s slice`, v(R, (r) => medianOf(r.idle.processCpuPctSlices)), v(A, (r) => medianOf(r.idle.processCpuPctSlices)), "%");
     add(`${h}: idle redis-server CPU, % of a core`, v(R, (r) => r.idle.redisCpuPct), v(A, (r) => r.idle.redisCpuPct), "%");
     add(`${h}: RSS per stream`, v(R, (r) => r.rssPerStream), v(A, (r) => r.rssPerStream), "B");
     add(`${h}: V8 heap per stream`, v(R, (r) => r.heapPerStream), v(A, (r) => r.heapPerStream), "B");
@@ -269,6 +271,7 @@ try {
     add(`${h}: idle Redis commands/s`, v(R, (r) => r.idle.commandsPerSec), v(A, (r) => r.idle.commandsPerSec), "");
     add(`${h}: idle commands/s sent by clients`, v(R, (r) => r.idle.clientCommandsPerSec), v(A, (r) => r.idle.clientCommandsPerSec), "");
     add(`${h}: idle server CPU, % of a core`, v(R, (r) => r.idle.processCpuPct), v(A, (r) => r.idle.processCpuPct), "%");
+    add(`${h}: idle server CPU, median ${heartbeat}-s slice`, v(R, (r) => medianOf(r.idle.processCpuPctSlices)), v(A, (r) => medianOf(r.idle.processCpuPctSlices)), "%");
     add(`${h}: idle redis-server CPU, % of a core`, v(R, (r) => r.idle.redisCpuPct), v(A, (r) => r.idle.redisCpuPct), "%");
     add(`${h}: server RSS after gc`, v(R, (r) => r.serverRssMB), v(A, (r) => r.serverRssMB), "MB");
   }
