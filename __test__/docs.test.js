@@ -162,7 +162,7 @@ describe("commands run here", () => {
         expect((await server.exited).code).toBe(0);
         const native = server.output().split("\n").filter((l) => / mcp_sessions_native::/.test(l));
         if (level === "off") expect(native).toEqual([]);
-        else expect(native.join("\n")).toMatch(/DEBUG mcp_sessions_native::store::filesystem: no session file, starting empty/);
+        else expect(native.join("\n")).toMatch(/DEBUG mcp_sessions_native::store::filesystem(::\w+)?: no session file, starting empty/);
       } finally {
         await server.kill();
         fs.rmSync(cwd, { recursive: true, force: true });

@@ -75,6 +75,28 @@ pub const MAX_BACKLOG: f64 = 1024.0;
 /// Enqueues `chunk` unless the stream is stuck. `Err(reason)` when the stream is to be
 /// dropped: its `enqueue` threw (closed or errored), or its backlog hit [`MAX_BACKLOG`].
 pub fn enqueue(env: &Env, controller: Value, chunk: Value) -> JsResult<Result<(), String>> {
+    enqueue_checked(env, controller, chunk, true)
+}
+
+/// [`enqueue`], with the stuck check only when `check_backlog`. A delivery judges a stream
+/// once, before its first chunk: what one JS turn enqueues (a replay of kept messages, a
+/// burst) cannot have been read yet, and is bounded by its source.
+pub fn enqueue_checked(
+    env: &Env,
+    controller: Value,
+    chunk: Value,
+    check_backlog: bool,
+) -> JsResult<Result<(), String>> {
+    if check_backlog {
+        if let Some(reason) = stuck(env, controller)? {
+            return Ok(Err(reason));
+        }
+    }
+    Ok(js::call_method(env, controller, "enqueue", &[chunk])?.map(|_| ()))
+}
+
+/// Errors the stream if its client left [`MAX_BACKLOG`] chunks unread; returns why.
+fn stuck(env: &Env, controller: Value) -> JsResult<Option<String>> {
     let desired = js::get_property(env, controller, "desiredSize")?;
     if js::kind(env, desired)? == Kind::Number && js::number_value(env, desired)? <= -MAX_BACKLOG {
         let reason =
@@ -84,9 +106,9 @@ pub fn enqueue(env: &Env, controller: Value, chunk: Value) -> JsResult<Result<()
             &JsError::Error(format!("mcp-sessions-native: {reason}")),
         )?;
         let _ = js::call_method(env, controller, "error", &[error])?;
-        return Ok(Err(reason));
+        return Ok(Some(reason));
     }
-    Ok(js::call_method(env, controller, "enqueue", &[chunk])?.map(|_| ()))
+    Ok(None)
 }
 
 /// Enqueues `chunk` to every target; returns the sessions and registrations to drop (see

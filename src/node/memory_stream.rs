@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 
 use super::args;
 use super::controllers::{
-    close_controller, controller_arg, drop_failed, enqueue, enqueue_all, resolve_targets,
+    close_controller, controller_arg, drop_failed, enqueue_all, enqueue_checked, resolve_targets,
     Registered,
 };
 use super::js::{self, Value};
@@ -73,19 +73,26 @@ impl InMemoryStreamManager {
                 pending.maybe_sweep(now);
                 pending.take(&id, now)
             };
+            // One JS turn: the stream is judged stuck (or not) once, before the first.
             let mut kept = kept.into_iter();
+            let mut first = true;
             while let Some(message) = kept.next() {
-                let chunk = js::uint8_array(&env, message.as_bytes())?;
-                if let Err(reason) = enqueue(&env, controller, chunk)? {
-                    tracing::debug!(session = %id, %reason, "dropping the stream");
-                    drop_failed(&env, &mut self.streams.lock(), &id, generation);
-                    self.pending.lock().put_back(
-                        &id,
-                        std::iter::once(message).chain(kept).collect(),
-                        now,
-                    );
-                    break;
-                }
+                let sent = js::uint8_array(&env, message.as_bytes())
+                    .and_then(|chunk| enqueue_checked(&env, controller, chunk, first));
+                first = false;
+                let failed = match sent {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(reason)) => reason,
+                    Err(e) => e.message().to_string(),
+                };
+                tracing::debug!(session = %id, reason = %failed, "dropping the stream");
+                drop_failed(&env, &mut self.streams.lock(), &id, generation);
+                self.pending.lock().put_back(
+                    &id,
+                    std::iter::once(message).chain(kept).collect(),
+                    now,
+                );
+                break;
             }
             js::undefined(&env)
         })();

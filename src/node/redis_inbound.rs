@@ -2,6 +2,7 @@
 //! (enqueued to the local controllers in publish order), deletes from other instances, and
 //! responses forwarded to this one.
 
+use std::collections::HashSet;
 use std::sync::{Arc, OnceLock, Weak};
 
 use napi::Env;
@@ -46,6 +47,9 @@ fn deliver(
 ) {
     // A broadcast arrives as the same payload on many channels: encode it once per batch.
     let mut last_chunk: Option<(String, Value)> = None;
+    // Each stream is judged stuck (or not) once per batch, before its first chunk: a batch
+    // (a replay of kept messages, a burst) cannot have been read yet.
+    let mut judged: HashSet<u64> = HashSet::new();
     for inbound in batch {
         let result = match inbound {
             Inbound::Message {
@@ -57,7 +61,17 @@ fn deliver(
                     _ => js::uint8_array(env, payload.as_bytes())
                         .inspect(|chunk| last_chunk = Some((payload.clone(), *chunk))),
                 };
-                chunk.and_then(|chunk| enqueue(env, core, controllers, &session_id, payload, chunk))
+                chunk.and_then(|chunk| {
+                    enqueue(
+                        env,
+                        core,
+                        controllers,
+                        &session_id,
+                        payload,
+                        chunk,
+                        &mut judged,
+                    )
+                })
             }
             // Everything before it is processed: dropping it tells the core so.
             Inbound::Barrier(barrier) => {
@@ -95,6 +109,7 @@ fn enqueue(
     session_id: &str,
     payload: String,
     chunk: Value,
+    judged: &mut HashSet<u64>,
 ) -> JsResult<()> {
     let found = controllers
         .lock()
@@ -104,29 +119,42 @@ fn enqueue(
         Some((generation, controller)) => (generation, controller?),
         None => {
             // Its stream failed earlier in this batch or a previous one: kept for the next.
+            // A session the core still holds here with no stream in JS (its create failed
+            // after the stream was registered elsewhere) is let go of, this message with it.
             if let Some(core) = core.upgrade() {
-                core.undeliverable(session_id, payload);
+                if !core.undeliverable(session_id, payload.clone()) && core.is_local(session_id) {
+                    spawn_release(&core, session_id, payload);
+                }
             }
             return Ok(());
         }
     };
-    if let Err(reason) = controllers::enqueue(env, controller, chunk)? {
+    let check = judged.insert(generation);
+    if let Err(reason) = controllers::enqueue_checked(env, controller, chunk, check)? {
         // Only this instance's stream is let go of: the client may have reopened its stream on
         // another instance (MCPServer never calls delete when a GET stream closes), and a
         // delete message would close that live stream too.
         tracing::debug!(session = %session_id, %reason, "releasing the local stream");
         if drop_failed(env, &mut controllers.lock(), session_id, generation) {
-            if let (Some(core), Ok(rt)) = (core.upgrade(), crate::runtime::handle()) {
-                let released = core.release(session_id, vec![payload]);
-                rt.spawn(async move {
-                    if let Err(e) = released.await {
-                        tracing::debug!(error = %e, "releasing a failed stream in Redis failed; its keys expire by themselves");
-                    }
-                });
+            if let Some(core) = core.upgrade() {
+                spawn_release(&core, session_id, payload);
             }
         }
     }
     Ok(())
+}
+
+/// Lets go of this instance's stream of `session_id` (see [`Core::release`]), handing back
+/// `payload`, which it could not deliver.
+fn spawn_release(core: &Core, session_id: &str, payload: String) {
+    let released = core.release(session_id, vec![payload]);
+    if let Ok(rt) = crate::runtime::handle() {
+        rt.spawn(async move {
+            if let Err(e) = released.await {
+                tracing::debug!(error = %e, "releasing a failed stream in Redis failed; its keys expire by themselves");
+            }
+        });
+    }
 }
 
 fn forward(env: &Env, handler: &Handler, session_id: &str, response_json: &str) -> JsResult<()> {

@@ -113,13 +113,17 @@ impl RedisStreamManager {
                 old.controller.release(&env);
             }
             let core = self.core.clone();
+            let core_after = self.core.clone();
             let controllers = self.controllers.clone();
             let sid = id.clone();
             completion::spawn(
                 &env,
                 async move { core.create(&sid).await },
                 move |env, result| {
-                    if result.is_err() {
+                    // A failed create of a session the core still holds here (a re-create
+                    // while Redis hiccuped) keeps the new stream, as mcp-use does: it still
+                    // receives. Only a session the core let go of loses it.
+                    if result.is_err() && !core_after.is_local(&id) {
                         drop_failed(env, &mut controllers.lock(), &id, generation);
                     }
                     unit(env, result, method)
@@ -195,14 +199,14 @@ impl RedisStreamManager {
     pub fn close(&self, env: Env) -> napi::Result<Value> {
         let method = "RedisStreamManager.close";
         run(&env, || {
+            // The core first: from here, what still arrives for these sessions is collected
+            // and kept for their next streams, not lost with the controllers closed below.
+            let closing = self.core.close();
             let drained = self.controllers.lock().drain();
             for (_, r) in drained {
                 close_controller(&env, r.controller);
             }
-            let core = self.core.clone();
-            completion::spawn(&env, async move { core.close().await }, move |env, r| {
-                unit(env, r, method)
-            })
+            completion::spawn(&env, closing, move |env, r| unit(env, r, method))
         })
     }
 

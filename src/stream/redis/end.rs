@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use tokio::task::JoinHandle;
 
-use super::{RedisStreamManager, BATCH};
+use super::{Inner, RedisStreamManager, BATCH};
 use crate::redis::{RedisError, RedisErrorKind, Result, Write};
 
 impl RedisStreamManager {
@@ -72,15 +72,42 @@ impl RedisStreamManager {
     /// of those only the ones no other instance is subscribed to: a client may have reopened
     /// its stream elsewhere while ours lingered) and stops the background tasks. Later calls
     /// of `create` fail; `close` again is a no-op.
-    pub async fn close(&self) -> Result<()> {
-        let inner = &self.inner;
-        if inner.closed.swap(true, Ordering::AcqRel) {
-            return Ok(());
+    ///
+    /// With store-and-forward, the local sessions are let go of from the call on: what still
+    /// arrives for them (and what the bindings could not deliver) is kept for their next
+    /// streams, on any instance, once the channels are unsubscribed.
+    pub fn close(&self) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        let inner = self.inner.clone();
+        let first = !inner.closed.swap(true, Ordering::AcqRel);
+        let tasks: Vec<JoinHandle<()>> = if first {
+            self.tasks.lock().drain(..).collect()
+        } else {
+            Vec::new()
+        };
+        if first && inner.pending.enabled() {
+            for sid in inner.local.lock().iter() {
+                inner.handover.releasing(sid, Vec::new());
+            }
         }
-        let tasks: Vec<JoinHandle<()>> = self.tasks.lock().drain(..).collect();
-        let _guard = inner.subscriptions.lock().await;
+        async move {
+            if !first {
+                return Ok(());
+            }
+            let result = inner.shut_down().await;
+            for task in tasks {
+                task.abort();
+            }
+            result
+        }
+    }
+}
+
+impl Inner {
+    /// The body of [`RedisStreamManager::close`], before the background tasks stop.
+    async fn shut_down(&self) -> Result<()> {
+        let inner = self;
+        let guard = inner.subscriptions.lock().await;
         let ids: Vec<String> = inner.local.lock().drain().collect();
-        inner.handover.clear();
 
         let mut first_error: Option<RedisError> = None;
         let mut channels: Vec<String> = Vec::with_capacity(ids.len() * 2 + 1);
@@ -103,6 +130,30 @@ impl RedisStreamManager {
                 }
             }
         }
+        drop(guard);
+        if inner.pending.enabled() {
+            // What arrived until the unsubscribe, and what the bindings could not deliver,
+            // goes back for the sessions' next streams.
+            inner.barrier().await;
+            for id in &ids {
+                let messages = inner.handover.released(id);
+                if messages.is_empty() {
+                    continue;
+                }
+                match inner
+                    .conn
+                    .requeue(&inner.pending_keys, id, &messages, inner.pending)
+                    .await
+                {
+                    Ok(kept) => inner.counters.add(kept),
+                    Err(e) if e.kind() == RedisErrorKind::Unsupported => {}
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        inner.handover.clear();
         // Unsubscribed first, so the script sees whether another instance still holds a
         // session (a client that reconnected elsewhere while our stream lingered): its keys
         // are that instance's and stay.
@@ -113,9 +164,6 @@ impl RedisStreamManager {
         }
         if let Err(e) = inner.leave_registry().await {
             first_error.get_or_insert(e);
-        }
-        for task in tasks {
-            task.abort();
         }
         match first_error {
             Some(e) => Err(e),

@@ -106,6 +106,17 @@ impl RedisStreamManager {
 }
 
 impl Inner {
+    /// Returns once the bindings have processed everything handed to them so far (or after
+    /// [`BARRIER_WAIT`], if they cannot).
+    pub(super) async fn barrier(&self) {
+        let (barrier, processed) = Barrier::new();
+        if self.control.send(Control::Barrier(barrier)).is_ok()
+            && tokio::time::timeout(BARRIER_WAIT, processed).await.is_err()
+        {
+            tracing::debug!(prefix = %self.prefix, "the bindings did not process a barrier in time");
+        }
+    }
+
     /// [`Commands::release_unheld`] for `ids`, in batches. Returns how many were removed.
     pub(super) async fn release_unheld(&self, ids: &[String]) -> Result<u64> {
         let (active, available) = (self.active_key(), format!("available:{}", self.prefix));
@@ -149,12 +160,7 @@ impl Inner {
     /// subscriptions lock, so a `create` of the session on this instance either took the
     /// messages over already or finds them kept.
     pub(super) async fn put_back(&self, sid: &str) -> Result<()> {
-        let (barrier, processed) = Barrier::new();
-        if self.control.send(Control::Barrier(barrier)).is_ok()
-            && tokio::time::timeout(BARRIER_WAIT, processed).await.is_err()
-        {
-            tracing::debug!(prefix = %self.prefix, "the bindings did not process a barrier in time");
-        }
+        self.barrier().await;
         let _guard = self.subscriptions.lock().await;
         if self.local.lock().contains(sid) {
             return Ok(()); // re-created here: the new stream carried them over
