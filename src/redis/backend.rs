@@ -4,7 +4,7 @@
 //!   `SCAN`, a RESP3 subscriber that reconnects by itself);
 //! * an object the user passed that honours mcp-use's `RedisClient` contract (get, set,
 //!   setEx/setex, del, exists, keys, expire, sAdd, sRem, sMembers, publish, subscribe,
-//!   unsubscribe), driven by the bindings in `src/node/redis_driver.rs`.
+//!   unsubscribe), driven by the bindings in `src/node/redis_driver/`.
 //!
 //! The logic of each class (which keys, in what order, which fallbacks) lives once, in
 //! [`crate::store::redis`] and [`crate::stream::redis`]; a backend only carries out
