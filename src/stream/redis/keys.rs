@@ -1,7 +1,7 @@
 //! Key and channel names (mcp-use's layout; see the module docs of [`super`]).
 
 use super::{Inner, BATCH};
-use crate::redis::PruneStep;
+use crate::redis::{PruneStep, Write};
 
 impl Inner {
     pub(super) fn channel(&self, sid: &str) -> String {
@@ -37,5 +37,43 @@ impl Inner {
             cursor,
             count: BATCH,
         }
+    }
+
+    /// The writes that say `ids` are held here: each availability key (with its expiry), the
+    /// active set (kept alive), and, with per-instance liveness, this instance's set.
+    pub(super) fn held_writes(&self, ids: &[String]) -> Vec<Write> {
+        let mut writes: Vec<Write> = ids
+            .iter()
+            .map(|sid| Write::Set {
+                key: self.available_key(sid),
+                value: "active".to_owned(),
+                expire_secs: Some(self.ttl_secs),
+            })
+            .collect();
+        let active = self.active_key();
+        for chunk in ids.chunks(BATCH) {
+            writes.push(Write::SAdd {
+                key: active.clone(),
+                members: chunk.to_vec(),
+            });
+        }
+        writes.push(Write::Expire {
+            key: active,
+            secs: self.ttl_secs,
+        });
+        if let Some(l) = &self.liveness {
+            let set = l.instance_set(&self.server_id);
+            for chunk in ids.chunks(BATCH) {
+                writes.push(Write::SAdd {
+                    key: set.clone(),
+                    members: chunk.to_vec(),
+                });
+            }
+            writes.push(Write::Expire {
+                key: set,
+                secs: l.lease_secs,
+            });
+        }
+        writes
     }
 }

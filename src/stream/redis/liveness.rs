@@ -91,27 +91,10 @@ impl Inner {
         if due.is_empty() {
             return Ok(());
         }
-        let Some(keys) = &self.liveness else {
+        if self.liveness.is_none() {
             return Ok(());
-        };
-        let mut writes: Vec<Write> = due
-            .iter()
-            .map(|sid| Write::Set {
-                key: self.available_key(sid),
-                value: "active".to_owned(),
-                expire_secs: Some(self.ttl_secs),
-            })
-            .collect();
-        for chunk in due.chunks(BATCH) {
-            writes.push(Write::SAdd {
-                key: self.active_key(),
-                members: chunk.to_vec(),
-            });
-            writes.push(Write::SAdd {
-                key: keys.instance_set(&self.server_id),
-                members: chunk.to_vec(),
-            });
         }
+        let writes = self.held_writes(&due);
         let n = due.len();
         let result = self
             .conn

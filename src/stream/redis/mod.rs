@@ -73,9 +73,7 @@ use tokio::sync::oneshot;
 
 use super::handover::{Barrier, Handover};
 use crate::pending::{PendingCounters, PendingLimits, PendingStats};
-use crate::redis::{
-    Commands, Liveness, PendingKeys, PubSub, RedisError, RedisErrorKind, Result, Write,
-};
+use crate::redis::{Commands, Liveness, PendingKeys, PubSub, RedisError, RedisErrorKind, Result};
 
 mod dispatch;
 mod end;

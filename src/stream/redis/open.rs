@@ -6,9 +6,9 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::dispatch::Control;
-use super::{Inner, BATCH};
+use super::Inner;
 use crate::pending::PendingStats;
-use crate::redis::{RedisError, RedisErrorKind, Result, Write};
+use crate::redis::{RedisError, RedisErrorKind, Result};
 
 impl Inner {
     /// After the SUBSCRIBE of a create: takes the sessions' pending messages (when `take`) and
@@ -131,35 +131,8 @@ impl Inner {
         let active = self.active_key();
         let result = async {
             self.subscriber.subscribe(&channels).await?;
-            let mut writes: Vec<Write> = ids
-                .iter()
-                .map(|sid| Write::Set {
-                    key: self.available_key(sid),
-                    value: "active".to_owned(),
-                    expire_secs: Some(self.ttl_secs),
-                })
-                .collect();
-            for chunk in ids.chunks(BATCH) {
-                writes.push(Write::SAdd {
-                    key: active.clone(),
-                    members: chunk.iter().map(|s| (*s).clone()).collect(),
-                });
-            }
-            writes.push(Write::Expire {
-                key: active.clone(),
-                secs: self.ttl_secs,
-            });
-            if let Some(l) = &self.liveness {
-                let set = l.instance_set(&self.server_id);
-                writes.push(Write::SAdd {
-                    key: set.clone(),
-                    members: ids.iter().map(|s| (*s).clone()).collect(),
-                });
-                writes.push(Write::Expire {
-                    key: set,
-                    secs: l.lease_secs,
-                });
-            }
+            let owned: Vec<String> = ids.iter().map(|s| (*s).clone()).collect();
+            let writes = self.held_writes(&owned);
             let n = ids.len();
             self.conn
                 .write(writes, &|| {
