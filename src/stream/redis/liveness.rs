@@ -31,6 +31,44 @@ pub(super) const LEASE_SECS: u64 = 86_400;
 const MAX_DEAD: usize = 16;
 /// Most pages of a dead instance's sessions pruned per beat (the rest at the next one).
 const MAX_PAGES: usize = 16;
+/// Most intervals between two steps of the active-set prune once passes find nothing.
+const MAX_PRUNE_SKIP: u32 = 32;
+
+/// Pacing of the active-set prune, which only ids of instances without per-instance
+/// liveness (mcp-use's, driven clients) need: a page per interval while it finds dead ids,
+/// and after each pass that found none, twice as many intervals between steps (up to
+/// [`MAX_PRUNE_SKIP`]), so an idle fleet of ours does not scan its active set for nothing.
+#[derive(Debug, Default)]
+pub(super) struct PrunePace {
+    wait: u32,
+    skip: u32,
+    removed_this_pass: u64,
+}
+
+impl PrunePace {
+    /// Whether a step runs this interval.
+    fn due(&mut self) -> bool {
+        if self.wait > 0 {
+            self.wait -= 1;
+            return false;
+        }
+        true
+    }
+
+    /// After a step: `pass_done` when the scan wrapped around.
+    fn stepped(&mut self, pass_done: bool, removed: u64) {
+        self.removed_this_pass += removed;
+        if pass_done {
+            self.skip = if self.removed_this_pass == 0 {
+                (self.skip * 2).clamp(1, MAX_PRUNE_SKIP)
+            } else {
+                0
+            };
+            self.removed_this_pass = 0;
+        }
+        self.wait = self.skip;
+    }
+}
 
 impl Inner {
     /// One beat: registry, cleanup after dead instances, due refreshes, and (once per interval)
@@ -48,12 +86,13 @@ impl Inner {
             self.prune_dead(keys, dead).await?;
         }
         self.refresh_due_keys().await?;
-        if tick.is_multiple_of(2) {
+        if tick.is_multiple_of(2) && self.active_prune.lock().due() {
             let step = self.prune_step(self.prune_cursor.lock().clone());
             let (next, removed) = self.conn.prune_step(step).await?;
             if removed > 0 {
                 tracing::debug!(removed, prefix = %self.prefix, "pruned dead ids from the active set");
             }
+            self.active_prune.lock().stepped(next == "0", removed);
             *self.prune_cursor.lock() = next;
         }
         Ok(())
@@ -161,5 +200,27 @@ impl Inner {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PrunePace;
+
+    #[test]
+    fn the_prune_slows_down_while_it_finds_nothing_and_resumes_when_it_does() {
+        let mut pace = PrunePace::default();
+        let mut ran = Vec::new();
+        for i in 0..80 {
+            if pace.due() {
+                ran.push(i);
+                pace.stepped(true, 0); // one-page passes that find nothing
+            }
+        }
+        // Every interval at first, then 1, 2, 4, ... intervals apart, up to the cap.
+        assert_eq!(ran, vec![0, 2, 5, 10, 19, 36, 69]);
+        // A pass that finds dead ids: a step every interval again.
+        pace.stepped(true, 3);
+        assert!(pace.due() && pace.due());
     }
 }

@@ -154,6 +154,8 @@ struct Inner {
     pending_creates: Mutex<Vec<QueuedCreate>>,
     /// SSCAN cursor of the incremental prune that rides along with each heartbeat.
     prune_cursor: Mutex<String>,
+    /// Pacing of that prune with per-instance liveness.
+    active_prune: Mutex<liveness::PrunePace>,
     /// Store-and-forward: limits, keys, counters, and the sessions being opened or let go of.
     pending: PendingLimits,
     pending_keys: PendingKeys,
@@ -272,6 +274,7 @@ impl RedisStreamManager {
             subscriptions: tokio::sync::Mutex::new(()),
             pending_creates: Mutex::new(Vec::new()),
             prune_cursor: Mutex::new("0".to_owned()),
+            active_prune: Mutex::default(),
             pending,
             pending_keys,
             counters: PendingCounters::default(),
