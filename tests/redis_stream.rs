@@ -492,7 +492,7 @@ async fn heartbeat_keeps_availability_alive_and_stops_with_the_instance() {
             break;
         }
         assert!(
-            died.elapsed() < Duration::from_secs(6),
+            died.elapsed() < Duration::from_secs(15),
             "dead instance's keys still there"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
