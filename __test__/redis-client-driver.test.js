@@ -363,6 +363,37 @@ nativeOnly("native: driver option", () => {
     return mgr.close();
   });
 
+  // node-redis' cluster and sentinel pub/sub tear their connection down between two
+  // concurrent UNSUBSCRIBEs (ClientClosedError): one subscription call at a time.
+  test("the pub/sub client never has two subscribe/unsubscribe calls in flight", async () => {
+    const world = new FakeRedis();
+    const sub = world.client("sub");
+    let inFlight = 0;
+    let most = 0;
+    for (const method of ["subscribe", "unsubscribe"]) {
+      const inner = sub[method];
+      sub[method] = async (...args) => {
+        most = Math.max(most, ++inFlight);
+        await new Promise((r) => setTimeout(r, 5));
+        try {
+          return await inner(...args);
+        } finally {
+          inFlight--;
+        }
+      };
+    }
+    const mgr = new native.RedisStreamManager({ client: world.client("cmd"), pubSubClient: sub, heartbeatInterval: 1 });
+    try {
+      const streams = ["a", "b", "c"].map(() => openStream());
+      await Promise.all(["a", "b", "c"].map((id, i) => mgr.create(id, streams[i].controller)));
+      await Promise.all(["a", "b", "c"].map((id) => mgr.delete(id)));
+      expect(world.calls.filter(([c, m]) => c === "sub" && m === "unsubscribe").length).toBe(6);
+      expect(most).toBe(1);
+    } finally {
+      await mgr.close();
+    }
+  });
+
   test("a missing required method names the method and the config field", async () => {
     const world = new FakeRedis();
     const client = world.client("app", { omit: ["setEx", "setex", "set", "del"] });

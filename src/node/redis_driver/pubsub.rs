@@ -1,4 +1,6 @@
-//! [`PubSub`] on a driven object: a listener of our own per channel, never two for one.
+//! [`PubSub`] on a driven object: a listener of our own per channel, never two for one, and
+//! one subscription call at a time: node-redis' cluster and sentinel pub/sub tear their
+//! connection down between two concurrent UNSUBSCRIBEs (`ClientClosedError`).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -19,6 +21,8 @@ pub struct ClientPubSub {
     receiver: Mutex<Option<UnboundedReceiver<PubSubEvent>>>,
     /// Channels subscribed through the object, so a channel is never given two listeners.
     subscribed: Mutex<HashSet<String>>,
+    /// Held for each call, so the object never has two (un)subscribe calls in flight.
+    one_at_a_time: tokio::sync::Mutex<()>,
 }
 
 impl ClientPubSub {
@@ -35,6 +39,7 @@ impl ClientPubSub {
             events,
             receiver: Mutex::new(Some(receiver)),
             subscribed: Mutex::new(HashSet::new()),
+            one_at_a_time: tokio::sync::Mutex::new(()),
         })
     }
 }
@@ -53,20 +58,27 @@ impl PubSub for ClientPubSub {
             if fresh.is_empty() {
                 return Ok(());
             }
-            let ops = fresh.iter().cloned().map(Op::Subscribe).collect();
-            let result = self
-                .driven
-                .run(ops, Some(self.events.clone()), &|| {
-                    format!("SUBSCRIBE {}", fresh.join(" "))
-                })
-                .await;
-            if result.is_err() {
-                let mut subscribed = self.subscribed.lock();
-                for c in &fresh {
-                    subscribed.remove(c);
+            let _one = self.one_at_a_time.lock().await;
+            let mut result = Ok(());
+            for (i, channel) in fresh.iter().enumerate() {
+                let op = vec![Op::Subscribe(channel.clone())];
+                let done = self
+                    .driven
+                    .run(op, Some(self.events.clone()), &|| {
+                        format!("SUBSCRIBE {channel}")
+                    })
+                    .await;
+                if let Err(e) = done {
+                    // The rest were never subscribed.
+                    let mut subscribed = self.subscribed.lock();
+                    for c in &fresh[i..] {
+                        subscribed.remove(c);
+                    }
+                    result = Err(e);
+                    break;
                 }
             }
-            result.map(|_| ())
+            result
         })
     }
 
@@ -75,13 +87,13 @@ impl PubSub for ClientPubSub {
             if channels.is_empty() {
                 return Ok(());
             }
-            let ops = channels.iter().cloned().map(Op::Unsubscribe).collect();
-            self.driven
-                .run(ops, None, &|| format!("UNSUBSCRIBE {}", channels.join(" ")))
-                .await?;
-            let mut subscribed = self.subscribed.lock();
-            for c in channels {
-                subscribed.remove(c);
+            let _one = self.one_at_a_time.lock().await;
+            for channel in channels {
+                let op = vec![Op::Unsubscribe(channel.clone())];
+                self.driven
+                    .run(op, None, &|| format!("UNSUBSCRIBE {channel}"))
+                    .await?;
+                self.subscribed.lock().remove(channel);
             }
             Ok(())
         })
