@@ -8,7 +8,7 @@
 //   node bench/fleet.mjs --n 3000,10000      fleet sizes of the direct mode
 //   node bench/fleet.mjs --mcp-streams 1000  streams of the MCPServer mode (0: skip it)
 //   node bench/fleet.mjs --only direct       or --only mcpserver
-//   node bench/fleet.mjs --idle 30 --settle 15 --heartbeat 10 --batch 1000 --split 20
+//   node bench/fleet.mjs --idle 30 --settle 15 --mcp-settle 60 --heartbeat 10 --batch 1000 --split 20
 //
 // Direct mode, per implementation and N, in its own `node --expose-gc` process
 // (bench/fleet/direct.mjs): create N streams on one RedisStreamManager (concurrent in
@@ -49,6 +49,10 @@ const mcpStreams = Number(opt("--mcp-streams", quick ? 200 : 3000));
 const heartbeat = Number(opt("--heartbeat", quick ? 2 : 10));
 const idleSec = Number(opt("--idle", quick ? 6 : 30));
 const settleSec = Number(opt("--settle", quick ? 1 : 15));
+// The MCPServer's heap is ~500 MB after 3,000 sessions: V8's memory reducer collects it ~20 s
+// after the process goes quiet (three major GCs, seconds of CPU on Node's helper threads), a
+// one-off the idle window waits out (measured: none from 25 s on).
+const mcpSettleSec = Number(opt("--mcp-settle", quick ? 1 : 60));
 const splitSec = Number(opt("--split", quick ? 4 : 2 * heartbeat));
 const batch = Number(opt("--batch", 1000));
 const only = opt("--only", null);
@@ -101,6 +105,7 @@ const cpuPct = (a, b) => ((b.cpu.user - a.cpu.user + b.cpu.system - a.cpu.system
 
 /** The idle window: CPU of `proc` bracketed around Redis' window, then a MONITOR split if scripts ran. */
 async function idle(watch, askCpu) {
+  const startedAt = Date.now();
   const c0 = await askCpu();
   // Also one probe per heartbeat interval, so a one-off burst shows as one slice.
   const probes = [c0];
@@ -114,12 +119,14 @@ async function idle(watch, askCpu) {
   await slices;
   const c1 = await askCpu();
   probes.push(c1);
-  const out = { ...w, processCpuPct: cpuPct(c0, c1), processCpuPctSlices: probes.slice(1).map((p, i) => cpuPct(probes[i], p)) };
+  const out = { ...w, startedAt, processCpuPct: cpuPct(c0, c1), processCpuPctSlices: probes.slice(1).map((p, i) => cpuPct(probes[i], p)) };
   if (c0.threads && c1.threads) {
     // % of a core per thread name (clock ticks of /proc/<pid>/task/*/stat)
     const secs = (c1.atMs - c0.atMs) / 1000;
     out.gcPauses = c1.gcCount - c0.gcCount;
     out.gcPauseMs = c1.gcMs - c0.gcMs;
+    out.gcMajorPauses = (c1.gcMajor ?? 0) - (c0.gcMajor ?? 0);
+    out.gcMajorPauseMs = (c1.gcMajorMs ?? 0) - (c0.gcMajorMs ?? 0);
     out.threadCpuPct = Object.fromEntries(Object.keys(c1.threads).map((t) => [t, ((c1.threads[t] - (c0.threads[t] || 0)) / CLK_TCK / secs) * 100]).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]));
   }
   if (w.scripts && splitSec > 0) out.split = await watch.split(splitSec);
@@ -167,14 +174,21 @@ async function mcpserver(watch, redis, impl, m) {
     const t0 = nowMs();
     streams = await openFleet(port, m, 32);
     const openMs = nowMs() - t0;
+    const openEnd = Date.now();
     let active = 0;
     for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(200)) if ((active = await watch.scard(ACTIVE)) >= m) break;
     if (active !== m) throw new Error(`${m} GET streams open but ${active} in ${ACTIVE}`);
-    await sleep(settleSec * 1000);
+    // gc() after opening, as the direct mode does after creating; the settle then outlasts V8's
+    // memory reducer, which otherwise runs its major GCs inside the idle window of a server that
+    // goes quiet: the addon's (mcp-use's timers keep its server allocating, so it never starts).
+    const memOpen = await c.ask("mem");
+    await sleep(mcpSettleSec * 1000);
     const w = await idle(watch, async () => { const r = await c.ask("cpu"); return r; });
     const mem = await c.ask("mem");
+    const last = await c.ask("cpu");
+    const majorGcSecAfterOpen = (last.gcMajorAt || []).map((t) => +((t - openEnd) / 1000).toFixed(1)).filter((x) => x >= 0);
     const open = streams.filter((s) => !s.ended).length;
-    return { impl, streams: m, openMs, idle: w, serverRssMB: mem.rss / 2 ** 20, serverHeapMB: mem.heapUsed / 2 ** 20, streamsStillOpen: open, stderr: c.stderr || undefined };
+    return { impl, streams: m, openMs, idle: w, majorGcSecAfterOpen, idleWindowSecAfterOpen: [+((w.startedAt - openEnd) / 1000).toFixed(1), +((w.startedAt - openEnd) / 1000 + idleSec).toFixed(1)], serverRssOpenMB: memOpen.rss / 2 ** 20, serverRssMB: mem.rss / 2 ** 20, serverHeapMB: mem.heapUsed / 2 ** 20, streamsStillOpen: open, stderr: c.stderr || undefined };
   } finally {
     for (const s of streams) s.close();
     closeAgent();
@@ -204,7 +218,7 @@ try {
   const redisVersion = await redisInfoVersion(redis.url);
   watch = await redisWatch(redis);
   print(`private redis-server ${redisVersion} on 127.0.0.1:${redis.port} (pid ${redis.pid}); load average ${os.loadavg().map((x) => x.toFixed(1)).join(" ")}`);
-  print(`${quick ? "QUICK " : ""}fleet run: direct N = ${only === "mcpserver" ? "-" : Ns.join(", ")}; MCPServer streams = ${only === "direct" || !mcpStreams ? "-" : mcpStreams}; heartbeatInterval ${heartbeat} s, idle window ${idleSec} s after ${settleSec} s, create/delete batches of ${batch}\n`);
+  print(`${quick ? "QUICK " : ""}fleet run: direct N = ${only === "mcpserver" ? "-" : Ns.join(", ")}; MCPServer streams = ${only === "direct" || !mcpStreams ? "-" : mcpStreams}; heartbeatInterval ${heartbeat} s, idle window ${idleSec} s after ${settleSec} s (MCPServer: ${mcpSettleSec} s), create/delete batches of ${batch}\n`);
 
   if (only !== "mcpserver") {
     for (const [i, n] of Ns.entries()) {
@@ -292,10 +306,13 @@ try {
     }
     print(`    per second: ${r.idle.timelinePerSec.join(" ")}`);
     if (r.idle.processCpuPctSlices) print(`    process CPU per ${heartbeat}-s slice, % of a core: ${r.idle.processCpuPctSlices.map((x) => fmt(x)).join(" ")}`);
-    if (r.idle.threadCpuPct) print(`    process CPU by thread, % of a core: ${Object.entries(r.idle.threadCpuPct).map(([t, x]) => `${t} ${fmt(x)}`).join(", ") || "-"}; GC in the window: ${r.idle.gcPauses} pauses, ${fmt(r.idle.gcPauseMs, "ms")}`);
+    if (r.idle.threadCpuPct) print(`    process CPU by thread, % of a core: ${Object.entries(r.idle.threadCpuPct).map(([t, x]) => `${t} ${fmt(x)}`).join(", ") || "-"}; GC in the window: ${r.idle.gcPauses} pauses, ${fmt(r.idle.gcPauseMs, "ms")} (major: ${r.idle.gcMajorPauses}, ${fmt(r.idle.gcMajorPauseMs, "ms")})`);
   };
   for (const r of doc.direct) detail(`direct ${k(r.n)} ${NAME[r.impl]}`, r);
-  for (const r of doc.mcpserver) detail(`MCPServer ${k(r.streams)} ${NAME[r.impl]}`, r);
+  for (const r of doc.mcpserver) {
+    detail(`MCPServer ${k(r.streams)} ${NAME[r.impl]}`, r);
+    if (ok(r)) print(`    server's major GCs at ${r.majorGcSecAfterOpen.join(", ") || "-"} s after the last stream opened (idle window: ${r.idleWindowSecAfterOpen.join("-")} s; gc() forced at 0)`);
+  }
 
   // Targets (issue 15): idle Redis commands/s at 3,000 streams (MCPServer) <= 5% of mcp-use's;
   // at 100k streams no more than at 10k (addon).
@@ -352,7 +369,7 @@ try {
   });
   const out = {
     machine, versions, command: `node bench/fleet.mjs ${argv.join(" ")}`.trim(), durationSec: (Date.now() - started) / 1000,
-    config: { Ns, mcpStreams, heartbeat, idleSec, settleSec, splitSec, batch },
+    config: { Ns, mcpStreams, heartbeat, idleSec, settleSec, mcpSettleSec, splitSec, batch },
     notes: {
       commands: "INFO stats total_commands_processed delta over the idle window, minus the admin connection's own commands; it includes the commands a Lua script runs (EVALSHA counts once, and each redis.call in it once)",
       clientCommands: "commands sent by clients per second, counted by MONITOR in a window that follows the idle window (only when scripts ran; otherwise equal to the total, which then has no script commands in it)",
