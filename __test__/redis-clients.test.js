@@ -115,4 +115,34 @@ describeRedis("Redis classes with node-redis v4/v5 and ioredis clients", () => {
       plain.disconnect();
     }
   });
+
+  // ioredis calls subscribe's second argument as (err, count) when subscribed and delivers
+  // messages as "message" events: driven, its pub/sub must follow that convention.
+  test("ioredis clients driven with driver \"client\" carry a RedisStreamManager's pub/sub", async () => {
+    const IORedis = __nodeRequire("ioredis");
+    const url = new URL(redisUrl());
+    const opts = { host: url.hostname, port: Number(url.port) };
+    const client = new IORedis(opts);
+    const pubSubClient = new IORedis(opts);
+    const prefix = uniquePrefix("io");
+    const driven = new native.RedisStreamManager({ client, pubSubClient, prefix, driver: "client" });
+    const other = new native.RedisStreamManager({ url: redisUrl(), prefix });
+    try {
+      expect(driven.driver).toBe("client");
+      const s = openStream();
+      await driven.create("s", s.controller);
+      expect(await other.has("s")).toBe(true);
+      await other.send(["s"], "one");
+      await other.send(["s"], "two");
+      await waitFor(() => s.received.length >= 2, "two messages through the ioredis subscriber");
+      expect(s.received).toEqual(["one", "two"]);
+      expect(s.closed).toBe(false);
+      await other.delete("s");
+      await waitFor(() => s.closed, "the delete from the other instance to close the stream");
+    } finally {
+      await Promise.allSettled([driven.close(), other.close()]);
+      client.disconnect();
+      pubSubClient.disconnect();
+    }
+  });
 });

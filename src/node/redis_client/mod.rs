@@ -106,9 +106,8 @@ pub fn backends(
             Driver::Native => Some(client_settings(env, client, pub_sub, pub_sub_field, class)?),
             // node-redis and ioredis clients take the native path; a node-redis/ioredis client
             // whose settings cannot be reproduced (Cluster, Sentinel, keyPrefix) is refused
-            // as with "native": ioredis' subscribe(channel, callback) does not deliver
-            // messages to the callback, so driving it would break pub/sub. Anything else
-            // (a fake, a wrapper) is driven.
+            // as with "native" (`driver: "client"` drives it on request). Anything else (a
+            // fake, a wrapper) is driven.
             Driver::Auto => {
                 let known = is_known_client(env, client) && pub_sub.is_none_or(|p| is_known_client(env, p));
                 if known {

@@ -223,6 +223,24 @@ fn arg_value(
                 });
             })
         }
+        Arg::ChannelListener => {
+            let events = events.cloned();
+            js::function(env, "onChannelMessage", move |env, args| {
+                let Some(events) = &events else { return };
+                let read = |i: usize| {
+                    args.get(i)
+                        .map(|v| bytes_of(env, *v).unwrap_or_default())
+                        .unwrap_or_default()
+                };
+                let channel = read(0);
+                let channel = String::from_utf8(channel)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                let _ = events.send(PubSubEvent::Message {
+                    channel,
+                    payload: read(1),
+                });
+            })
+        }
     }
 }
 

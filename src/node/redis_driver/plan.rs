@@ -15,7 +15,11 @@ pub(super) enum Op {
     Members(String),
     Write(Write),
     Subscribe(String),
+    /// ioredis' style: `subscribe(channel)` only; messages come through [`Op::Listen`].
+    SubscribeOnly(String),
     Unsubscribe(String),
+    /// ioredis' style: `on("message", (channel, message) => …)`, once per object.
+    Listen,
 }
 
 /// What an [`Op`] settled to.
@@ -45,6 +49,8 @@ pub(super) enum Arg {
     ExOption(u64),
     /// A listener that forwards what it is called with as messages of `channel`.
     Listener(String),
+    /// A listener called with `(channel, message)`, forwarding each as a message.
+    ChannelListener,
 }
 
 /// A call to make: `f.call(object, ...args)`, `f` being the method probing found.
@@ -87,6 +93,14 @@ pub(super) fn plan(
         Op::Subscribe(channel) => required(
             "subscribe",
             vec![Arg::Str(channel.clone()), Arg::Listener(channel)],
+            Expect::Nothing,
+        ),
+        Op::SubscribeOnly(channel) => {
+            required("subscribe", vec![Arg::Str(channel)], Expect::Nothing)
+        }
+        Op::Listen => required(
+            "on",
+            vec![Arg::Str("message".to_owned()), Arg::ChannelListener],
             Expect::Nothing,
         ),
         Op::Unsubscribe(channel) => {

@@ -3,6 +3,7 @@
 //! connection down between two concurrent UNSUBSCRIBEs (`ClientClosedError`).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use napi::Env;
@@ -11,7 +12,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use super::driven::Driven;
 use super::plan::Op;
-use crate::node::js::{JsResult, Value};
+use crate::node::js::{self, JsResult, Kind, Value};
 use crate::redis::{BoxFuture, PubSub, PubSubEvent, Result};
 
 /// [`PubSub`] on a driven object.
@@ -23,6 +24,21 @@ pub struct ClientPubSub {
     subscribed: Mutex<HashSet<String>>,
     /// Held for each call, so the object never has two (un)subscribe calls in flight.
     one_at_a_time: tokio::sync::Mutex<()>,
+    /// ioredis' calling convention: `subscribe(channel)` resolves when subscribed (a second
+    /// argument is a completion callback, not a listener) and messages come as
+    /// `("message", channel, message)` events. Detected from the object (an emitter with a
+    /// `status`, and no node-redis `isOpen`).
+    emitter: bool,
+    /// Whether our `message` listener is on the object (ioredis' convention).
+    listening: AtomicBool,
+}
+
+/// Whether `object` follows ioredis' pub/sub convention (see [`ClientPubSub::emitter`]).
+fn emitter_style(env: &Env, object: Value) -> bool {
+    let has = |name: &str| js::optional_property(env, object, name).ok().flatten();
+    js::method(env, object, "on").is_some()
+        && has("status").is_some_and(|s| matches!(js::kind(env, s), Ok(Kind::String)))
+        && has("isOpen").is_none()
 }
 
 impl ClientPubSub {
@@ -40,6 +56,8 @@ impl ClientPubSub {
             receiver: Mutex::new(Some(receiver)),
             subscribed: Mutex::new(HashSet::new()),
             one_at_a_time: tokio::sync::Mutex::new(()),
+            emitter: emitter_style(env, object),
+            listening: AtomicBool::new(false),
         })
     }
 }
@@ -59,9 +77,29 @@ impl PubSub for ClientPubSub {
                 return Ok(());
             }
             let _one = self.one_at_a_time.lock().await;
+            if self.emitter && !self.listening.load(Ordering::Acquire) {
+                let listen = self
+                    .driven
+                    .run(vec![Op::Listen], Some(self.events.clone()), &|| {
+                        "listening for messages".to_owned()
+                    })
+                    .await;
+                if let Err(e) = listen {
+                    let mut subscribed = self.subscribed.lock();
+                    for c in &fresh {
+                        subscribed.remove(c);
+                    }
+                    return Err(e);
+                }
+                self.listening.store(true, Ordering::Release);
+            }
             let mut result = Ok(());
             for (i, channel) in fresh.iter().enumerate() {
-                let op = vec![Op::Subscribe(channel.clone())];
+                let op = if self.emitter {
+                    vec![Op::SubscribeOnly(channel.clone())]
+                } else {
+                    vec![Op::Subscribe(channel.clone())]
+                };
                 let done = self
                     .driven
                     .run(op, Some(self.events.clone()), &|| {
