@@ -31,13 +31,16 @@ pub(super) const LEASE_SECS: u64 = 86_400;
 const MAX_DEAD: usize = 16;
 /// Most pages of a dead instance's sessions pruned per beat (the rest at the next one).
 const MAX_PAGES: usize = 16;
-/// Most intervals between two steps of the active-set prune once passes find nothing.
-const MAX_PRUNE_SKIP: u32 = 32;
+/// Intervals between two steps of the active-set prune once a pass found nothing (ten
+/// minutes at the default interval).
+const MAX_PRUNE_SKIP: u32 = 60;
 
 /// Pacing of the active-set prune, which only ids of instances without per-instance
-/// liveness (mcp-use's, driven clients) need: a page per interval while it finds dead ids,
-/// and after each pass that found none, twice as many intervals between steps (up to
-/// [`MAX_PRUNE_SKIP`]), so an idle fleet of ours does not scan its active set for nothing.
+/// liveness (mcp-use's, driven clients) need (ours are cleaned up through their instance
+/// sets, and any broadcast drops dead ids too): a page per interval from the start and
+/// whenever a page finds dead ids; after a whole pass that found none, one page per
+/// [`MAX_PRUNE_SKIP`] intervals, whatever the size of the set, so an idle fleet of ours does
+/// not scan its active set for nothing.
 #[derive(Debug, Default)]
 pub(super) struct PrunePace {
     wait: u32,
@@ -58,12 +61,12 @@ impl PrunePace {
     /// After a step: `pass_done` when the scan wrapped around.
     fn stepped(&mut self, pass_done: bool, removed: u64) {
         self.removed_this_pass += removed;
+        if removed > 0 {
+            self.skip = 0;
+        } else if pass_done && self.removed_this_pass == 0 {
+            self.skip = MAX_PRUNE_SKIP;
+        }
         if pass_done {
-            self.skip = if self.removed_this_pass == 0 {
-                (self.skip * 2).clamp(1, MAX_PRUNE_SKIP)
-            } else {
-                0
-            };
             self.removed_this_pass = 0;
         }
         self.wait = self.skip;
@@ -217,10 +220,12 @@ mod tests {
                 pace.stepped(true, 0); // one-page passes that find nothing
             }
         }
-        // Every interval at first, then 1, 2, 4, ... intervals apart, up to the cap.
-        assert_eq!(ran, vec![0, 2, 5, 10, 19, 36, 69]);
-        // A pass that finds dead ids: a step every interval again.
-        pace.stepped(true, 3);
-        assert!(pace.due() && pace.due());
+        // A step, then one per MAX_PRUNE_SKIP + 1 intervals after an empty pass.
+        assert_eq!(ran, vec![0, 61]);
+        // A page that finds dead ids: a step every interval again.
+        pace.stepped(false, 3);
+        assert!(pace.due());
+        pace.stepped(false, 0);
+        assert!(pace.due(), "still scanning at full speed within the pass");
     }
 }
