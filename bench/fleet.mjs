@@ -56,6 +56,13 @@ const mcpSettleSec = Number(opt("--mcp-settle", quick ? 1 : 60));
 const splitSec = Number(opt("--split", quick ? 4 : 2 * heartbeat));
 const batch = Number(opt("--batch", 1000));
 const only = opt("--only", null);
+// --decay S: the addon only, each N on its own redis-server at once, idle for S seconds after
+// creating, commands/s per --decay-window seconds: how the idle cost changes with the age of
+// the manager (the active-set prune paces itself). Writes results/fleet-decay.json.
+const decaySec = Number(opt("--decay", 0));
+// --replot FILE: the chart of an earlier run's JSON again (FILE.svg beside it), nothing measured.
+const replot = opt("--replot", null);
+const decayWindow = Number(opt("--decay-window", 60));
 const ACTIVE = "mcp:stream:active";
 // "No more at 100k than at 10k" allows this much: a window holds a whole number of periodic
 // batches (e.g. 3 prune pages of 1,000-1,012 ids each), so equal work measures ±1%.
@@ -196,7 +203,76 @@ async function mcpserver(watch, redis, impl, m) {
   }
 }
 
+async function decay(redisVersion) {
+  const sizes = [...new Set([...(mcpStreams ? [mcpStreams] : []), ...Ns])].sort((a, b) => a - b);
+  print(`decay: addon only, N = ${sizes.join(", ")}, each on its own redis-server, idle ${decaySec} s after creating, windows of ${decayWindow} s\n`);
+  const runs = await Promise.all(sizes.map(async (n) => {
+    const r = await startRedis();
+    const wt = await redisWatch(r);
+    await wt.reset();
+    const c = child(path.join(HERE, "fleet", "direct.mjs"), ["addon"], { FLEET_CFG: JSON.stringify({ n, batch, heartbeat, redisUrl: r.url, broadcastTimeoutMs: 300_000 }) });
+    await c.wait((m) => m.type === "ready", 60_000);
+    const createdAt = Date.now();
+    await c.ask("create");
+    return { n, r, wt, c, createdAt, windows: [] };
+  }));
+  const t0 = Date.now();
+  await Promise.all(runs.map(async (x) => {
+    while (Date.now() - t0 < decaySec * 1000) {
+      const startSec = (Date.now() - x.createdAt) / 1000;
+      const w = await x.wt.window(decayWindow);
+      x.windows.push({ fromSec: +startSec.toFixed(0), commandsPerSec: w.commandsPerSec, perCommandPerSec: w.perCommandPerSec });
+      print(`  ${k(x.n).padStart(5)} streams, ${startSec.toFixed(0).padStart(5)}-${(startSec + w.seconds).toFixed(0).padEnd(5)} s after creating: ${fmt(w.commandsPerSec).padStart(6)} commands/s (exists ${fmt(w.perCommandPerSec.exists ?? 0)})`);
+    }
+  }));
+  for (const x of runs) { await x.c.kill(); await x.wt.close().catch(() => {}); await x.r.stop(); }
+  const rows = runs[0].windows.map((_, i) => [`${runs[0].windows[i].fromSec}-${runs[0].windows[i].fromSec + decayWindow} s`, ...runs.map((x) => (x.windows[i] ? fmt(x.windows[i].commandsPerSec) : "-"))]);
+  const head = ["idle since create", ...runs.map((x) => `${k(x.n)} streams`)];
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells) => "| " + cells.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join(" | ") + " |";
+  const tableText = [line(head), "|" + w.map((x, i) => "-".repeat(x + 1) + (i === 0 ? "-" : ":")).join("|") + "|", ...rows.map(line)].join("\n");
+  print(`\naddon idle Redis commands/s by age (mcp-use: 2 EXPIREs per stream per interval, ${sizes.map((n) => `${k(n)}: ${fmt((2 * n) / heartbeat)}`).join(", ")}/s, as measured by the default run):\n${tableText}`);
+  fs.mkdirSync(path.join(HERE, "results"), { recursive: true });
+  fs.writeFileSync(path.join(HERE, "results", "fleet-decay.json"), JSON.stringify({
+    machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, redis: redisVersion, date: new Date().toISOString() },
+    command: `node bench/fleet.mjs ${argv.join(" ")}`, config: { sizes, heartbeat, decaySec, decayWindow, batch }, table: tableText,
+    runs: runs.map((x) => ({ n: x.n, windows: x.windows })),
+  }, null, 2) + "\n");
+  print("\nwrote bench/results/fleet-decay.json");
+}
+
+/** The chart of one run's results (fleet.json): commands/s and CPU against N, both
+ * implementations, the MCPServer points as squares. */
+function chartOf({ direct: D, mcpserver: M, config: cfg, machine, command }) {
+  const ok = (r) => r && !r.error;
+  const series = (metric) => [
+    { name: "mcp-use@1.34.6, one process", color: "#d9463b", points: D.filter((r) => r.impl === "ref" && ok(r)).map((r) => ({ x: r.n, y: metric(r.idle) })) },
+    { name: "addon, one process", color: "#2e9e5b", points: D.filter((r) => r.impl === "addon" && ok(r)).map((r) => ({ x: r.n, y: metric(r.idle) })) },
+    { name: `mcp-use, real MCPServer (${k(cfg.mcpStreams)} GET streams)`, color: "#d9463b", hollow: true, marker: "square", points: M.filter((r) => r.impl === "ref" && ok(r)).map((r) => ({ x: r.streams, y: metric(r.idle) })) },
+    { name: `addon, real MCPServer (${k(cfg.mcpStreams)} GET streams)`, color: "#2e9e5b", hollow: true, marker: "square", points: M.filter((r) => r.impl === "addon" && ok(r)).map((r) => ({ x: r.streams, y: metric(r.idle) })) },
+  ];
+  const cmdSeries = series((i) => i.commandsPerSec);
+  cmdSeries.push({ name: "addon, commands sent by clients (scripts' inner commands left out)", color: "#2e9e5b", dash: "5 4", points: D.filter((r) => r.impl === "addon" && ok(r)).map((r) => ({ x: r.n, y: r.idle.clientCommandsPerSec })) });
+  const cpuSeries = series((i) => i.processCpuPct);
+  return linesSvg({
+    title: `Idle fleet cost against open streams: mcp-sessions-native vs mcp-use@1.34.6 (heartbeatInterval ${cfg.heartbeat} s)`,
+    subtitle: `${machine.cpu}, ${machine.cores} shared cores, node ${machine.node}, redis ${machine.redis}, ${machine.date.slice(0, 10)}${machine.quick ? ", QUICK run" : ""} · ${cfg.idleSec}-s idle window from ${cfg.settleSec} s after creating (MCPServer: ${cfg.mcpSettleSec} s after opening) · ${command}`,
+    xLabel: "open streams (log scale)",
+    panels: [
+      { title: "Redis commands/s at idle", unit: "commands/s, INFO total_commands_processed", series: cmdSeries.filter((x) => x.points.length) },
+      { title: "Server CPU at idle", unit: "% of one core, process.cpuUsage", series: cpuSeries.filter((x) => x.points.length) },
+    ],
+    legendNote: "Redis commands include those Lua scripts run (as Redis counts them). Squares: a real MCPServer in its own process, clients over HTTP.",
+  });
+}
+
 // ---------- run ----------
+if (replot) {
+  const file = path.resolve(replot);
+  fs.writeFileSync(file.replace(/\.json$/, "") + ".svg", chartOf(JSON.parse(fs.readFileSync(file, "utf8"))));
+  print(`wrote ${file.replace(/\.json$/, "")}.svg`);
+  process.exit(0);
+}
 const started = Date.now();
 const addonFile = path.join(ROOT, "mcp-sessions-native.linux-x64-gnu.node");
 const doc = { direct: [], mcpserver: [] };
@@ -220,6 +296,10 @@ try {
   print(`private redis-server ${redisVersion} on 127.0.0.1:${redis.port} (pid ${redis.pid}); load average ${os.loadavg().map((x) => x.toFixed(1)).join(" ")}`);
   print(`${quick ? "QUICK " : ""}fleet run: direct N = ${only === "mcpserver" ? "-" : Ns.join(", ")}; MCPServer streams = ${only === "direct" || !mcpStreams ? "-" : mcpStreams}; heartbeatInterval ${heartbeat} s, idle window ${idleSec} s after ${settleSec} s (MCPServer: ${mcpSettleSec} s), create/delete batches of ${batch}\n`);
 
+  if (decaySec > 0) {
+    await decay(redisVersion);
+    process.exit(0);
+  }
   if (only !== "mcpserver") {
     for (const [i, n] of Ns.entries()) {
       for (const impl of i % 2 === 0 ? IMPLS : [...IMPLS].reverse()) {
@@ -261,7 +341,8 @@ try {
   const get = (list, impl, key, val) => list.find((r) => r.impl === impl && r[key] === val);
   const rows = [];
   const cols = ["", "mcp-use", "addon", "addon/mcp-use"];
-  const add = (label, a, b, unit) => rows.push([label, fmt(a, unit), fmt(b, unit), Number.isFinite(a) && Number.isFinite(b) && a > 0 ? fmtRatio(b / a) : "-"]);
+  // A negative growth (heap per stream below the baseline's noise) shows as ≈ 0.
+  const add = (label, a, b, unit) => rows.push([label, fmt(a, unit), fmt(b, unit), Number.isFinite(a) && Number.isFinite(b) && a > 0 ? (b < 0 ? "≈ 0" : fmtRatio(b / a)) : "-"]);
   for (const n of only === "mcpserver" ? [] : Ns) {
     const R = get(doc.direct, "ref", "n", n), A = get(doc.direct, "addon", "n", n);
     const v = (r, f) => (ok(r) ? f(r) : NaN);
@@ -342,31 +423,6 @@ try {
     } else print("  MISS  direct mode failed: no comparison");
   }
 
-  // Chart: commands/s and CPU against N, both implementations (+ the MCPServer points).
-  const series = (metric) => {
-    const pts = (impl, f) => doc.direct.filter((r) => r.impl === impl && ok(r)).map((r) => ({ x: r.n, y: f(r.idle) }));
-    const mcp = (impl, f) => doc.mcpserver.filter((r) => r.impl === impl && ok(r)).map((r) => ({ x: r.streams, y: f(r.idle) }));
-    const s = [
-      { name: "mcp-use@1.34.6, one process", color: "#d9463b", points: pts("ref", metric) },
-      { name: "addon, one process", color: "#2e9e5b", points: pts("addon", metric) },
-      { name: `mcp-use, real MCPServer (${k(mcpStreams)} GET streams)`, color: "#d9463b", hollow: true, marker: "square", points: mcp("ref", metric) },
-      { name: `addon, real MCPServer (${k(mcpStreams)} GET streams)`, color: "#2e9e5b", hollow: true, marker: "square", points: mcp("addon", metric) },
-    ];
-    return s;
-  };
-  const cmdSeries = series((i) => i.commandsPerSec);
-  cmdSeries.push({ name: "addon, commands sent by clients (scripts' inner commands left out)", color: "#2e9e5b", dash: "5 4", points: doc.direct.filter((r) => r.impl === "addon" && ok(r)).map((r) => ({ x: r.n, y: r.idle.clientCommandsPerSec })) });
-  const cpuSeries = series((i) => i.processCpuPct);
-  const chart = linesSvg({
-    title: `Idle fleet cost against open streams: mcp-sessions-native vs mcp-use@1.34.6 (heartbeatInterval ${heartbeat} s)`,
-    subtitle: `${machine.cpu}, ${machine.cores} shared cores, node ${machine.node}, redis ${redisVersion}, ${machine.date.slice(0, 10)}${quick ? ", QUICK run" : ""} · ${idleSec}-s idle window · one run: node bench/fleet.mjs${argv.length ? " " + argv.join(" ") : ""}`,
-    xLabel: "open streams (log scale)",
-    panels: [
-      { title: "Redis commands/s at idle", unit: "commands/s, INFO total_commands_processed", series: cmdSeries.filter((s) => s.points.length) },
-      { title: "Server CPU at idle", unit: "% of one core, process.cpuUsage", series: cpuSeries.filter((s) => s.points.length) },
-    ],
-    legendNote: "Redis commands include those Lua scripts run (as Redis counts them). Squares: a real MCPServer in its own process, clients over HTTP.",
-  });
   const out = {
     machine, versions, command: `node bench/fleet.mjs ${argv.join(" ")}`.trim(), durationSec: (Date.now() - started) / 1000,
     config: { Ns, mcpStreams, heartbeat, idleSec, settleSec, mcpSettleSec, splitSec, batch },
@@ -380,6 +436,7 @@ try {
     },
     table: tableText, targets, direct: doc.direct, mcpserver: doc.mcpserver,
   };
+  const chart = chartOf(out);
   const base = quick ? "fleet-quick" : "fleet";
   fs.mkdirSync(path.join(HERE, "results"), { recursive: true });
   fs.writeFileSync(path.join(HERE, "results", `${base}.json`), JSON.stringify(out, null, 2) + "\n");
