@@ -232,13 +232,16 @@ async function decay(redisVersion) {
   const line = (cells) => "| " + cells.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join(" | ") + " |";
   const tableText = [line(head), "|" + w.map((x, i) => "-".repeat(x + 1) + (i === 0 ? "-" : ":")).join("|") + "|", ...rows.map(line)].join("\n");
   print(`\naddon idle Redis commands/s by age (mcp-use: 2 EXPIREs per stream per interval, ${sizes.map((n) => `${k(n)}: ${fmt((2 * n) / heartbeat)}`).join(", ")}/s, as measured by the default run):\n${tableText}`);
-  fs.mkdirSync(path.join(HERE, "results"), { recursive: true });
-  fs.writeFileSync(path.join(HERE, "results", "fleet-decay.json"), JSON.stringify({
+  const checks = decayChecks(runs.map((x) => ({ n: x.n, windows: x.windows })), heartbeat, decayWindow);
+  const out = {
     machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, redis: redisVersion, date: new Date().toISOString() },
-    command: `node bench/fleet.mjs ${argv.join(" ")}`, config: { sizes, heartbeat, decaySec, decayWindow, batch }, table: tableText,
+    command: `node bench/fleet.mjs ${argv.join(" ")}`, config: { sizes, heartbeat, decaySec, decayWindow, batch }, table: tableText, checks,
     runs: runs.map((x) => ({ n: x.n, windows: x.windows })),
-  }, null, 2) + "\n");
-  print("\nwrote bench/results/fleet-decay.json");
+  };
+  fs.mkdirSync(path.join(HERE, "results"), { recursive: true });
+  fs.writeFileSync(path.join(HERE, "results", "fleet-decay.json"), JSON.stringify(out, null, 2) + "\n");
+  fs.writeFileSync(path.join(HERE, "results", "fleet-decay.svg"), decayChartOf(out));
+  print("\nwrote bench/results/fleet-decay.json and fleet-decay.svg");
 }
 
 /** The chart of one run's results (fleet.json): commands/s and CPU against N, both
@@ -266,10 +269,58 @@ function chartOf({ direct: D, mcpserver: M, config: cfg, machine, command }) {
   });
 }
 
+/** The issue's targets, window by window, of a --decay run: the smallest size's cost against
+ * mcp-use's (2 EXPIREs per stream per interval, which the default run measures exactly), and
+ * the largest size's against 10k's. */
+function decayChecks(runs, heartbeat, decayWindow) {
+  const checks = [];
+  const small = runs[0], ten = runs.find((x) => x.n === 10_000), big = runs[runs.length - 1];
+  print("\ntargets by age:");
+  small.windows.forEach((w, i) => {
+    const ref = (2 * small.n) / heartbeat;
+    const a = { window: `${w.fromSec}-${w.fromSec + decayWindow} s`, smallRatio: w.commandsPerSec / ref };
+    let line = `  ${a.window.padEnd(12)} ${k(small.n)}: ${fmt(w.commandsPerSec)} = ${(a.smallRatio * 100).toPrecision(2)}% of mcp-use's ${fmt(ref)} ${a.smallRatio <= 0.05 ? "PASS" : "MISS"}`;
+    if (ten && big && ten !== big && ten.windows[i] && big.windows[i]) {
+      a.big = big.windows[i].commandsPerSec; a.ten = ten.windows[i].commandsPerSec;
+      a.bigNoMore = a.big <= a.ten * (1 + SCALE_SLACK);
+      line += `;  ${k(big.n)} ${fmt(a.big)} vs 10k ${fmt(a.ten)} ${a.bigNoMore ? "PASS" : "MISS"}`;
+    }
+    a.smallMet = a.smallRatio <= 0.05;
+    checks.push(a);
+    print(line);
+  });
+  return checks;
+}
+
+/** The chart of a --decay run (fleet-decay.json): the addon's idle commands/s against the
+ * manager's age, per N, with mcp-use's constant 2 EXPIREs per stream per interval. */
+function decayChartOf({ runs, config: cfg, machine, command }) {
+  const colors = ["#2e9e5b", "#1f6fb4", "#8e44ad", "#b8860b"];
+  const xs = runs.flatMap((x) => x.windows.map((w) => w.fromSec + cfg.decayWindow / 2));
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  const series = runs.flatMap((x, i) => [
+    { name: `addon, ${k(x.n)} streams`, color: colors[i % colors.length], labels: "changes", points: x.windows.map((w) => ({ x: w.fromSec + cfg.decayWindow / 2, y: w.commandsPerSec })) },
+    { name: `mcp-use, ${k(x.n)} streams (2 EXPIREs per stream per interval)`, color: colors[i % colors.length], dash: "2 4", labels: "changes", points: [{ x: x0, y: (2 * x.n) / cfg.heartbeat }, { x: x1, y: (2 * x.n) / cfg.heartbeat }] },
+  ]);
+  return linesSvg({
+    title: `The addon's idle Redis commands/s by the age of its RedisStreamManager (heartbeatInterval ${cfg.heartbeat} s)`,
+    subtitle: `${machine.cpu}, ${machine.cores} shared cores, node ${machine.node}, redis ${machine.redis}, ${machine.date.slice(0, 10)} · ${cfg.decayWindow}-s windows, each N on its own redis-server · ${command.replace("node bench/fleet.mjs ", "")}`,
+    xLabel: "seconds since the streams were created (middle of each window)",
+    xLog: false, plotWidth: 900,
+    panels: [{ title: "Redis commands/s at idle, addon vs mcp-use", unit: "commands/s, INFO total_commands_processed", series }],
+    legendNote: "Redis commands include those Lua scripts run. mcp-use's lines are its constant rate (measured by the default run: 2 EXPIREs per stream per interval), not measured here.",
+  });
+}
+
 // ---------- run ----------
 if (replot) {
   const file = path.resolve(replot);
-  fs.writeFileSync(file.replace(/\.json$/, "") + ".svg", chartOf(JSON.parse(fs.readFileSync(file, "utf8"))));
+  const data = JSON.parse(fs.readFileSync(file, "utf8"));
+  if (data.runs) {
+    data.checks = decayChecks(data.runs, data.config.heartbeat, data.config.decayWindow);
+    fs.writeFileSync(file, JSON.stringify(data, null, 2) + "\n");
+  }
+  fs.writeFileSync(file.replace(/\.json$/, "") + ".svg", data.runs ? decayChartOf(data) : chartOf(data));
   print(`wrote ${file.replace(/\.json$/, "")}.svg`);
   process.exit(0);
 }

@@ -81,12 +81,13 @@ export function svg(rows, machine) {
   return o.join("\n") + "\n";
 }
 
-/** Panels of lines against a log-scale x (e.g. values against the number of streams), log-scale y,
- * in the style of svg() above. panels: [{ title, unit, series: [{ name, color, dash?, hollow?,
- * points: [{ x, y }] }] }]; a series with one point and `hollow` is drawn as a lone marker. */
-export function linesSvg({ title, subtitle, panels, xLabel, legendNote }) {
+/** Panels of lines against a log-scale x (e.g. values against the number of streams; xLog:
+ * false for a linear x from 0), log-scale y, in the style of svg() above. panels: [{ title,
+ * unit, series: [{ name, color, dash?, hollow?, marker?, labels? ("none", "changes"), points:
+ * [{ x, y }] }] }]; a series with one point and `hollow` is drawn as a lone marker. */
+export function linesSvg({ title, subtitle, panels, xLabel, legendNote, xLog = true, plotWidth = 430 }) {
   const FLOOR = 1e-3;
-  const pw = 430, ph = 300, ml = 70, mr = 34, mt = 88, mb = 58;
+  const pw = plotWidth, ph = 300, ml = 70, mr = 34, mt = 88, mb = 58;
   const W = panels.length * (ml + pw + mr) + 10, H = mt + ph + mb + 24 * Math.ceil(new Set(panels.flatMap((p) => p.series.map((s) => s.name))).size / 2) + 12;
   const o = [];
   o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
@@ -99,12 +100,13 @@ export function linesSvg({ title, subtitle, panels, xLabel, legendNote }) {
   };
   const xs = panels.flatMap((p) => p.series.flatMap((s) => s.points.map((q) => q.x)));
   let [xd0, xd1] = decades(xs);
-  const xlo = Math.log10(Math.min(...xs)) - 0.15, xhi = Math.log10(Math.max(...xs)) + 0.15;
+  const xlo = xLog ? Math.log10(Math.min(...xs)) - 0.15 : 0, xhi = xLog ? Math.log10(Math.max(...xs)) + 0.15 : Math.max(...xs) * 1.04;
+  const xStep = xLog ? 0 : [1, 2, 5].flatMap((m) => [m * 10 ** Math.floor(Math.log10(xhi / 8))]).concat([10 ** Math.ceil(Math.log10(xhi / 8))]).find((st) => xhi / st <= 8);
   panels.forEach((p, pi) => {
     const ox = pi * (ml + pw + mr) + ml;
     const ys = p.series.flatMap((s) => s.points.map((q) => q.y));
     const [yd0, yd1] = decades(ys);
-    const X = (v) => ox + ((Math.log10(v) - xlo) / (xhi - xlo)) * pw;
+    const X = (v) => ox + (((xLog ? Math.log10(v) : v) - xlo) / (xhi - xlo)) * pw;
     const Y = (v) => mt + ph - ((Math.log10(Math.max(FLOOR, v)) - yd0) / (yd1 - yd0)) * ph;
     o.push(`<text x="${ox}" y="${mt - 26}" font-size="13" font-weight="bold">${esc(p.title)}</text>`);
     o.push(`<text x="${ox}" y="${mt - 10}" fill="#555">${esc(p.unit)} (log scale)</text>`);
@@ -114,7 +116,13 @@ export function linesSvg({ title, subtitle, panels, xLabel, legendNote }) {
       o.push(`<line x1="${ox}" y1="${gy}" x2="${ox + pw}" y2="${gy}" stroke="#e3e3e3"/>`);
       o.push(`<text x="${ox - 6}" y="${gy + 4}" text-anchor="end" fill="#555">${fmt(10 ** d)}</text>`);
     }
-    for (let d = xd0; d <= xd1; d++) {
+    if (!xLog) {
+      for (let v = 0; v <= xhi; v += xStep) {
+        o.push(`<line x1="${X(v)}" y1="${mt}" x2="${X(v)}" y2="${mt + ph}" stroke="#e3e3e3"/>`);
+        o.push(`<text x="${X(v)}" y="${mt + ph + 16}" text-anchor="middle" fill="#555">${fmt(v)}</text>`);
+      }
+    }
+    for (let d = xd0; xLog && d <= xd1; d++) {
       for (const m of [1, 2, 5]) {
         const v = m * 10 ** d;
         if (Math.log10(v) < xlo || Math.log10(v) > xhi) continue;
@@ -131,6 +139,8 @@ export function linesSvg({ title, subtitle, panels, xLabel, legendNote }) {
         const cx = X(q.x), cy = Y(q.y);
         if (s.marker === "square") o.push(`<rect x="${cx - 5}" y="${cy - 5}" width="10" height="10" fill="${s.hollow ? "#fff" : s.color}" stroke="${s.color}" stroke-width="2"><title>${esc(`${s.name}: ${fmt(q.x)} → ${fmt(q.y)} ${p.unit}`)}</title></rect>`);
         else o.push(`<circle cx="${cx}" cy="${cy}" r="${s.hollow ? 5 : 4}" fill="${s.hollow ? "#fff" : s.color}" stroke="${s.color}" stroke-width="2"><title>${esc(`${s.name}: ${fmt(q.x)} → ${fmt(q.y)} ${p.unit}`)}</title></circle>`);
+        const j = pts.indexOf(q);
+        if (s.labels === "none" || (s.labels === "changes" && j > 0 && j < pts.length - 1 && Math.abs(pts[j - 1].y - q.y) <= 0.02 * q.y && Math.abs(pts[j + 1].y - q.y) <= 0.02 * q.y)) continue;
         o.push(`<text x="${cx + 8}" y="${cy - 7}" fill="${s.color}" font-size="11">${esc(fmt(q.y))}</text>`);
       }
     }
@@ -139,7 +149,7 @@ export function linesSvg({ title, subtitle, panels, xLabel, legendNote }) {
   const legend = [];
   for (const p of panels) for (const s of p.series) if (!legend.some((x) => x.name === s.name)) legend.push(s);
   legend.forEach((s, i) => {
-    const lx = 12 + (i % 2) * 460, yy = ly + Math.floor(i / 2) * 24;
+    const lx = 12 + (i % 2) * Math.max(460, W / 2), yy = ly + Math.floor(i / 2) * 24;
     if (s.marker === "square") o.push(`<rect x="${lx + 9}" y="${yy - 5}" width="10" height="10" fill="${s.hollow ? "#fff" : s.color}" stroke="${s.color}" stroke-width="2"/>`);
     else {
       o.push(`<line x1="${lx}" y1="${yy}" x2="${lx + 28}" y2="${yy}" stroke="${s.color}" stroke-width="2.2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ""}/>`);
