@@ -239,9 +239,10 @@ async function decay(redisVersion) {
     runs: runs.map((x) => ({ n: x.n, windows: x.windows })),
   };
   fs.mkdirSync(path.join(HERE, "results"), { recursive: true });
-  fs.writeFileSync(path.join(HERE, "results", "fleet-decay.json"), JSON.stringify(out, null, 2) + "\n");
-  fs.writeFileSync(path.join(HERE, "results", "fleet-decay.svg"), decayChartOf(out));
-  print("\nwrote bench/results/fleet-decay.json and fleet-decay.svg");
+  const base = quick ? "fleet-decay-quick" : "fleet-decay";
+  fs.writeFileSync(path.join(HERE, "results", `${base}.json`), JSON.stringify(out, null, 2) + "\n");
+  fs.writeFileSync(path.join(HERE, "results", `${base}.svg`), decayChartOf(out));
+  print(`\nwrote bench/results/${base}.json and ${base}.svg`);
 }
 
 /** The chart of one run's results (fleet.json): commands/s and CPU against N, both
@@ -349,6 +350,9 @@ try {
 
   if (decaySec > 0) {
     await decay(redisVersion);
+    await watch.close().catch(() => {});
+    await redis.stop();
+    fs.rmSync(snapDir, { recursive: true, force: true });
     process.exit(0);
   }
   if (only !== "mcpserver") {
