@@ -6,7 +6,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
-use super::error::FileStoreError;
+use super::error::{fail, FileStoreError};
 use crate::metadata::Metadata;
 
 /// Removes `<file>.<pid>.tmp` files left by a process that died during a save. Called with
@@ -65,21 +65,7 @@ pub(super) fn write_atomically(
     tmp: &Path,
     bytes: &[u8],
 ) -> Result<(), FileStoreError> {
-    let fail = |op: &'static str, p: &Path| {
-        let p = p.to_path_buf();
-        move |source| FileStoreError {
-            op,
-            path: p,
-            source,
-        }
-    };
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    private_dir()
-        .create(dir)
-        .map_err(fail("create directory", dir))?;
+    let dir = create_parent_dir(path)?;
     let result = (|| {
         let mut file = private_file()
             .write(true)
@@ -106,7 +92,19 @@ pub(super) fn write_atomically(
 }
 
 /// A recursive directory builder: owner-only (0700) where permissions are Unix modes.
-pub(super) fn private_dir() -> fs::DirBuilder {
+/// Creates the directory of `path` (owner-only where modes are Unix's) and returns it.
+pub(super) fn create_parent_dir(path: &Path) -> Result<&Path, FileStoreError> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    private_dir()
+        .create(dir)
+        .map_err(fail("create directory", dir))?;
+    Ok(dir)
+}
+
+fn private_dir() -> fs::DirBuilder {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

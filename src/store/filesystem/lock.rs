@@ -7,7 +7,8 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::durable::{private_dir, private_file};
+use super::durable::{create_parent_dir, private_file};
+use super::error::fail;
 use super::error::FileStoreError;
 
 /// An exclusive advisory lock on `<path>.lock`, released when the store is dropped (or the
@@ -39,21 +40,7 @@ pub(super) fn acquire_lock(path: &Path) -> Result<FileLock, FileStoreError> {
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push(".lock");
     let lock_path = PathBuf::from(lock_path);
-    let fail = |op: &'static str, p: &Path| {
-        let p = p.to_path_buf();
-        move |source| FileStoreError {
-            op,
-            path: p,
-            source,
-        }
-    };
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    private_dir()
-        .create(dir)
-        .map_err(fail("create directory", dir))?;
+    create_parent_dir(path)?;
     let mut file = private_file()
         .read(true)
         .write(true)
