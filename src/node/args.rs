@@ -156,6 +156,20 @@ pub fn number_field(
     Ok(Some(n))
 }
 
+/// Optional boolean field of a config object.
+pub fn bool_field(env: &Env, config: Value, field: &str, class: &str) -> JsResult<Option<bool>> {
+    let Some(v) = js::optional_property(env, config, field)? else {
+        return Ok(None);
+    };
+    match js::kind(env, v)? {
+        Kind::Boolean => Ok(Some(js::bool_value(env, v)?)),
+        k => Err(JsError::Type(format!(
+            "new {class}: {field} must be a boolean, got {}",
+            k.describe()
+        ))),
+    }
+}
+
 /// Optional string field of a config object.
 pub fn string_field(
     env: &Env,

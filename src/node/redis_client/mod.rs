@@ -12,6 +12,7 @@
 
 mod errors;
 mod options;
+mod topology;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,28 +87,59 @@ pub fn backends(
     )?
     .map(|ms| Duration::from_millis(ms.ceil() as u64));
     let url = js::optional_property(env, config, "url")?;
-    if url.is_some() && driver == Driver::Client {
+    let nodes = js::optional_property(env, config, "nodes")?;
+    let sentinels = js::optional_property(env, config, "sentinels")?;
+    let given = [
+        ("url", url.is_some()),
+        ("nodes", nodes.is_some()),
+        ("sentinels", sentinels.is_some()),
+    ];
+    let named: Vec<&str> = given
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| *n)
+        .collect();
+    if named.len() > 1 {
         return Err(JsError::Type(format!(
-            "new {class}: driver \"client\" drives config.client; it cannot be combined with url"
+            "new {class}: pass one of url, nodes and sentinels, not {}",
+            named.join(" and ")
         )));
     }
-    let native = match (url, client) {
-        (Some(url), _) => {
-            let settings = url_settings(env, url, class)?;
-            Some((settings.clone(), settings))
-        }
+    if let (Some(field), Driver::Client) = (named.first(), driver) {
+        return Err(JsError::Type(format!(
+            "new {class}: driver \"client\" drives config.client; it cannot be combined with {field}"
+        )));
+    }
+    let own = if let Some(url) = url {
+        Some(url_settings(env, url, class)?)
+    } else if let Some(nodes) = nodes {
+        Some(topology::nodes_settings(
+            env,
+            nodes,
+            Some(config),
+            "config.nodes",
+            class,
+        )?)
+    } else if sentinels.is_some() {
+        Some(topology::sentinel_settings(env, config, "config", class)?)
+    } else {
+        None
+    };
+    let native = match (own, client) {
+        (Some(settings), _) => Some((settings.clone(), settings)),
         (None, None) => {
             return Err(JsError::Type(format!(
-                "new {class}: config.client is required (a node-redis or ioredis client, or any object with the RedisClient methods), or pass {{ url: \"redis://host:6379\" }}"
+                "new {class}: config.client is required (a node-redis or ioredis client, or any object with the RedisClient methods), or pass {{ url: \"redis://host:6379\" }}, {{ nodes: [...] }} (Redis Cluster) or {{ sentinels: [...], name }}"
             )))
         }
         (None, Some(client)) => match driver {
             Driver::Client => None,
             Driver::Native => Some(client_settings(env, client, pub_sub, pub_sub_field, class)?),
-            // node-redis and ioredis clients take the native path; a node-redis/ioredis client
-            // whose settings cannot be reproduced (Cluster, Sentinel, keyPrefix) is refused
-            // as with "native" (`driver: "client"` drives it on request). Anything else (a
-            // fake, a wrapper) is driven.
+            // node-redis and ioredis clients (single node, ioredis Cluster and Sentinel,
+            // node-redis v5 clusters) take the native path; one whose settings cannot be
+            // reproduced (keyPrefix, a node-redis v4 cluster) is refused as with "native"
+            // (`driver: "client"` drives it on request). Anything else (a fake, a wrapper,
+            // a node-redis createSentinel object) is driven.
             Driver::Auto => {
                 let known = is_known_client(env, client) && pub_sub.is_none_or(|p| is_known_client(env, p));
                 if known {
@@ -118,8 +150,15 @@ pub fn backends(
             }
         },
     };
+    let sharded = match pub_sub_field {
+        Some(_) => super::args::bool_field(env, config, "shardedPubSub", class)?.unwrap_or(false),
+        None => false,
+    };
     match native {
         Some((mut settings, mut sub_settings)) => {
+            for s in [&mut settings, &mut sub_settings] {
+                s.sharded_pub_sub = sharded;
+            }
             if let Some(limit) = timeout {
                 for s in [&mut settings, &mut sub_settings] {
                     s.command_timeout = limit;
@@ -203,7 +242,14 @@ pub fn quit(env: &Env, client: Value, class: &str) -> JsResult<Value> {
 /// connections can reproduce: it has `options`, `duplicate` and `sendCommand`. Anything else
 /// (a fake, a wrapper) is driven through its own methods.
 fn is_known_client(env: &Env, object: Value) -> bool {
-    let options = js::optional_property(env, object, "options").ok().flatten();
+    let options = js::optional_property(env, object, "options")
+        .ok()
+        .flatten()
+        .or_else(|| {
+            js::optional_property(env, object, "_options")
+                .ok()
+                .flatten()
+        });
     options.is_some_and(|o| matches!(js::kind(env, o), Ok(Kind::Object)))
         && js::method(env, object, "duplicate").is_some()
         && js::method(env, object, "sendCommand").is_some()

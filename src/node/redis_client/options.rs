@@ -13,13 +13,17 @@ pub(super) fn url_settings(env: &Env, url: Value, class: &str) -> JsResult<Redis
     } else {
         String::new()
     };
+    if text.starts_with("redis+sentinel://") {
+        return crate::redis::parse_sentinel_url(&text)
+            .map_err(|why| JsError::Type(format!("new {class}: {why}")));
+    }
     const SCHEMES: [&str; 4] = ["redis://", "rediss://", "redis+unix://", "unix://"];
     if !SCHEMES
         .iter()
         .any(|s| text.len() > s.len() && text.starts_with(s))
     {
         return Err(JsError::Type(format!(
-            "new {class}: url must be a redis://, rediss:// or redis+unix:// URL"
+            "new {class}: url must be a redis://, rediss://, redis+unix:// or redis+sentinel:// URL"
         )));
     }
     Ok(RedisSettings::from_url(text))
@@ -53,30 +57,47 @@ fn from_client(env: &Env, client: Value, field: &str, class: &str) -> JsResult<R
     let unsupported = |what: &str| {
         JsError::Type(format!("new {class}: config.{field} is {what}, which the native connections do not support: pass a single-node client or {{ url }}, or drive it with driver \"client\""))
     };
-    // ioredis Cluster keeps `startupNodes`; node-redis createCluster() `options.rootNodes`.
-    if js::optional_property(env, client, "startupNodes")?.is_some() {
-        return Err(unsupported("an ioredis Cluster"));
+    let options = js::optional_property(env, client, "options")?
+        .filter(|o| js::kind(env, *o).ok() == Some(Kind::Object));
+    // ioredis' keyPrefix (on a Cluster, also under redisOptions) would not be applied by the
+    // addon's own connections.
+    let redis_options =
+        options.and_then(|o| js::optional_property(env, o, "redisOptions").ok().flatten());
+    for o in [options, redis_options].into_iter().flatten() {
+        if js::kind(env, o)? == Kind::Object && opt_string(env, o, "keyPrefix")?.is_some() {
+            return Err(JsError::Type(format!(
+                "new {class}: config.{field} has an ioredis keyPrefix, which the addon's own connections would not apply (keys would not match mcp-use's); use the prefix option, or drive the client with driver \"client\""
+            )));
+        }
     }
-    let Some(options) = js::optional_property(env, client, "options")? else {
+    // ioredis Cluster (`startupNodes`), node-redis v5 createCluster (`_options.rootNodes`).
+    if let Some(settings) = super::topology::cluster_object(env, client, field, class)? {
+        return Ok(settings);
+    }
+    let Some(options) = options else {
+        if js::method(env, client, "acquire").is_some() {
+            return Err(unsupported(
+                "a node-redis createSentinel() object, whose settings are private (pass { sentinels, name } or a redis+sentinel:// url instead)",
+            ));
+        }
         return Err(unreadable());
     };
-    if js::kind(env, options)? != Kind::Object {
-        return Err(unreadable());
-    }
     if js::optional_property(env, options, "rootNodes")?.is_some() {
-        return Err(unsupported("a node-redis cluster"));
+        return Err(unsupported(
+            "a node-redis v4 cluster, whose settings are private",
+        ));
     }
     if let Some(sentinels) = js::optional_property(env, options, "sentinels")? {
         if js::kind(env, sentinels)? == Kind::Array
             && !js::array_elements(env, sentinels)?.is_empty()
         {
-            return Err(unsupported("an ioredis Sentinel client"));
+            return super::topology::sentinel_settings(
+                env,
+                options,
+                &format!("config.{field}.options"),
+                class,
+            );
         }
-    }
-    if opt_string(env, options, "keyPrefix")?.is_some() {
-        return Err(JsError::Type(format!(
-            "new {class}: config.{field} has an ioredis keyPrefix, which the addon's own connections would not apply (keys would not match mcp-use's); use the prefix option, or drive the client with driver \"client\""
-        )));
     }
     // node-redis keeps the socket settings under `socket`, ioredis at the top level.
     let socket = js::optional_property(env, options, "socket")?
@@ -166,7 +187,7 @@ fn pem(env: &Env, object: Value, name: &str) -> JsResult<Option<Vec<u8>>> {
     Ok(Some(out))
 }
 
-fn opt_string(env: &Env, object: Value, name: &str) -> JsResult<Option<String>> {
+pub(super) fn opt_string(env: &Env, object: Value, name: &str) -> JsResult<Option<String>> {
     match js::optional_property(env, object, name)? {
         Some(v) if js::kind(env, v)? == Kind::String => {
             let s = js::string_value(env, v)?;
@@ -176,7 +197,7 @@ fn opt_string(env: &Env, object: Value, name: &str) -> JsResult<Option<String>> 
     }
 }
 
-fn opt_number(env: &Env, object: Value, name: &str) -> JsResult<Option<f64>> {
+pub(super) fn opt_number(env: &Env, object: Value, name: &str) -> JsResult<Option<f64>> {
     match js::optional_property(env, object, name)? {
         Some(v) if js::kind(env, v)? == Kind::Number => {
             Ok(Some(js::number_value(env, v)?).filter(|n| n.is_finite()))

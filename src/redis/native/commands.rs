@@ -1,8 +1,11 @@
 //! [`Commands`] on the native [`Connection`]: a batch of writes is one pipeline; broadcast,
 //! prune and release are Lua scripts.
 
+use super::cluster;
 use super::connection::Connection;
+use super::scripts::{BROADCAST_SCRIPT, PRUNE_STEP_LUA, RELEASE_SCRIPT};
 use crate::pending::{PendingLimits, PendingStats};
+use crate::redis::backend::unsupported;
 use crate::redis::backend::{
     Beat, BoxFuture, Commands, Describe, Liveness, PendingKeys, PruneOutcome, PruneStep, Taken,
     Write,
@@ -11,66 +14,6 @@ use crate::redis::Result;
 
 /// Keys fetched per `SCAN` page.
 const SCAN_COUNT: usize = 2500;
-
-/// Lua: publish to every id of the active set whose availability key exists or whose
-/// channel a live stream listens to, remove the others. KEYS[1] active set; ARGV[1] availability key prefix; ARGV[2] channel prefix;
-/// ARGV[3] message. Returns how many were published to.
-const BROADCAST_LUA: &str = r"
-local ids = redis.call('SMEMBERS', KEYS[1])
-local sent = 0
-for i = 1, #ids do
-  local id = ids[i]
-  if redis.call('EXISTS', ARGV[1] .. id) == 1 or redis.call('PUBSUB', 'NUMSUB', ARGV[2] .. id)[2] > 0 then
-    redis.call('PUBLISH', ARGV[2] .. id, ARGV[3])
-    sent = sent + 1
-  else
-    redis.call('SREM', KEYS[1], id)
-  end
-end
-return sent
-";
-
-/// Lua: one incremental prune step. KEYS[1] active set; ARGV[1] availability key prefix;
-/// ARGV[2] SSCAN cursor; ARGV[3] COUNT; ARGV[4] channel prefix; ARGV[5] restore TTL. Removes
-/// ids whose availability key is gone and nobody listens to; puts the key back for those a
-/// live stream still listens to. Returns { next cursor, removed }.
-const PRUNE_STEP_LUA: &str = r"
-local page = redis.call('SSCAN', KEYS[1], ARGV[2], 'COUNT', ARGV[3])
-local removed = 0
-for _, id in ipairs(page[2]) do
-  if redis.call('EXISTS', ARGV[1] .. id) == 0 then
-    if redis.call('PUBSUB', 'NUMSUB', ARGV[4] .. id)[2] > 0 then
-      redis.call('SET', ARGV[1] .. id, 'active', 'EX', ARGV[5])
-    else
-      removed = removed + redis.call('SREM', KEYS[1], id)
-    end
-  end
-end
-return { page[1], removed }
-";
-
-/// Lua: forget the sessions nobody listens to any more. KEYS[1] active set; ARGV[1]
-/// availability key prefix; ARGV[2] channel prefix; ARGV[3..] ids. An id whose channel has no
-/// subscriber (on any instance) loses its availability key and its active-set entry; an id
-/// another instance still holds keeps both. Returns how many were removed. Atomic, so a
-/// stream that subscribes on another instance is either counted here or sets its keys after.
-const RELEASE_LUA: &str = r"
-local removed = 0
-for i = 3, #ARGV do
-  local id = ARGV[i]
-  if redis.call('PUBSUB', 'NUMSUB', ARGV[2] .. id)[2] == 0 then
-    redis.call('DEL', ARGV[1] .. id)
-    redis.call('SREM', KEYS[1], id)
-    removed = removed + 1
-  end
-end
-return removed
-";
-
-static BROADCAST_SCRIPT: std::sync::LazyLock<redis::Script> =
-    std::sync::LazyLock::new(|| redis::Script::new(BROADCAST_LUA));
-static RELEASE_SCRIPT: std::sync::LazyLock<redis::Script> =
-    std::sync::LazyLock::new(|| redis::Script::new(RELEASE_LUA));
 
 /// `write` as one command.
 fn command(write: &Write) -> redis::Cmd {
@@ -154,6 +97,27 @@ fn prune_cmd(step: &PruneStep) -> redis::Cmd {
     cmd
 }
 
+impl Connection {
+    /// `write` as this connection's command: on a cluster with sharded pub/sub, a publish is
+    /// `SPUBLISH`.
+    fn command(&self, write: &Write) -> redis::Cmd {
+        match write {
+            Write::Publish { channel, message } => cluster::publish_cmd(self, channel, message),
+            other => command(other),
+        }
+    }
+
+    /// Fails with [`RedisErrorKind::Unsupported`](crate::redis::RedisErrorKind) on a cluster:
+    /// store-and-forward keeps a session's messages in keys of other slots than its channel, and
+    /// needs one atomic script.
+    async fn single_node(&self, what: impl FnOnce() -> String + Clone) -> Result<()> {
+        match self.link(what.clone()).await?.cluster() {
+            Some(_) => Err(unsupported(what(), "store-and-forward on Redis Cluster")),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Commands for Connection {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
         Box::pin(async move {
@@ -178,6 +142,10 @@ impl Commands for Connection {
         pattern: &'a str,
     ) -> BoxFuture<'a, Result<(String, Vec<String>)>> {
         Box::pin(async move {
+            let link = self.link(|| format!("SCAN MATCH {pattern}")).await?;
+            if let Some(c) = link.cluster() {
+                return Ok(("0".to_owned(), cluster::scan(self, c, pattern).await?));
+            }
             let mut cmd = redis::cmd("SCAN");
             cmd.arg(cursor)
                 .arg("MATCH")
@@ -199,6 +167,14 @@ impl Commands for Connection {
 
     fn write<'a>(&'a self, writes: Vec<Write>, what: Describe<'a>) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            let link = self.link(what).await?;
+            if let Some(c) = link.cluster() {
+                let cmds = effective(&writes)
+                    .into_iter()
+                    .map(|w| self.command(w))
+                    .collect();
+                return cluster::run_all(self, c, cmds, what).await.map(|_| ());
+            }
             match effective(&writes)[..] {
                 [] => Ok(()),
                 // One command on its own: Redis' error reply reads as it is, not as a
@@ -216,6 +192,15 @@ impl Commands for Connection {
         what: Describe<'a>,
     ) -> BoxFuture<'a, Result<Option<PruneOutcome>>> {
         Box::pin(async move {
+            let link = self.link(what).await?;
+            if let Some(c) = link.cluster() {
+                let cmds = effective(&writes)
+                    .into_iter()
+                    .map(|w| self.command(w))
+                    .collect();
+                cluster::run_all(self, c, cmds, what).await?;
+                return cluster::prune_step(self, c, &prune).await.map(Some);
+            }
             let mut pipe = pipeline(&effective(&writes));
             let step = prune_cmd(&prune);
             pipe.add_command(step);
@@ -226,6 +211,12 @@ impl Commands for Connection {
 
     fn prune_step<'a>(&'a self, prune: PruneStep) -> BoxFuture<'a, Result<PruneOutcome>> {
         Box::pin(async move {
+            let link = self
+                .link(|| format!("prune step on {}", prune.set_key))
+                .await?;
+            if let Some(c) = link.cluster() {
+                return cluster::prune_step(self, c, &prune).await;
+            }
             let cmd = prune_cmd(&prune);
             self.query(&cmd, || {
                 format!("prune step on {} at {}", prune.set_key, prune.cursor)
@@ -242,6 +233,18 @@ impl Commands for Connection {
         message: &'a str,
     ) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
+            let link = self.link(|| format!("broadcast on {set_key}")).await?;
+            if let Some(c) = link.cluster() {
+                return cluster::broadcast(
+                    self,
+                    c,
+                    set_key,
+                    available_prefix,
+                    channel_prefix,
+                    message,
+                )
+                .await;
+            }
             let mut invocation = BROADCAST_SCRIPT.key(set_key);
             invocation
                 .arg(available_prefix)
@@ -262,7 +265,17 @@ impl Commands for Connection {
         dead_after_ms: u64,
         max_dead: usize,
     ) -> BoxFuture<'a, Result<Beat>> {
-        Box::pin(super::liveness::beat(self, keys, dead_after_ms, max_dead))
+        Box::pin(async move {
+            let link = self
+                .link(|| format!("heartbeat in {}", keys.registry))
+                .await?;
+            match link.cluster() {
+                Some(c) => {
+                    super::cluster_liveness::beat(self, c, keys, dead_after_ms, max_dead).await
+                }
+                None => super::liveness::beat(self, keys, dead_after_ms, max_dead).await,
+            }
+        })
     }
 
     fn prune_instance<'a>(
@@ -271,7 +284,15 @@ impl Commands for Connection {
         dead_id: &'a str,
         count: usize,
     ) -> BoxFuture<'a, Result<(u64, u64)>> {
-        Box::pin(super::liveness::prune(self, keys, dead_id, count))
+        Box::pin(async move {
+            let link = self.link(|| format!("prune of {dead_id}")).await?;
+            match link.cluster() {
+                Some(c) => {
+                    super::cluster_liveness::prune_instance(self, c, keys, dead_id, count).await
+                }
+                None => super::liveness::prune(self, keys, dead_id, count).await,
+            }
+        })
     }
 
     fn publish_or_keep<'a>(
@@ -281,9 +302,11 @@ impl Commands for Connection {
         message: &'a str,
         limits: PendingLimits,
     ) -> BoxFuture<'a, Result<PendingStats>> {
-        Box::pin(super::pending::publish_or_keep(
-            self, keys, ids, message, limits,
-        ))
+        Box::pin(async move {
+            self.single_node(|| format!("store-and-forward on {}*", keys.list_prefix))
+                .await?;
+            super::pending::publish_or_keep(self, keys, ids, message, limits).await
+        })
     }
 
     fn take_pending<'a>(
@@ -292,7 +315,11 @@ impl Commands for Connection {
         ids: &'a [String],
         limits: PendingLimits,
     ) -> BoxFuture<'a, Result<Vec<Taken>>> {
-        Box::pin(super::pending::take(self, keys, ids, limits))
+        Box::pin(async move {
+            self.single_node(|| format!("take of {}*", keys.list_prefix))
+                .await?;
+            super::pending::take(self, keys, ids, limits).await
+        })
     }
 
     fn requeue<'a>(
@@ -302,7 +329,11 @@ impl Commands for Connection {
         messages: &'a [String],
         limits: PendingLimits,
     ) -> BoxFuture<'a, Result<PendingStats>> {
-        Box::pin(super::pending::requeue(self, keys, id, messages, limits))
+        Box::pin(async move {
+            self.single_node(|| format!("requeue to {}{id}", keys.list_prefix))
+                .await?;
+            super::pending::requeue(self, keys, id, messages, limits).await
+        })
     }
 
     fn release_unheld<'a>(
@@ -313,6 +344,18 @@ impl Commands for Connection {
         ids: &'a [String],
     ) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
+            let link = self.link(|| format!("release on {set_key}")).await?;
+            if let Some(c) = link.cluster() {
+                return cluster::release_unheld(
+                    self,
+                    c,
+                    set_key,
+                    available_prefix,
+                    channel_prefix,
+                    ids,
+                )
+                .await;
+            }
             let mut invocation = RELEASE_SCRIPT.key(set_key);
             invocation
                 .arg(available_prefix)

@@ -4,8 +4,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use std::sync::Arc;
+
 use redis::FromRedisValue;
+
+use super::link::{LazyLink, Link};
+use super::settings::Topology;
 
 use super::settings::RedisSettings;
 use crate::redis::{RedisError, RedisErrorKind, Result};
@@ -31,18 +35,24 @@ impl RedisError {
     }
 }
 
-/// A cloneable multiplexed command connection that reconnects by itself.
+/// A cloneable multiplexed command connection that reconnects by itself: to one node, to a
+/// Redis Cluster or to the primary of a Sentinel group (see `link.rs`), opened on first use.
 ///
 /// Every operation is bounded by [`RedisSettings::command_timeout`].
 #[derive(Clone)]
 pub struct Connection {
-    manager: ConnectionManager,
+    shared: Arc<Shared>,
     command_timeout: Duration,
+}
+
+struct Shared {
+    link: LazyLink,
 }
 
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
+            .field("target", &self.shared.link.settings().redacted_url())
             .field("command_timeout", &self.command_timeout)
             .finish()
     }
@@ -77,49 +87,71 @@ impl Connection {
         self.command_timeout
     }
 
+    /// The link, opened on first use (a failed opening is tried again by the next call).
+    pub(super) async fn link(&self, what: impl FnOnce() -> String) -> Result<Link> {
+        self.shared.link.get(self.command_timeout, what).await
+    }
+
+    /// Reports a failed operation (a cluster link that lost a node is opened again).
+    pub(super) fn failed<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            self.shared.link.failed(e);
+        }
+        result
+    }
+
+    /// Whether this connection's SPUBLISH / SSUBSCRIBE setting applies: on a cluster, with
+    /// [`RedisSettings::sharded_pub_sub`].
+    pub(super) fn sharded(&self) -> bool {
+        self.shared.link.settings().sharded_pub_sub
+    }
+
     /// Runs one command. `what` describes it for the error message (evaluated only on error).
     pub async fn query<T: FromRedisValue>(
         &self,
         cmd: &redis::Cmd,
-        what: impl FnOnce() -> String,
+        what: impl FnOnce() -> String + Clone,
     ) -> Result<T> {
-        let mut conn = self.manager.clone();
-        bounded(
+        let link = self.link(what.clone()).await?;
+        let result = bounded(
             self.command_timeout,
-            async move { cmd.query_async(&mut conn).await },
+            link.run(|mut conn| async move { cmd.query_async(&mut conn).await }),
             what,
         )
-        .await
+        .await;
+        self.failed(result)
     }
 
-    /// Runs a pipeline in one round trip.
+    /// Runs a pipeline in one round trip (on a cluster, its commands must share a slot).
     pub async fn query_pipeline<T: FromRedisValue>(
         &self,
         pipe: &redis::Pipeline,
-        what: impl FnOnce() -> String,
+        what: impl FnOnce() -> String + Clone,
     ) -> Result<T> {
-        let mut conn = self.manager.clone();
-        bounded(
+        let link = self.link(what.clone()).await?;
+        let result = bounded(
             self.command_timeout,
-            async move { pipe.query_async(&mut conn).await },
+            link.run(|mut conn| async move { pipe.query_async(&mut conn).await }),
             what,
         )
-        .await
+        .await;
+        self.failed(result)
     }
 
     /// Runs a Lua script (EVALSHA, falling back to EVAL when Redis does not know it yet).
     pub async fn invoke_script<T: FromRedisValue>(
         &self,
         invocation: &redis::ScriptInvocation<'_>,
-        what: impl FnOnce() -> String,
+        what: impl FnOnce() -> String + Clone,
     ) -> Result<T> {
-        let mut conn = self.manager.clone();
-        bounded(
+        let link = self.link(what.clone()).await?;
+        let result = bounded(
             self.command_timeout,
-            async move { invocation.invoke_async(&mut conn).await },
+            link.run(|mut conn| async move { invocation.invoke_async(&mut conn).await }),
             what,
         )
-        .await
+        .await;
+        self.failed(result)
     }
 
     /// `PING`: checks that Redis answers.
@@ -150,18 +182,16 @@ pub async fn connect(settings: &RedisSettings) -> Result<Connection> {
     Ok(conn)
 }
 
-/// Creates the connection without waiting for it: the first command connects. Works outside a
-/// tokio runtime (the shared runtime of [`crate::runtime`] is used).
+/// Creates the connection without waiting for it: the first command connects (and finds out
+/// whether a single address is a cluster node). Works outside a tokio runtime.
 pub fn connect_lazy(settings: &RedisSettings) -> Result<Connection> {
-    let client = settings.client()?;
-    let handle = spawn_context()?;
-    let _guard = handle.enter();
-    let manager = ConnectionManager::new_lazy_with_config(client, settings.manager_config())
-        .map_err(|e| {
-            RedisError::from_redis(format!("connect to {}", settings.redacted_url()), &e)
-        })?;
+    if let Topology::Node = settings.topology()? {
+        settings.client()?; // a URL that does not parse fails here, not on first use
+    }
     Ok(Connection {
-        manager,
+        shared: Arc::new(Shared {
+            link: LazyLink::new(settings.clone(), None),
+        }),
         command_timeout: settings.command_timeout,
     })
 }

@@ -8,22 +8,25 @@ use super::connection::Connection;
 use crate::redis::backend::{Beat, Liveness};
 use crate::redis::Result;
 
-/// ARGV: registry, own set, active set, server id, lease secs, dead after ms, max dead.
-/// Records until when this instance counts as alive (Redis' clock plus its own allowance, so
-/// instances with different heartbeat intervals judge each other right), keeps its keys and
-/// the active set alive for the lease, and lists instances past their deadline. Returns
-/// { was this instance registered (0/1), dead ids... }.
+/// KEYS[1]: registry; ARGV: own set, active set, server id, lease secs, dead after ms, max
+/// dead, whether to expire the own and active sets here (1; on a cluster they live on other
+/// nodes and are expired apart). Records until when this instance counts as alive (Redis'
+/// clock plus its own allowance, so instances with different heartbeat intervals judge each
+/// other right), keeps its keys and the active set alive for the lease, and lists instances
+/// past their deadline. Returns { was this instance registered (0/1), dead ids... }.
 const BEAT_LUA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local known = redis.call('ZSCORE', ARGV[1], ARGV[4])
-redis.call('ZADD', ARGV[1], now + tonumber(ARGV[6]), ARGV[4])
-local lease = tonumber(ARGV[5])
-redis.call('EXPIRE', ARGV[1], lease)
-redis.call('EXPIRE', ARGV[2], lease)
-redis.call('EXPIRE', ARGV[3], lease)
+local known = redis.call('ZSCORE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[5]), ARGV[3])
+local lease = tonumber(ARGV[4])
+redis.call('EXPIRE', KEYS[1], lease)
+if ARGV[7] == '1' then
+  redis.call('EXPIRE', ARGV[1], lease)
+  redis.call('EXPIRE', ARGV[2], lease)
+end
 local out = { known and 1 or 0 }
-local dead = redis.call('ZRANGEBYSCORE', ARGV[1], '-inf', '(' .. now, 'LIMIT', 0, tonumber(ARGV[7]))
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'LIMIT', 0, tonumber(ARGV[6]))
 for _, id in ipairs(dead) do
   out[#out + 1] = id
 end
@@ -60,15 +63,27 @@ pub(super) async fn beat(
     dead_after_ms: u64,
     max_dead: usize,
 ) -> Result<Beat> {
-    let mut invocation = BEAT.prepare_invoke();
+    beat_registry(conn, keys, dead_after_ms, max_dead, true).await
+}
+
+/// The heartbeat script; `expire_sets`: also keep the instance's set and the active set
+/// alive (one node: they are on it).
+pub(super) async fn beat_registry(
+    conn: &Connection,
+    keys: &Liveness,
+    dead_after_ms: u64,
+    max_dead: usize,
+    expire_sets: bool,
+) -> Result<Beat> {
+    let mut invocation = BEAT.key(&keys.registry);
     invocation
-        .arg(&keys.registry)
         .arg(keys.instance_set(&keys.server_id))
         .arg(&keys.active)
         .arg(&keys.server_id)
         .arg(keys.lease_secs)
         .arg(dead_after_ms)
-        .arg(max_dead);
+        .arg(max_dead)
+        .arg(if expire_sets { "1" } else { "0" });
     let reply: Vec<redis::Value> = conn
         .invoke_script(&invocation, || {
             format!(

@@ -18,13 +18,22 @@
 //!
 //! RESP3 needs Redis 6 or newer.
 
+mod cluster;
+mod cluster_liveness;
 mod commands;
 mod connection;
+mod describe;
+mod follow;
+mod link;
 mod liveness;
 mod pending;
+mod scripts;
+mod sentinel_watch;
 mod settings;
 mod subscriber;
+mod topology;
 
 pub use connection::{connect, connect_lazy, Connection};
 pub use settings::{RedisEndpoint, RedisSettings, RedisTls};
 pub use subscriber::{connect_subscriber, connect_subscriber_lazy, Subscriber};
+pub use topology::{parse_sentinel_url, SentinelGroup, SENTINEL_PORT};

@@ -13,6 +13,8 @@ use redis::{
     ConnectionAddr, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, RedisConnectionInfo,
 };
 
+use super::describe::{describe, redact_url};
+use super::topology::SentinelGroup;
 use crate::redis::{RedisError, RedisErrorKind, Result};
 
 /// Connection settings as a node-redis / ioredis client exposes them (the bindings read these
@@ -102,6 +104,24 @@ enum Target {
         addr: ConnectionAddr,
         redis: RedisConnectionInfo,
     },
+    /// A Redis Cluster, from some of its nodes (each a `Url` or `Parts`).
+    Cluster(Vec<Target>),
+    /// The primary a Sentinel group names; `node` holds the data nodes' credentials and
+    /// database (its host and port are unused).
+    Sentinel {
+        group: SentinelGroup,
+        node: RedisEndpoint,
+    },
+}
+
+/// Where the settings point, for the link to open (see `link.rs`).
+pub(super) enum Topology {
+    /// One node, which may turn out to be a cluster node.
+    Node,
+    /// A Redis Cluster, from these nodes.
+    Cluster(Vec<ConnectionInfo>),
+    /// A Sentinel group.
+    Sentinel(SentinelGroup, RedisEndpoint),
 }
 
 /// Where and how to connect. Build it with [`RedisSettings::from_url`] or
@@ -129,6 +149,11 @@ pub struct RedisSettings {
     pub reconnect_max_delay: Duration,
     /// Extra TLS material for `rediss://` (CA, client certificate). Empty by default.
     pub tls: RedisTls,
+    /// On a Redis Cluster, publish with `SPUBLISH` and subscribe with `SSUBSCRIBE` (sharded
+    /// pub/sub, Redis 7+): each message goes to its channel's shard only, instead of to every
+    /// node. Only for fleets made of this crate's stream managers (mcp-use's use classic pub/sub).
+    /// Off by default; no effect on a single node or a Sentinel group.
+    pub sharded_pub_sub: bool,
 }
 
 impl fmt::Debug for RedisSettings {
@@ -142,6 +167,7 @@ impl fmt::Debug for RedisSettings {
             .field("reconnect_min_delay", &self.reconnect_min_delay)
             .field("reconnect_max_delay", &self.reconnect_max_delay)
             .field("custom_tls", &!self.tls.is_empty())
+            .field("sharded_pub_sub", &self.sharded_pub_sub)
             .finish()
     }
 }
@@ -161,6 +187,74 @@ impl RedisSettings {
         Self::with_target(Target::Parts { addr, redis })
     }
 
+    /// Settings for a Redis Cluster reached through any of `nodes` (URLs or parts; the first
+    /// one's time limits and TLS material apply).
+    pub fn cluster(nodes: &[RedisSettings]) -> Self {
+        let mut settings = nodes.first().cloned().unwrap_or_else(|| Self::from_url(""));
+        settings.target = Target::Cluster(nodes.iter().map(|n| n.target.clone()).collect());
+        settings
+    }
+
+    /// Settings for the primary of a Sentinel `group`, connecting to it with `node`'s user
+    /// name, password and database (its host and port are unused).
+    pub fn sentinel(group: SentinelGroup, node: RedisEndpoint) -> Self {
+        Self::with_target(Target::Sentinel { group, node })
+    }
+
+    /// The Sentinel group and data-node settings, for a Sentinel target.
+    pub fn sentinel_parts(&self) -> Option<(&SentinelGroup, &RedisEndpoint)> {
+        match &self.target {
+            Target::Sentinel { group, node } => Some((group, node)),
+            _ => None,
+        }
+    }
+
+    /// Whether these settings name a cluster explicitly (several nodes). A single node that
+    /// is a cluster node is recognised when connecting.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.target, Target::Cluster(_))
+    }
+
+    pub(super) fn topology(&self) -> Result<Topology> {
+        match &self.target {
+            Target::Url(_) | Target::Parts { .. } => Ok(Topology::Node),
+            Target::Cluster(nodes) => {
+                let what = || format!("connect to {}", self.redacted_url());
+                let mut infos = Vec::with_capacity(nodes.len());
+                for node in nodes {
+                    let info = target_info(node).map_err(|e| RedisError::from_redis(what(), &e))?;
+                    infos.push(with_resp3(info));
+                }
+                if infos.is_empty() {
+                    return Err(RedisError::new(
+                        RedisErrorKind::Config,
+                        what(),
+                        "a cluster needs at least one node",
+                    ));
+                }
+                Ok(Topology::Cluster(infos))
+            }
+            Target::Sentinel { group, node } => Ok(Topology::Sentinel(group.clone(), node.clone())),
+        }
+    }
+
+    /// The extra TLS material as the crate takes it, if any was given.
+    pub(super) fn certificates(&self) -> Option<redis::TlsCertificates> {
+        if self.tls.is_empty() {
+            return None;
+        }
+        Some(redis::TlsCertificates {
+            client_tls: match (&self.tls.client_cert_pem, &self.tls.client_key_pem) {
+                (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+                    client_cert: cert.clone(),
+                    client_key: key.clone(),
+                }),
+                _ => None,
+            },
+            root_cert: self.tls.ca_pem.clone(),
+        })
+    }
+
     fn with_target(target: Target) -> Self {
         Self {
             target,
@@ -171,26 +265,18 @@ impl RedisSettings {
             reconnect_min_delay: Duration::from_millis(100),
             reconnect_max_delay: Duration::from_secs(2),
             tls: RedisTls::default(),
+            sharded_pub_sub: false,
         }
     }
 
     /// Where this connects, as a URL with any password replaced by `***`, for messages.
     pub fn redacted_url(&self) -> String {
-        match &self.target {
-            Target::Url(url) => redact_url(url),
-            Target::Parts { addr, redis } => describe(addr, redis),
-        }
+        describe_target(&self.target)
     }
 
     /// The redis crate's typed settings: the URL parsed, or the typed parts as they are.
     fn connection_info(&self) -> redis::RedisResult<ConnectionInfo> {
-        match &self.target {
-            Target::Url(url) => url.as_str().into_connection_info(),
-            Target::Parts { addr, redis } => Ok(addr
-                .clone()
-                .into_connection_info()?
-                .set_redis_settings(redis.clone())),
-        }
+        target_info(&self.target)
     }
 
     pub(super) fn client(&self) -> Result<redis::Client> {
@@ -215,11 +301,7 @@ impl RedisSettings {
                 ));
             }
         }
-        let redis_info = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        let info = info.set_redis_settings(redis_info);
+        let info = with_resp3(info);
         if self.tls.is_empty() {
             return redis::Client::open(info).map_err(|e| RedisError::from_redis(what(), &e));
         }
@@ -262,57 +344,38 @@ impl RedisSettings {
     }
 }
 
-/// Typed settings as a URL for messages: `redis[s]://[user[:***]@]host:port/db` or
-/// `redis+unix://path?db=N`.
-fn describe(addr: &ConnectionAddr, redis: &RedisConnectionInfo) -> String {
-    let mut auth = String::new();
-    if redis.username().is_some() || redis.password().is_some() {
-        auth.push_str(redis.username().unwrap_or(""));
-        if redis.password().is_some() {
-            auth.push_str(":***");
-        }
-        auth.push('@');
-    }
-    let db = redis.db();
-    match addr {
-        ConnectionAddr::Tcp(host, port) => format!("redis://{auth}{}:{port}/{db}", bracket(host)),
-        ConnectionAddr::TcpTls { host, port, .. } => {
-            format!("rediss://{auth}{}:{port}/{db}", bracket(host))
-        }
-        ConnectionAddr::Unix(path) => format!("redis+unix://{}?db={db}", path.display()),
-        other => format!("{other}"),
+/// The crate's typed settings of one node's target.
+fn target_info(target: &Target) -> redis::RedisResult<ConnectionInfo> {
+    match target {
+        Target::Url(url) => url.as_str().into_connection_info(),
+        Target::Parts { addr, redis } => Ok(addr
+            .clone()
+            .into_connection_info()?
+            .set_redis_settings(redis.clone())),
+        Target::Cluster(_) | Target::Sentinel { .. } => Err(redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "not a single node",
+        ))),
     }
 }
 
-/// An IPv6 address in brackets, as in a URL.
-fn bracket(host: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_owned()
-    }
+fn with_resp3(info: ConnectionInfo) -> ConnectionInfo {
+    let redis_info = info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP3);
+    info.set_redis_settings(redis_info)
 }
 
-fn redact_url(url: &str) -> String {
-    // scheme://user:password@host... -> scheme://user:***@host...
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority.rfind('@') {
-        Some(at) => {
-            let userinfo = &authority[..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            let masked = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_string()
-            };
-            format!("{}://{}@{}", &url[..scheme_end], masked, &rest[at + 1..])
+fn describe_target(target: &Target) -> String {
+    match target {
+        Target::Url(url) => redact_url(url),
+        Target::Parts { addr, redis } => describe(addr, redis),
+        Target::Cluster(nodes) => {
+            let nodes: Vec<String> = nodes.iter().map(describe_target).collect();
+            format!("Redis Cluster ({})", nodes.join(", "))
         }
-        None => url.to_string(),
+        Target::Sentinel { group, .. } => group.describe(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The typed settings against what the redis crate parses from the equivalent URL.
 
 use super::*;
+use crate::redis::native::describe::bracket;
 
 fn info(settings: &RedisSettings) -> ConnectionInfo {
     settings.connection_info().expect("typed settings")

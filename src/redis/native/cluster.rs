@@ -1,0 +1,348 @@
+//! The native commands on a Redis Cluster, where the single-node scripts cannot run: their
+//! keys (mcp-use's layout, no hash tags) live in different slots. Each operation is carried out
+//! as single-slot commands, issued together (the crate writes the commands for one node
+//! into its connection as they come, so they share round trips), and the per-node questions
+//! (`SCAN`, `PUBSUB NUMSUB`) go to every node.
+//!
+//! What is lost against one node: the steps of a broadcast, a prune or a release are not
+//! one atomic script. A stream that subscribes on another instance between the check and the
+//! removal of its keys has them written again by its own instance's next heartbeat.
+
+use futures_util::future::try_join_all;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
+use redis::Value;
+
+use super::connection::Connection;
+use crate::redis::backend::{PruneOutcome, PruneStep};
+use crate::redis::Result;
+
+/// Keys fetched per `SCAN` page on each node.
+const SCAN_COUNT: usize = 2500;
+
+/// Runs `cmds` together, each routed by its key; fails with the first error.
+pub(super) async fn run_all(
+    conn: &Connection,
+    cluster: &ClusterConnection,
+    cmds: Vec<redis::Cmd>,
+    what: impl FnOnce() -> String,
+) -> Result<Vec<Value>> {
+    let all = try_join_all(cmds.iter().map(|cmd| {
+        let mut c = cluster.clone();
+        async move { cmd.query_async::<Value>(&mut c).await }
+    }));
+    conn.failed(super::connection::bounded(conn.command_timeout(), all, what).await)
+}
+
+/// Every key matching `pattern`, over every primary (each scanned to the end).
+pub(super) async fn scan(
+    conn: &Connection,
+    cluster: &ClusterConnection,
+    pattern: &str,
+) -> Result<Vec<String>> {
+    let what = || format!("SCAN MATCH {pattern} on every primary");
+    let page = |cursor: &str| {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(SCAN_COUNT);
+        cmd
+    };
+    let mut c = cluster.clone();
+    let first = c.route_command(
+        page("0"),
+        RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None)),
+    );
+    let first = super::connection::bounded(conn.command_timeout(), first, what).await?;
+    let mut keys = Vec::new();
+    for (node, reply) in pairs(first) {
+        let node = text(node);
+        let (mut cursor, found) = scan_reply(reply, &what)?;
+        keys.extend(found);
+        let Some((host, port)) = node.rsplit_once(':') else {
+            continue;
+        };
+        let port: u16 = port.parse().unwrap_or(0);
+        while cursor != "0" {
+            let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                host: host.to_owned(),
+                port,
+            });
+            let next = c.route_command(page(&cursor), route);
+            let reply = super::connection::bounded(conn.command_timeout(), next, what).await?;
+            let (next_cursor, found) = scan_reply(reply, &what)?;
+            keys.extend(found);
+            cursor = next_cursor;
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    Ok(keys)
+}
+
+fn scan_reply(reply: Value, what: &dyn Fn() -> String) -> Result<(String, Vec<String>)> {
+    redis::from_redis_value(reply)
+        .map_err(|e| crate::redis::RedisError::from_redis(what(), &redis::RedisError::from(e)))
+}
+
+/// How many subscribers each of `channels` has over all nodes (`PUBSUB NUMSUB` everywhere,
+/// summed; `SHARDNUMSUB` with sharded pub/sub).
+pub(super) async fn numsub(
+    conn: &Connection,
+    cluster: &ClusterConnection,
+    channels: &[String],
+) -> Result<Vec<i64>> {
+    if channels.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sub = if conn.sharded() {
+        "SHARDNUMSUB"
+    } else {
+        "NUMSUB"
+    };
+    let what = || format!("PUBSUB {sub} of {} channels on every node", channels.len());
+    let mut cmd = redis::cmd("PUBSUB");
+    cmd.arg(sub).arg(channels);
+    let mut c = cluster.clone();
+    let all = c.route_command(
+        cmd,
+        RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllNodes, None)),
+    );
+    let reply = super::connection::bounded(conn.command_timeout(), all, what).await?;
+    let mut counts = vec![0i64; channels.len()];
+    for (_, per_node) in pairs(reply) {
+        let flat: Vec<Value> = match per_node {
+            Value::Map(m) => m.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+            Value::Array(a) => a,
+            _ => Vec::new(),
+        };
+        for (i, pair) in flat.chunks(2).enumerate() {
+            if let (Some(count), [_, Value::Int(n)]) = (counts.get_mut(i), pair) {
+                *count += n;
+            }
+        }
+    }
+    Ok(counts)
+}
+
+/// The `(key, value)` pairs of a map reply (a flat array in RESP2).
+fn pairs(reply: Value) -> Vec<(Value, Value)> {
+    match reply {
+        Value::Map(m) => m,
+        Value::Array(a) => {
+            let mut it = a.into_iter();
+            let mut out = Vec::new();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                out.push((k, v));
+            }
+            out
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn text(v: Value) -> String {
+    match v {
+        Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+        Value::SimpleString(s) => s,
+        _ => String::new(),
+    }
+}
+
+pub(super) fn cmd1(name: &str, a: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd(name);
+    cmd.arg(a);
+    cmd
+}
+
+pub(super) fn cmd2(name: &str, a: &str, b: impl redis::ToRedisArgs) -> redis::Cmd {
+    let mut cmd = redis::cmd(name);
+    cmd.arg(a).arg(b);
+    cmd
+}
+
+/// Of `ids`, which have their availability key (`EXISTS`, one per id, issued together).
+async fn existing(
+    conn: &Connection,
+    cluster: &ClusterConnection,
+    available_prefix: &str,
+    ids: &[String],
+) -> Result<Vec<bool>> {
+    let cmds = ids
+        .iter()
+        .map(|id| {
+            let mut cmd = redis::cmd("EXISTS");
+            cmd.arg(format!("{available_prefix}{id}"));
+            cmd
+        })
+        .collect();
+    let replies = run_all(conn, cluster, cmds, || {
+        format!("EXISTS {available_prefix}* for {} ids", ids.len())
+    })
+    .await?;
+    Ok(replies
+        .into_iter()
+        .map(|v| matches!(v, Value::Int(1)))
+        .collect())
+}
+
+/// The publish command of this connection: `SPUBLISH` with sharded pub/sub.
+pub(super) fn publish_cmd(conn: &Connection, channel: &str, message: &str) -> redis::Cmd {
+    cmd2(
+        if conn.sharded() {
+            "SPUBLISH"
+        } else {
+            "PUBLISH"
+        },
+        channel,
+        message,
+    )
+}
+
+/// Of `ids` (whose availability keys are gone), which a stream still listens to.
+pub(super) async fn listened(
+    conn: &Connection,
+    cluster: &ClusterConnection,
+    channel_prefix: &str,
+    ids: &[&String],
+) -> Result<Vec<bool>> {
+    let channels: Vec<String> = ids
+        .iter()
+        .map(|id| format!("{channel_prefix}{id}"))
+        .collect();
+    Ok(numsub(conn, cluster, &channels)
+        .await?
+        .into_iter()
+        .map(|n| n > 0)
+        .collect())
+}
+
+/// The broadcast script's work, in steps: publish to every id of the active set whose key
+/// exists or whose channel someone listens to; remove the others.
+pub(super) async fn broadcast(
+    conn: &Connection,
+    cluster: &ClusterConnection,
+    set_key: &str,
+    available_prefix: &str,
+    channel_prefix: &str,
+    message: &str,
+) -> Result<u64> {
+    let ids: Vec<String> = conn
+        .query(&cmd1("SMEMBERS", set_key), || format!("SMEMBERS {set_key}"))
+        .await?;
+    let exists = existing(conn, cluster, available_prefix, &ids).await?;
+    let missing: Vec<&String> = ids
+        .iter()
+        .zip(&exists)
+        .filter(|(_, e)| !**e)
+        .map(|(id, _)| id)
+        .collect();
+    let heard = listened(conn, cluster, channel_prefix, &missing).await?;
+    let dead: Vec<&String> = missing
+        .iter()
+        .zip(heard)
+        .filter(|(_, h)| !h)
+        .map(|(id, _)| *id)
+        .collect();
+    let alive: Vec<&String> = ids.iter().filter(|id| !dead.contains(id)).collect();
+    let mut cmds: Vec<redis::Cmd> = alive
+        .iter()
+        .map(|id| publish_cmd(conn, &format!("{channel_prefix}{id}"), message))
+        .collect();
+    if !dead.is_empty() {
+        cmds.push(cmd2("SREM", set_key, &dead));
+    }
+    run_all(conn, cluster, cmds, || format!("broadcast to {set_key}")).await?;
+    Ok(alive.len() as u64)
+}
+
+/// One prune step, in steps: a page of the set; ids whose key is gone are removed unless
+/// someone listens to them, whose key is put back.
+pub(super) async fn prune_step(
+    conn: &Connection,
+    cluster: &ClusterConnection,
+    step: &PruneStep,
+) -> Result<PruneOutcome> {
+    let mut sscan = redis::cmd("SSCAN");
+    sscan
+        .arg(&step.set_key)
+        .arg(&step.cursor)
+        .arg("COUNT")
+        .arg(step.count);
+    let (next, ids): (String, Vec<String>) = conn
+        .query(&sscan, || format!("SSCAN {} {}", step.set_key, step.cursor))
+        .await?;
+    let exists = existing(conn, cluster, &step.available_prefix, &ids).await?;
+    let missing: Vec<&String> = ids
+        .iter()
+        .zip(&exists)
+        .filter(|(_, e)| !**e)
+        .map(|(id, _)| id)
+        .collect();
+    let heard = listened(conn, cluster, &step.channel_prefix, &missing).await?;
+    let mut cmds = Vec::new();
+    let mut dead = Vec::new();
+    for (id, heard) in missing.into_iter().zip(heard) {
+        if heard {
+            let mut set = redis::cmd("SET");
+            set.arg(format!("{}{id}", step.available_prefix))
+                .arg("active")
+                .arg("EX")
+                .arg(step.restore_ttl_secs);
+            cmds.push(set);
+        } else {
+            dead.push(id);
+        }
+    }
+    if !dead.is_empty() {
+        cmds.push(cmd2("SREM", &step.set_key, &dead));
+    }
+    run_all(conn, cluster, cmds, || {
+        format!("prune step on {}", step.set_key)
+    })
+    .await?;
+    Ok((next, dead.len() as u64))
+}
+
+/// The release script's work, in steps: ids nobody listens to lose their key and set entry.
+pub(super) async fn release_unheld(
+    conn: &Connection,
+    cluster: &ClusterConnection,
+    set_key: &str,
+    available_prefix: &str,
+    channel_prefix: &str,
+    ids: &[String],
+) -> Result<u64> {
+    let all: Vec<&String> = ids.iter().collect();
+    let heard = listened(conn, cluster, channel_prefix, &all).await?;
+    let unheld: Vec<&String> = all
+        .into_iter()
+        .zip(heard)
+        .filter(|(_, h)| !h)
+        .map(|(id, _)| id)
+        .collect();
+    forget(conn, cluster, set_key, available_prefix, &unheld).await?;
+    Ok(unheld.len() as u64)
+}
+
+/// Deletes the availability keys of `ids` and removes them from `set_key`.
+pub(super) async fn forget(
+    conn: &Connection,
+    cluster: &ClusterConnection,
+    set_key: &str,
+    available_prefix: &str,
+    ids: &[&String],
+) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut cmds: Vec<redis::Cmd> = ids
+        .iter()
+        .map(|id| cmd1("DEL", &format!("{available_prefix}{id}")))
+        .collect();
+    cmds.push(cmd2("SREM", set_key, ids));
+    run_all(conn, cluster, cmds, || format!("release on {set_key}")).await?;
+    Ok(())
+}

@@ -1,0 +1,391 @@
+//! Where a native connection's commands go: one node, a Redis Cluster (the crate's
+//! `ClusterConnection`: slot routing, MOVED/ASK, a connection per node), or the primary a
+//! Sentinel group names ([`Followed`]). A link opens on first use, so a single-node address
+//! that turns out to be a cluster node (`INFO cluster`) becomes a cluster link.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{
+    AsyncConnectionConfig, Cmd, ConnectionAddr, ConnectionInfo, Pipeline, ProtocolVersion,
+    PushInfo, RedisFuture, Value,
+};
+
+use super::follow::{Finder, Followed};
+use super::settings::{RedisSettings, Topology};
+use super::topology::cluster_config;
+use crate::redis::{RedisError, RedisErrorKind, Result};
+
+/// Where push messages (pub/sub) go, for a subscriber's link.
+pub(super) type PushSink = Arc<dyn Fn(PushInfo) + Send + Sync>;
+
+/// An open link.
+#[derive(Clone)]
+pub(super) enum Link {
+    Node(ConnectionManager),
+    Cluster(ClusterConnection),
+    /// The primary of a Sentinel group, or (a classic subscriber on a cluster) one node.
+    Followed(Arc<Followed>),
+}
+
+/// One connection of a link, as the crate's commands take it.
+#[derive(Clone)]
+pub(super) enum Conn {
+    Node(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Node(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Node(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Node(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl Link {
+    /// Runs `f` on this link's connection. On a Sentinel link, an answer saying the node is no
+    /// longer the primary (READONLY) or a refused connection makes it look the primary up
+    /// again; `f` runs once more only when the first attempt cannot have been carried out.
+    pub(super) async fn run<T, F, Fut>(&self, f: F) -> redis::RedisResult<T>
+    where
+        F: Fn(Conn) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        match self {
+            Link::Node(m) => f(Conn::Node(m.clone())).await,
+            Link::Cluster(c) => f(Conn::Cluster(c.clone())).await,
+            Link::Followed(primary) => {
+                let (seen, conn) = primary.current();
+                match f(Conn::Node(conn)).await {
+                    Err(e) if Followed::may_have_moved(&e) => {
+                        let moved = primary.follow(seen).await;
+                        match moved {
+                            Some(conn) if Followed::not_carried_out(&e) => {
+                                f(Conn::Node(conn)).await
+                            }
+                            _ => Err(e),
+                        }
+                    }
+                    other => other,
+                }
+            }
+        }
+    }
+
+    /// The cluster connection, on a cluster link.
+    pub(super) fn cluster(&self) -> Option<&ClusterConnection> {
+        match self {
+            Link::Cluster(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// A link opened on first use. A cluster link that cannot reach a node is opened again (at
+/// most once per [`REOPEN_GAP`]) from every node it knew: the crate reconnects to a dead node
+/// rather than asking the others for the new slot owner.
+pub(super) struct LazyLink {
+    settings: RedisSettings,
+    push: Option<PushSink>,
+    state: Mutex<State>,
+    opening: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct State {
+    link: Option<Link>,
+    /// Every cluster node seen (from `CLUSTER SLOTS`), to open the cluster again from.
+    known: Vec<ConnectionInfo>,
+    opened: Option<Instant>,
+}
+
+/// At most one re-opening of a cluster link per this long.
+const REOPEN_GAP: Duration = Duration::from_secs(1);
+
+impl LazyLink {
+    /// For `settings`; with `push`, a subscriber's (RESP3 push messages to `push`,
+    /// subscriptions restored after reconnects).
+    pub(super) fn new(settings: RedisSettings, push: Option<PushSink>) -> LazyLink {
+        LazyLink {
+            settings,
+            push,
+            state: Mutex::new(State::default()),
+            opening: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub(super) fn settings(&self) -> &RedisSettings {
+        &self.settings
+    }
+
+    /// The link, opened when there is none (within `limit`).
+    pub(super) async fn get(&self, limit: Duration, what: impl FnOnce() -> String) -> Result<Link> {
+        if let Some(link) = self.state.lock().link.clone() {
+            return Ok(link);
+        }
+        let opening = async {
+            let _one = self.opening.lock().await;
+            if let Some(link) = self.state.lock().link.clone() {
+                return Ok(link);
+            }
+            let known = self.state.lock().known.clone();
+            let (link, nodes) = open(&self.settings, self.push.clone(), known).await?;
+            let mut state = self.state.lock();
+            state.link = Some(link.clone());
+            state.opened = Some(Instant::now());
+            if !nodes.is_empty() {
+                state.known = nodes;
+            }
+            Ok::<_, RedisError>(link)
+        };
+        match tokio::time::timeout(limit, opening).await {
+            Ok(Ok(link)) => Ok(link),
+            Ok(Err(e)) => Err(RedisError::new(e.kind(), what(), e.detail().to_owned())),
+            Err(_) => Err(RedisError::new(
+                RedisErrorKind::Timeout,
+                what(),
+                format!(
+                    "could not connect to {} within {} ms",
+                    self.settings.redacted_url(),
+                    limit.as_millis()
+                ),
+            )),
+        }
+    }
+
+    /// An operation failed with `e`: a cluster link that could not reach a node is dropped, so
+    /// the next operation opens the cluster again.
+    pub(super) fn failed(&self, e: &RedisError) {
+        if e.kind() != RedisErrorKind::Connection {
+            return;
+        }
+        let mut state = self.state.lock();
+        let stale = state.opened.is_none_or(|t| t.elapsed() >= REOPEN_GAP);
+        if stale && state.link.as_ref().is_some_and(|l| l.cluster().is_some()) {
+            tracing::debug!(target = %self.settings.redacted_url(), "Redis Cluster: a node is unreachable; finding the slots' owners again");
+            state.link = None;
+        }
+    }
+}
+
+/// Opens the link `settings` name, or (`known`, not empty) the cluster of those nodes. Also
+/// returns the nodes of a cluster.
+async fn open(
+    settings: &RedisSettings,
+    push: Option<PushSink>,
+    known: Vec<ConnectionInfo>,
+) -> Result<(Link, Vec<ConnectionInfo>)> {
+    let what = || format!("connect to {}", settings.redacted_url());
+    let topology = match (settings.topology()?, known.is_empty()) {
+        (Topology::Node | Topology::Cluster(_), false) => Topology::Cluster(known),
+        (topology, _) => topology,
+    };
+    match topology {
+        Topology::Node => {
+            let client = settings.client()?;
+            if let Some(nodes) = cluster_nodes(settings, &client).await? {
+                return open_cluster(settings, nodes, push).await;
+            }
+            let config = manager_config(settings, push);
+            let manager = ConnectionManager::new_lazy_with_config(client, config)
+                .map_err(|e| RedisError::from_redis(what(), &e))?;
+            Ok((Link::Node(manager), Vec::new()))
+        }
+        Topology::Cluster(seeds) => {
+            for seed in &seeds {
+                let Ok(client) = redis::Client::open(seed.clone()) else {
+                    continue;
+                };
+                if let Ok(Some(mut nodes)) = cluster_nodes(settings, &client).await {
+                    let more: Vec<ConnectionInfo> = seeds
+                        .iter()
+                        .filter(|s| !nodes.iter().any(|n| n.addr() == s.addr()))
+                        .cloned()
+                        .collect();
+                    nodes.extend(more);
+                    return open_cluster(settings, nodes, push).await;
+                }
+            }
+            open_cluster(settings, seeds, push).await
+        }
+        Topology::Sentinel(group, node) => {
+            let finder = Finder::Sentinel(Box::new(tokio::sync::Mutex::new(group.client(&node)?)));
+            let primary =
+                Followed::open(finder, manager_config(settings, push.clone()), settings).await?;
+            let primary = Arc::new(primary);
+            super::sentinel_watch::watch(&primary, push)?;
+            Ok((Link::Followed(primary), Vec::new()))
+        }
+    }
+}
+
+/// The connection manager's settings, with `push` and resubscription for a subscriber.
+pub(super) fn manager_config(
+    settings: &RedisSettings,
+    push: Option<PushSink>,
+) -> ConnectionManagerConfig {
+    let config = settings.manager_config();
+    match push {
+        Some(push) => config
+            .set_push_sender(move |info: PushInfo| {
+                push(info);
+                Ok::<(), ()>(())
+            })
+            .set_automatic_resubscription(),
+        None => config,
+    }
+}
+
+/// When the node `client` points at runs in cluster mode (`INFO cluster`), every node of
+/// its cluster (`CLUSTER SLOTS`): the crate finds the topology again through these, so the
+/// cluster stays reachable when the node first named dies. `None` for a plain node.
+async fn cluster_nodes(
+    settings: &RedisSettings,
+    client: &redis::Client,
+) -> Result<Option<Vec<ConnectionInfo>>> {
+    let what = || format!("connect to {}", settings.redacted_url());
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(settings.connect_timeout))
+        .set_response_timeout(Some(settings.response_timeout));
+    let probe = async {
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        let info: String = redis::cmd("INFO")
+            .arg("cluster")
+            .query_async(&mut conn)
+            .await?;
+        if !info.lines().any(|l| l.trim() == "cluster_enabled:1") {
+            return Ok(None);
+        }
+        let slots: Value = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query_async(&mut conn)
+            .await?;
+        Ok::<_, redis::RedisError>(Some(slots))
+    };
+    let Some(slots) = super::connection::bounded(settings.command_timeout, probe, what).await?
+    else {
+        return Ok(None);
+    };
+    let seed = client.get_connection_info().clone();
+    let mut nodes = vec![seed.clone()];
+    for (host, port) in slot_nodes(&slots) {
+        let addr = match seed.addr() {
+            ConnectionAddr::TcpTls {
+                insecure,
+                tls_params,
+                ..
+            } => ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure: *insecure,
+                tls_params: tls_params.clone(),
+            },
+            _ => ConnectionAddr::Tcp(host, port),
+        };
+        if !nodes.iter().any(|n| *n.addr() == addr) {
+            nodes.push(seed.clone().set_addr(addr));
+        }
+    }
+    Ok(Some(nodes))
+}
+
+/// The `(host, port)` of every node in a `CLUSTER SLOTS` reply.
+fn slot_nodes(slots: &Value) -> Vec<(String, u16)> {
+    let mut out = Vec::new();
+    let Value::Array(ranges) = slots else {
+        return out;
+    };
+    for range in ranges {
+        let Value::Array(parts) = range else { continue };
+        for node in parts.iter().skip(2) {
+            let Value::Array(fields) = node else { continue };
+            if let (Some(Value::BulkString(host)), Some(Value::Int(port))) =
+                (fields.first(), fields.get(1))
+            {
+                let host = String::from_utf8_lossy(host).into_owned();
+                if let (false, Ok(port)) = (host.is_empty(), u16::try_from(*port)) {
+                    if !out.contains(&(host.clone(), port)) {
+                        out.push((host, port));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn open_cluster(
+    settings: &RedisSettings,
+    nodes: Vec<redis::ConnectionInfo>,
+    push: Option<PushSink>,
+) -> Result<(Link, Vec<ConnectionInfo>)> {
+    if let (Some(push), false) = (&push, settings.sharded_pub_sub) {
+        // Classic pub/sub reaches every node, and a channel subscribed on two nodes delivers
+        // twice: a classic subscriber subscribes on one node, and moves when it dies.
+        let finder = Finder::Nodes(nodes.clone());
+        let node = Followed::open(
+            finder,
+            manager_config(settings, Some(push.clone())),
+            settings,
+        )
+        .await?;
+        return Ok((Link::Followed(Arc::new(node)), nodes));
+    }
+    let what = || format!("connect to {}", settings.redacted_url());
+    let mut builder = ClusterClientBuilder::new(nodes.clone())
+        .use_protocol(ProtocolVersion::RESP3)
+        .connection_timeout(settings.connect_timeout)
+        .response_timeout(settings.response_timeout)
+        .retries(settings.reconnect_retries.max(1) as u32)
+        .min_retry_wait(settings.reconnect_min_delay.as_millis() as u64)
+        .max_retry_wait(settings.reconnect_max_delay.as_millis() as u64);
+    if let Some(certs) = settings.certificates() {
+        builder = builder.certs(certs);
+    }
+    if let Some(push) = push {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PushInfo>();
+        builder = builder.push_sender(tx);
+        let handle = super::connection::spawn_context()?;
+        handle.spawn(async move {
+            while let Some(info) = rx.recv().await {
+                push(info);
+            }
+        });
+    }
+    let client = builder.build().map_err(|e| cluster_config(what(), &e))?;
+    let conn = super::connection::bounded(
+        settings.command_timeout,
+        client.get_async_connection(),
+        what,
+    )
+    .await?;
+    Ok((Link::Cluster(conn), nodes))
+}
