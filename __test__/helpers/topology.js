@@ -255,12 +255,24 @@ function sentinelHandle(group, name, primaryPort, replicaPort, sentinelPorts) {
       return askedPrimary(liveSentinels()[0]);
     },
     /**
-     * `SENTINEL FAILOVER` on a sentinel; resolves once every sentinel names the other node
-     * and that node's ROLE says master: `{ from, to }`.
+     * `SENTINEL FAILOVER` on a sentinel, once the replica has caught up; resolves once every
+     * sentinel names the other node and that node's ROLE says master: `{ from, to }`.
      */
     async failover() {
       const from = await handle.currentPrimary();
       const to = from.port === primaryPort ? replicaPort : primaryPort;
+      // Sentinel promotes without waiting for the replica to catch up: first wait until it
+      // has everything the primary had (its offset read after the primary's), so no write
+      // acknowledged before failover() is lost.
+      await rs.waitFor(async () => {
+        try {
+          const primaryOffset = Number(infoFields(await cli(from.port, ["INFO", "replication"])).master_repl_offset);
+          const replica = infoFields(await cli(to, ["INFO", "replication"]));
+          return replica.master_link_status === "up" && Number(replica.slave_repl_offset) >= primaryOffset;
+        } catch {
+          return false;
+        }
+      }, 30_000, `the replica ${to} to catch up with the primary ${from.port}`);
       // The demoted node may still be syncing from an earlier failover (NOGOODSLAVE): retry.
       await rs.waitFor(async () => {
         try {
