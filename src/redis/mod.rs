@@ -7,6 +7,7 @@
 //!   (`src/node/redis_driver/`), which know Node but not the redis crate.
 //! * [`RedisError`]: what any of them fails with; the message names Redis, the operation
 //!   and the cause.
+//! * [`slot`]: Redis Cluster hash slots of keys.
 
 use std::any::Any;
 use std::fmt;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 pub mod backend;
 pub mod native;
+pub mod slot;
 
 pub use backend::{
     scan_all, Beat, BoxFuture, Commands, Describe, Liveness, PendingKeys, PruneOutcome, PruneStep,

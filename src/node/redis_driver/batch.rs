@@ -10,7 +10,7 @@ use napi::Env;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
-use super::plan::{plan, Arg, Expect, Op, Reply};
+use super::plan::{plan, Arg, Expect, Op, Planned, Reply};
 use crate::node::completion::SharedRef;
 use crate::node::js::{self, JsResult, Kind, Value};
 use crate::redis::{PubSubEvent, RedisErrorKind};
@@ -116,9 +116,16 @@ pub(super) fn start(
         if batch.borrow().done() {
             break;
         }
-        let Some(call) = call else {
-            batch.borrow_mut().fill(slot, Reply::Done);
-            continue;
+        let call = match call {
+            Planned::Call(call) => call,
+            Planned::Skip => {
+                batch.borrow_mut().fill(slot, Reply::Done);
+                continue;
+            }
+            Planned::Ready(reply) => {
+                batch.borrow_mut().fill(slot, reply);
+                continue;
+            }
         };
 
         let args = call
@@ -127,7 +134,8 @@ pub(super) fn start(
             .map(|a| arg_value(env, a, events.as_ref()))
             .collect::<JsResult<Vec<_>>>()
             .map_err(js_failure)?;
-        let returned = match js::call_catching(env, object, call.f, &args).map_err(js_failure)? {
+        let this = call.this.unwrap_or(object);
+        let returned = match js::call_catching(env, this, call.f, &args).map_err(js_failure)? {
             Ok(v) => v,
             Err(exception) => return Err(thrown(env, exception)),
         };
@@ -223,6 +231,9 @@ fn arg_value(
                 });
             })
         }
+        Arg::Held(held) => held
+            .get(env)?
+            .ok_or_else(|| js::JsError::Error("a held value was released".to_owned())),
         Arg::ChannelListener => {
             let events = events.cloned();
             js::function(env, "onChannelMessage", move |env, args| {
@@ -285,6 +296,27 @@ fn read_reply(env: &Env, expect: Expect, value: Value) -> std::result::Result<Re
             Kind::Boolean => Ok(Reply::Bool(js::bool_value(env, value).map_err(js_failure)?)),
             _ => Ok(Reply::Bool(false)),
         },
+        Expect::Object => match js::kind(env, value).map_err(js_failure)? {
+            Kind::Object | Kind::Function => SharedRef::new(env, value)
+                .map(Reply::Object)
+                .map_err(js_failure),
+            _ => Err(bad("an object")),
+        },
+        Expect::Objects => {
+            if js::kind(env, value).map_err(js_failure)? != Kind::Array {
+                return Err(bad("an array of objects"));
+            }
+            let mut held = Vec::new();
+            for item in js::array_elements(env, value).map_err(js_failure)? {
+                match js::kind(env, item).map_err(js_failure)? {
+                    Kind::Object | Kind::Function => {
+                        held.push(SharedRef::new(env, item).map_err(js_failure)?)
+                    }
+                    _ => return Err(bad("an array of objects")),
+                }
+            }
+            Ok(Reply::Objects(held))
+        }
         Expect::List => {
             if js::kind(env, value).map_err(js_failure)? != Kind::Array {
                 return Err(bad("an array of strings"));

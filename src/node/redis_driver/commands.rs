@@ -1,4 +1,6 @@
-//! [`Commands`] on a driven object: reads one call each, a batch of writes as one job.
+//! [`Commands`] on a driven object: reads one call each, a batch of writes as one job. On a
+//! cluster client (see [`super::topology`]) `keys` asks every primary and a `del` of several
+//! keys is split by hash slot.
 
 use std::time::Duration;
 
@@ -6,12 +8,14 @@ use napi::Env;
 
 use super::driven::Driven;
 use super::plan::{expand, Op, Reply};
+use super::topology::{keys_on_primaries, topology, Topology};
 use crate::node::js::{JsResult, Value};
 use crate::redis::{BoxFuture, Commands, Describe, RedisError, RedisErrorKind, Result, Write};
 
 /// [`Commands`] on a driven object.
 pub struct ClientCommands {
     driven: Driven,
+    topology: Topology,
 }
 
 impl ClientCommands {
@@ -25,6 +29,7 @@ impl ClientCommands {
     ) -> JsResult<ClientCommands> {
         Ok(ClientCommands {
             driven: Driven::new(env, object, role, timeout)?,
+            topology: topology(env, object),
         })
     }
 
@@ -73,6 +78,10 @@ impl Commands for ClientCommands {
         pattern: &'a str,
     ) -> BoxFuture<'a, Result<(String, Vec<String>)>> {
         Box::pin(async move {
+            if self.topology.is_cluster() {
+                let keys = keys_on_primaries(&self.driven, self.topology, pattern).await?;
+                return Ok(("0".to_owned(), keys));
+            }
             match self
                 .one(Op::Keys(pattern.to_owned()), &|| format!("KEYS {pattern}"))
                 .await?
@@ -98,7 +107,7 @@ impl Commands for ClientCommands {
     fn write<'a>(&'a self, writes: Vec<Write>, what: Describe<'a>) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             self.driven
-                .run(expand(writes), None, what)
+                .run(expand(writes, self.topology.is_cluster()), None, what)
                 .await
                 .map(|_| ())
         })

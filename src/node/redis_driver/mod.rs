@@ -22,13 +22,16 @@
 //! Files: `plan.rs` turns an operation into the method call the object offers, `batch.rs` makes
 //! a batch's calls on the JS thread and collects what they settle to, `driven.rs` posts a
 //! batch there and waits for it with a time limit, and `commands.rs` / `pubsub.rs` are the two
-//! traits on top.
+//! traits on top. `topology.rs` recognises a Cluster client (node-redis `createCluster`, ioredis
+//! `Cluster`) and reaches each of its primaries, whose `keys` the store needs; a multi-key
+//! `del` on one is split by hash slot ([`crate::redis::slot`]).
 
 mod batch;
 mod commands;
 mod driven;
 mod plan;
 mod pubsub;
+mod topology;
 
 pub use commands::ClientCommands;
 pub use pubsub::ClientPubSub;

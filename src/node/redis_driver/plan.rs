@@ -1,10 +1,15 @@
 //! What to call: each operation planned as the method the object offers (probed on every
 //! call, as mcp-use does), with its arguments and how to read what it settles to.
 
+use std::sync::Arc;
+
 use napi::Env;
 
 use super::batch::Failure;
+use super::topology::Topology;
+use crate::node::completion::SharedRef;
 use crate::node::js::{self, Value};
+use crate::redis::slot::by_slot;
 use crate::redis::{RedisErrorKind, Write};
 
 /// One call on the object, as the contract names it.
@@ -20,6 +25,13 @@ pub(super) enum Op {
     Unsubscribe(String),
     /// ioredis' style: `on("message", (channel, message) => …)`, once per object.
     Listen,
+    /// A cluster client's primaries: node-redis' `masters` (node descriptions), ioredis'
+    /// `nodes("master")` (clients).
+    Primaries(Topology),
+    /// node-redis cluster: `nodeClient(node)`, the client of a node of [`Op::Primaries`].
+    NodeClient(Arc<SharedRef>),
+    /// `keys(pattern)` called on a node's client rather than on the object.
+    KeysOn(Arc<SharedRef>, String),
 }
 
 /// What an [`Op`] settled to.
@@ -28,6 +40,10 @@ pub(super) enum Reply {
     Text(Option<String>),
     Bool(bool),
     List(Vec<String>),
+    /// One object (a node's client).
+    Object(Arc<SharedRef>),
+    /// An array of objects (a cluster's primaries).
+    Objects(Vec<Arc<SharedRef>>),
     Done,
 }
 
@@ -37,6 +53,8 @@ pub(super) enum Expect {
     Text,
     Bool,
     List,
+    Object,
+    Objects,
     Nothing,
 }
 
@@ -51,39 +69,59 @@ pub(super) enum Arg {
     Listener(String),
     /// A listener called with `(channel, message)`, forwarding each as a message.
     ChannelListener,
+    /// A value held from an earlier reply.
+    Held(Arc<SharedRef>),
 }
 
-/// A call to make: `f.call(object, ...args)`, `f` being the method probing found.
+/// A call to make: `f.call(this ?? object, ...args)`, `f` being the method probing found.
 pub(super) struct Call {
     pub(super) f: Value,
     pub(super) args: Vec<Arg>,
     pub(super) expect: Expect,
+    /// Another receiver than the object (a node's client).
+    pub(super) this: Option<Value>,
 }
 
-/// Plans `op` against `object`: the call to make, `Ok(None)` to skip it (an optional method
-/// the object lacks), or the failure of a required method it lacks.
+/// What an [`Op`] comes to.
+pub(super) enum Planned {
+    Call(Call),
+    /// An optional method the object lacks: nothing to call.
+    Skip,
+    /// Answered without a call (a property read).
+    Ready(Reply),
+}
+
+/// Plans `op` against `object`: the call to make, [`Planned::Skip`] (an optional method the
+/// object lacks), the reply already known, or the failure of a required method it lacks.
 pub(super) fn plan(
     env: &Env,
     object: Value,
     role: &str,
     op: Op,
-) -> std::result::Result<Option<Call>, Failure> {
+) -> std::result::Result<Planned, Failure> {
     let found = |name: &str| js::method(env, object, name);
     let missing = |names: &str| Failure {
         kind: RedisErrorKind::Unsupported,
         message: format!("{role} has no {names} method"),
         thrown: None,
     };
+    let call = |f: Value, args: Vec<Arg>, expect: Expect| {
+        Planned::Call(Call {
+            f,
+            args,
+            expect,
+            this: None,
+        })
+    };
     let required = |name: &str, args: Vec<Arg>, expect: Expect| match found(name) {
-        Some(f) => Ok(Some(Call { f, args, expect })),
+        Some(f) => Ok(call(f, args, expect)),
         None => Err(missing(name)),
     };
     let optional = |name: &str, args: Vec<Arg>| {
-        Ok(found(name).map(|f| Call {
-            f,
-            args,
-            expect: Expect::Nothing,
-        }))
+        Ok(match found(name) {
+            Some(f) => call(f, args, Expect::Nothing),
+            None => Planned::Skip,
+        })
     };
     match op {
         Op::Get(key) => required("get", vec![Arg::Str(key)], Expect::Text),
@@ -106,6 +144,9 @@ pub(super) fn plan(
         Op::Unsubscribe(channel) => {
             required("unsubscribe", vec![Arg::Str(channel)], Expect::Nothing)
         }
+        Op::Primaries(topology) => super::topology::plan_primaries(env, object, role, topology),
+        Op::NodeClient(node) => required("nodeClient", vec![Arg::Held(node)], Expect::Object),
+        Op::KeysOn(node, pattern) => super::topology::plan_keys_on(env, role, &node, pattern),
         Op::Write(write) => match write {
             Write::Set {
                 key,
@@ -113,17 +154,17 @@ pub(super) fn plan(
                 expire_secs: Some(secs),
             } => {
                 if let Some(f) = found("setEx").or_else(|| found("setex")) {
-                    Ok(Some(Call {
+                    Ok(call(
                         f,
-                        args: vec![Arg::Str(key), Arg::Num(secs), Arg::Str(value)],
-                        expect: Expect::Nothing,
-                    }))
+                        vec![Arg::Str(key), Arg::Num(secs), Arg::Str(value)],
+                        Expect::Nothing,
+                    ))
                 } else if let Some(f) = found("set") {
-                    Ok(Some(Call {
+                    Ok(call(
                         f,
-                        args: vec![Arg::Str(key), Arg::Str(value), Arg::ExOption(secs)],
-                        expect: Expect::Nothing,
-                    }))
+                        vec![Arg::Str(key), Arg::Str(value), Arg::ExOption(secs)],
+                        Expect::Nothing,
+                    ))
                 } else {
                     Err(missing("setEx, setex or set"))
                 }
@@ -137,11 +178,11 @@ pub(super) fn plan(
             // Without `expire`, re-write the key with its expiry (what the native SET EX
             // does), so it does not lapse between heartbeats.
             Write::Refresh { key, value, secs } => match found("expire") {
-                Some(f) => Ok(Some(Call {
+                Some(f) => Ok(call(
                     f,
-                    args: vec![Arg::Str(key), Arg::Num(secs)],
-                    expect: Expect::Nothing,
-                })),
+                    vec![Arg::Str(key), Arg::Num(secs)],
+                    Expect::Nothing,
+                )),
                 None => plan(
                     env,
                     object,
@@ -162,11 +203,11 @@ pub(super) fn plan(
             // `expand` made these one member each.
             Write::SAdd { key, members } => match <[String; 1]>::try_from(members) {
                 Ok([member]) => optional("sAdd", vec![Arg::Str(key), Arg::Str(member)]),
-                Err(_) => Ok(None),
+                Err(_) => Ok(Planned::Skip),
             },
             Write::SRem { key, members } => match <[String; 1]>::try_from(members) {
                 Ok([member]) => optional("sRem", vec![Arg::Str(key), Arg::Str(member)]),
-                Err(_) => Ok(None),
+                Err(_) => Ok(Planned::Skip),
             },
             Write::Publish { channel, message } => required(
                 "publish",
@@ -179,8 +220,9 @@ pub(super) fn plan(
 
 /// One op per contract call: a set write of several members becomes one call per member
 /// (`sAdd(key, member)`, as mcp-use calls it; node-redis and `...members` fakes both take
-/// that shape).
-pub(super) fn expand(writes: Vec<Write>) -> Vec<Op> {
+/// that shape). On a cluster client (`cluster`), a `del` of several keys becomes one call per
+/// hash slot, so none spans two slots.
+pub(super) fn expand(writes: Vec<Write>, cluster: bool) -> Vec<Op> {
     let mut ops = Vec::with_capacity(writes.len());
     for write in writes {
         match write {
@@ -201,6 +243,9 @@ pub(super) fn expand(writes: Vec<Write>) -> Vec<Op> {
                 }));
             }
             Write::Del(keys) | Write::Unlink(keys) if keys.is_empty() => {}
+            Write::Del(keys) | Write::Unlink(keys) if cluster && keys.len() > 1 => {
+                ops.extend(by_slot(keys).into_iter().map(|k| Op::Write(Write::Del(k))));
+            }
             other => ops.push(Op::Write(other)),
         }
     }
