@@ -65,27 +65,34 @@ describeRedis("Redis classes with node-redis v4/v5 and ioredis clients", () => {
     }
   });
 
-  test("driver \"native\": clients whose keys or topology the addon cannot reproduce are a TypeError, not a silent wrong connection", async () => {
+  test("driver \"native\": a keyPrefix or a node-redis v4 cluster (settings the addon cannot reproduce) is a TypeError, not a silent wrong connection; Cluster and Sentinel clients are read", async () => {
     const IORedis = __nodeRequire("ioredis");
     const url = new URL(redisUrl());
     const cluster = new IORedis.Cluster([{ host: url.hostname, port: Number(url.port) }], { lazyConnect: true });
     const sentinel = new IORedis({ sentinels: [{ host: url.hostname, port: 26379 }], name: "mymaster", lazyConnect: true });
     const prefixed = new IORedis({ host: url.hostname, port: Number(url.port), keyPrefix: "app:", lazyConnect: true });
+    const prefixedCluster = new IORedis.Cluster([{ host: url.hostname, port: Number(url.port) }], { lazyConnect: true, redisOptions: { keyPrefix: "app:" } });
+    const v4Cluster = __nodeRequire("redis-v4").createCluster({ rootNodes: [{ url: redisUrl() }] });
     try {
-      expectThrow(() => new native.RedisSessionStore({ client: cluster, driver: "native" }), "TypeError", /Cluster/);
-      expectThrow(() => new native.RedisSessionStore({ client: sentinel, driver: "native" }), "TypeError", /Sentinel/);
       expectThrow(() => new native.RedisSessionStore({ client: prefixed, driver: "native" }), "TypeError", /keyPrefix/);
+      expectThrow(() => new native.RedisSessionStore({ client: prefixedCluster, driver: "native" }), "TypeError", /keyPrefix/);
       expectThrow(() => new native.RedisStreamManager({ client: prefixed, pubSubClient: prefixed, driver: "native" }), "TypeError", /keyPrefix/);
-      // The default ("auto") refuses them too (ioredis' subscribe callback is not a message
-      // listener, so driving one would break pub/sub); driver "client" drives them on request.
-      for (const client of [cluster, sentinel, prefixed]) {
-        expectThrow(() => new native.RedisSessionStore({ client }), "TypeError", /driver "client"/);
+      expectThrow(() => new native.RedisSessionStore({ client: v4Cluster, driver: "native" }), "TypeError", /node-redis v4 cluster/);
+      // The default ("auto") refuses a keyPrefix too; driver "client" drives it on request.
+      expectThrow(() => new native.RedisSessionStore({ client: prefixed }), "TypeError", /driver "client"/);
+      expect(new native.RedisSessionStore({ client: prefixed, driver: "client" }).driver).toBe("client");
+      // ioredis Cluster and Sentinel clients: their settings are read (no connection is made
+      // until the first command), by "native" and by "auto".
+      for (const client of [cluster, sentinel]) {
+        expect(new native.RedisSessionStore({ client, driver: "native" }).driver).toBe("native");
+        expect(new native.RedisSessionStore({ client }).driver).toBe("native");
         expect(new native.RedisSessionStore({ client, driver: "client" }).driver).toBe("client");
       }
     } finally {
       cluster.disconnect();
       sentinel.disconnect();
       prefixed.disconnect();
+      prefixedCluster.disconnect();
     }
   });
 

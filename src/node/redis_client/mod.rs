@@ -228,12 +228,17 @@ pub fn client_field(env: &Env, config: Value, field: &str, class: &str) -> JsRes
     }
 }
 
-/// Calls `client.quit()` and returns a promise of `undefined` once it resolved.
+/// Calls `client.quit()` (a node-redis v5 createSentinel object, which has none: `close()`;
+/// else `disconnect()`) and returns a promise of `undefined` once it resolved.
 pub fn quit(env: &Env, client: Value, class: &str) -> JsResult<Value> {
-    match js::call_method(env, client, "quit", &[])? {
+    let method = ["quit", "close", "disconnect"]
+        .into_iter()
+        .find(|m| js::method(env, client, m).is_some())
+        .unwrap_or("quit");
+    match js::call_method(env, client, method, &[])? {
         Ok(promise) => js::then_undefined(env, promise),
         Err(message) => Err(JsError::Error(format!(
-            "{class}.close: client.quit() failed: {message}"
+            "{class}.close: client.{method}() failed: {message}"
         ))),
     }
 }

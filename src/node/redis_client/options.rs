@@ -75,6 +75,11 @@ fn from_client(env: &Env, client: Value, field: &str, class: &str) -> JsResult<R
         return Ok(settings);
     }
     let Some(options) = options else {
+        if js::method(env, client, "nodeClient").is_some() {
+            return Err(unsupported(
+                "a node-redis v4 cluster, whose settings are private (pass { nodes: [...] } instead)",
+            ));
+        }
         if js::method(env, client, "acquire").is_some() {
             return Err(unsupported(
                 "a node-redis createSentinel() object, whose settings are private (pass { sentinels, name } or a redis+sentinel:// url instead)",
