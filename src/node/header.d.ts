@@ -106,8 +106,9 @@ export interface RedisClientLike {
 /**
  * How the Redis classes reach Redis:
  * - `"auto"` (default): native connections for a node-redis or ioredis client whose
- *   settings can be read; any other object (or a Cluster client, an ioredis `keyPrefix`)
- *   is driven through its own methods;
+ *   settings can be read (single node, Cluster, Sentinel); any other object (a fake, a
+ *   node-redis v4 cluster or v5 `createSentinel` object) is driven through its own methods;
+ *   an ioredis `keyPrefix` client is a TypeError;
  * - `"native"`: always the native connections (a TypeError when settings cannot be read);
  * - `"client"`: always the passed objects' own methods.
  */
@@ -115,7 +116,11 @@ export type RedisDriver = "auto" | "native" | "client"
 
 /** Where to connect: a client to read settings from or to drive, or a URL. */
 export interface RedisConnectionConfig {
-  /** `redis://[user[:password]@]host[:port][/db]`, `rediss://` for TLS. Takes precedence over `client`. */
+  /**
+   * `redis://[user[:password]@]host[:port][/db]`, `rediss://` for TLS, `redis+unix:///path`,
+   * or `redis+sentinel://host:port[,host:port...]/<name>[?db=N&sentinelPassword=...]`. A URL
+   * of a Redis Cluster node reaches the whole cluster. Takes precedence over `client`.
+   */
   url?: string
   /**
    * Limit in ms for one operation, including waiting for a reconnect: while Redis is
@@ -127,6 +132,36 @@ export interface RedisConnectionConfig {
   driver?: RedisDriver
 }
 
+/** A node of a Redis Cluster: its URL, or its address. */
+export type RedisClusterNode = string | number | { host?: string; port?: number; url?: string }
+
+/** Some nodes of a Redis Cluster (any one is enough; the others are found). */
+export interface RedisClusterConfig {
+  nodes: RedisClusterNode[]
+  /** Credentials of the nodes given as `{ host, port }`. */
+  username?: string
+  password?: string
+  client?: RedisClient | RedisClientLike
+  driver?: "auto" | "native"
+}
+
+/** A Sentinel group, with ioredis' option names; the primary is followed across failovers. */
+export interface RedisSentinelConfig {
+  sentinels: Array<{ host?: string; port?: number }>
+  /** The primary's name, as in `sentinel monitor <name> ...`. */
+  name: string
+  sentinelPassword?: string
+  sentinelUsername?: string
+  /** Only the primary: the session layer writes. */
+  role?: "master" | "primary"
+  /** Credentials and database of the data nodes. */
+  username?: string
+  password?: string
+  db?: number
+  client?: RedisClient | RedisClientLike
+  driver?: "auto" | "native"
+}
+
 interface RedisSessionStoreOptions extends RedisConnectionConfig {
   /** Key prefix. Default `"mcp:session:"`. */
   prefix?: string
@@ -136,16 +171,27 @@ interface RedisSessionStoreOptions extends RedisConnectionConfig {
   serialize?: boolean
 }
 
-/** A client (node-redis, ioredis or any `RedisClient`; `close()` calls its `quit()`), or a `url`. */
+/**
+ * A client (node-redis, ioredis or any `RedisClient`; `close()` calls its `quit()`), a `url`,
+ * a Redis Cluster's `nodes`, or a Sentinel group.
+ */
 export type RedisSessionStoreConfig =
   | (RedisSessionStoreOptions & { client: RedisClient | RedisClientLike })
   | (RedisSessionStoreOptions & { url: string; client?: RedisClient | RedisClientLike; driver?: "auto" | "native" })
+  | (RedisSessionStoreOptions & RedisClusterConfig)
+  | (RedisSessionStoreOptions & RedisSentinelConfig)
 
 interface RedisStreamManagerOptions extends RedisConnectionConfig, PendingOptions {
   /** Channel and key prefix. Default `"mcp:stream:"`. */
   prefix?: string
   /** Heartbeat interval in seconds; availability keys expire after twice this. Default 10. */
   heartbeatInterval?: number
+  /**
+   * On a Redis Cluster, `SPUBLISH`/`SSUBSCRIBE` (Redis 7+): a message reaches its channel's
+   * shard only, not every node. Every instance must use it, and mcp-use's classes cannot:
+   * for fleets of this package only. No effect on one node or Sentinel. Default `false`.
+   */
+  shardedPubSub?: boolean
 }
 
 /**
@@ -156,3 +202,5 @@ interface RedisStreamManagerOptions extends RedisConnectionConfig, PendingOption
 export type RedisStreamManagerConfig =
   | (RedisStreamManagerOptions & { client: RedisClient | RedisClientLike; pubSubClient: RedisClient | RedisClientLike })
   | (RedisStreamManagerOptions & { url: string; client?: RedisClient | RedisClientLike; pubSubClient?: RedisClient | RedisClientLike; driver?: "auto" | "native" })
+  | (RedisStreamManagerOptions & RedisClusterConfig & { pubSubClient?: RedisClient | RedisClientLike })
+  | (RedisStreamManagerOptions & RedisSentinelConfig & { pubSubClient?: RedisClient | RedisClientLike })
