@@ -143,6 +143,36 @@ describeNative("native connections on a Redis Cluster", () => {
     });
   });
 
+  test("store-and-forward: with shardedPubSub, messages sent while no stream is open are delivered first, once, in order; with classic pub/sub nothing is kept, as mcp-use", async () => {
+    const url = `redis://127.0.0.1:${cluster.nodes[2].port}`;
+    for (const shardedPubSub of [true, false]) {
+      const prefix = uniquePrefix("nsnf");
+      const a = new native.RedisStreamManager({ url, prefix, shardedPubSub });
+      const b = new native.RedisStreamManager({ url, prefix, shardedPubSub });
+      try {
+        const sessions = ids(6, "p"); // spread over the shards
+        for (let i = 0; i < 4; i++) await b.send(sessions, `m${i}`);
+        // Classic pub/sub reaches the other nodes over the cluster bus: let it settle, so
+        // nothing published above is still on its way when the streams subscribe.
+        await sleep(500);
+        const streams = {};
+        for (const id of sessions) {
+          streams[id] = openStream();
+          await a.create(id, streams[id].controller);
+        }
+        await b.send(sessions, "live");
+        await waitFor(() => Object.values(streams).every((s) => s.received.includes("live")), "the live message");
+        await sleep(200);
+        const expected = shardedPubSub ? ["m0", "m1", "m2", "m3", "live"] : ["live"];
+        for (const s of Object.values(streams)) expect(s.received).toEqual(expected);
+        expect(b.pendingStats().buffered).toBe(shardedPubSub ? 24 : 0);
+        expect(a.pendingStats().replayed).toBe(shardedPubSub ? 24 : 0);
+      } finally {
+        await Promise.allSettled([a.close(), b.close()]);
+      }
+    }
+  });
+
   test("mixed fleet: mcp-use's classes on node-redis cluster clients and ours on { url }, both ways", async () => {
     const [, makeNodeRedis] = clusterFlavours(() => cluster)[0];
     const prefix = uniquePrefix("nmix");

@@ -3,6 +3,8 @@
 
 use super::cluster;
 use super::connection::Connection;
+use super::link::Link;
+use super::pending::Layout;
 use super::scripts::{BROADCAST_SCRIPT, PRUNE_STEP_LUA, RELEASE_SCRIPT};
 use crate::pending::{PendingLimits, PendingStats};
 use crate::redis::backend::unsupported;
@@ -107,14 +109,28 @@ impl Connection {
         }
     }
 
-    /// Fails with [`RedisErrorKind::Unsupported`](crate::redis::RedisErrorKind) on a cluster:
-    /// store-and-forward keeps a session's messages in keys of other slots than its channel, and
-    /// needs one atomic script.
-    async fn single_node(&self, what: impl FnOnce() -> String + Clone) -> Result<()> {
-        match self.link(what.clone()).await?.cluster() {
-            Some(_) => Err(unsupported(what(), "store-and-forward on Redis Cluster")),
-            None => Ok(()),
+    /// Where the pending keys of `ids` live (see [`Layout`]). On a cluster only with sharded
+    /// pub/sub, where a session's keys can share its channel's slot; otherwise
+    /// [`RedisErrorKind::Unsupported`](crate::redis::RedisErrorKind): with classic pub/sub a
+    /// `PUBLISH` counts the subscribers of one node only, so "nobody received it" cannot be
+    /// decided atomically, and nothing is kept, as mcp-use.
+    async fn pending_layout<'a>(
+        &self,
+        link: &'a Link,
+        keys: &'a PendingKeys,
+        ids: &[&str],
+        what: impl FnOnce() -> String,
+    ) -> Result<Layout<'a>> {
+        let cluster = link.cluster();
+        let fits =
+            || Layout::fits(keys) && ids.iter().all(|id| !id.contains('{') && !id.contains('}'));
+        if cluster.is_some() && !(self.sharded() && fits()) {
+            return Err(unsupported(
+                what(),
+                "store-and-forward on Redis Cluster without shardedPubSub",
+            ));
         }
+        Ok(Layout { keys, cluster })
     }
 }
 
@@ -303,9 +319,11 @@ impl Commands for Connection {
         limits: PendingLimits,
     ) -> BoxFuture<'a, Result<PendingStats>> {
         Box::pin(async move {
-            self.single_node(|| format!("store-and-forward on {}*", keys.list_prefix))
-                .await?;
-            super::pending::publish_or_keep(self, keys, ids, message, limits).await
+            let what = || format!("store-and-forward on {}*", keys.list_prefix);
+            let link = self.link(what).await?;
+            let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let layout = self.pending_layout(&link, keys, &refs, what).await?;
+            super::pending::publish_or_keep(self, &layout, ids, message, limits).await
         })
     }
 
@@ -316,9 +334,11 @@ impl Commands for Connection {
         limits: PendingLimits,
     ) -> BoxFuture<'a, Result<Vec<Taken>>> {
         Box::pin(async move {
-            self.single_node(|| format!("take of {}*", keys.list_prefix))
-                .await?;
-            super::pending::take(self, keys, ids, limits).await
+            let what = || format!("take of {}*", keys.list_prefix);
+            let link = self.link(what).await?;
+            let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let layout = self.pending_layout(&link, keys, &refs, what).await?;
+            super::pending::take(self, &layout, ids, limits).await
         })
     }
 
@@ -330,9 +350,10 @@ impl Commands for Connection {
         limits: PendingLimits,
     ) -> BoxFuture<'a, Result<PendingStats>> {
         Box::pin(async move {
-            self.single_node(|| format!("requeue to {}{id}", keys.list_prefix))
-                .await?;
-            super::pending::requeue(self, keys, id, messages, limits).await
+            let what = || format!("requeue to {}{id}", keys.list_prefix);
+            let link = self.link(what).await?;
+            let layout = self.pending_layout(&link, keys, &[id], what).await?;
+            super::pending::requeue(self, &layout, id, messages, limits).await
         })
     }
 

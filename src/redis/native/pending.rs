@@ -4,6 +4,9 @@
 
 use std::sync::LazyLock;
 
+use futures_util::future::try_join_all;
+use redis::cluster_async::ClusterConnection;
+
 use super::connection::Connection;
 use crate::pending::{PendingLimits, PendingStats};
 use crate::redis::backend::{PendingKeys, Taken};
@@ -27,18 +30,18 @@ local function trim(key, bkey, n, b, ttl, maxn, maxb)
 end
 ";
 
-/// ARGV: channel prefix, list prefix, bytes prefix, message, ttl, max messages, max bytes,
-/// ids... Publishes to each id's channel; where PUBLISH reached nobody, appends the message
-/// to the id's list. Returns { buffered, dropped }.
+/// KEYS: list and bytes key of each session, in pairs; ARGV: message, ttl, max messages,
+/// max bytes, the publish command (`PUBLISH`, or `SPUBLISH` on a sharded cluster), then each
+/// session's channel. Publishes to each channel; where that reached nobody, appends the
+/// message to the session's list. Returns { buffered, dropped }.
 const PUBLISH_OR_KEEP_LUA: &str = r"
 local now = redis.call('TIME')[1]
-local msg = ARGV[4]
-local ttl, maxn, maxb = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local msg = ARGV[1]
+local ttl, maxn, maxb = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local buffered, dropped = 0, 0
-for i = 8, #ARGV do
-  local id = ARGV[i]
-  if redis.call('PUBLISH', ARGV[1] .. id, msg) == 0 then
-    local key, bkey = ARGV[2] .. id, ARGV[3] .. id
+for i = 1, #KEYS / 2 do
+  if redis.call(ARGV[5], ARGV[5 + i], msg) == 0 then
+    local key, bkey = KEYS[2 * i - 1], KEYS[2 * i]
     local n = redis.call('RPUSH', key, now .. ':' .. msg)
     local b = redis.call('INCRBY', bkey, #msg)
     buffered = buffered + 1
@@ -48,39 +51,41 @@ end
 return { buffered, dropped }
 ";
 
-/// ARGV: list key, bytes key, ttl, max messages, max bytes, channel, messages (oldest
+/// KEYS: list key, bytes key; ARGV: ttl, max messages, max bytes, channel, the subscriber
+/// count command (`NUMSUB`, or `SHARDNUMSUB` on a sharded cluster), messages (oldest
 /// first)... Puts the messages at the head of the list, unless another instance listens to
 /// the session's channel: its stream was open when they were published (a client that
 /// moved while our stream lingered), so they reached it, and keeping them would deliver them
 /// twice. Returns { buffered, dropped }.
 const REQUEUE_LUA: &str = r"
-if redis.call('PUBSUB', 'NUMSUB', ARGV[6])[2] > 0 then
+if redis.call('PUBSUB', ARGV[5], ARGV[4])[2] > 0 then
   return { 0, 0 }
 end
 local now = redis.call('TIME')[1]
 local size = 0
-for i = #ARGV, 7, -1 do
-  redis.call('LPUSH', ARGV[1], now .. ':' .. ARGV[i])
+for i = #ARGV, 6, -1 do
+  redis.call('LPUSH', KEYS[1], now .. ':' .. ARGV[i])
   size = size + #ARGV[i]
 end
-local n = redis.call('LLEN', ARGV[1])
-local b = redis.call('INCRBY', ARGV[2], size)
-local dropped = trim(ARGV[1], ARGV[2], n, b, tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
-return { #ARGV - 6, dropped }
+local n = redis.call('LLEN', KEYS[1])
+local b = redis.call('INCRBY', KEYS[2], size)
+local dropped = trim(KEYS[1], KEYS[2], n, b, tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+return { #ARGV - 5, dropped }
 ";
 
-/// ARGV: list prefix, bytes prefix, ttl, ids... Reads and deletes each id's list. Returns,
-/// per id, { expired, messages... } with the messages that are younger than the TTL.
+/// KEYS: list and bytes key of each session, in pairs; ARGV: ttl. Reads and deletes each
+/// list. Returns, per session, { expired, messages... } with the messages that are younger
+/// than the TTL.
 const TAKE_LUA: &str = r"
 local now = tonumber(redis.call('TIME')[1])
-local ttl = tonumber(ARGV[3])
+local ttl = tonumber(ARGV[1])
 local out = {}
-for i = 4, #ARGV do
-  local key = ARGV[1] .. ARGV[i]
+for i = 1, #KEYS / 2 do
+  local key = KEYS[2 * i - 1]
   local entries = redis.call('LRANGE', key, 0, -1)
   local res = { 0 }
   if #entries > 0 then
-    redis.call('DEL', key, ARGV[2] .. ARGV[i])
+    redis.call('DEL', key, KEYS[2 * i])
     for _, e in ipairs(entries) do
       local at = string.find(e, ':', 1, true)
       if now - tonumber(string.sub(e, 1, at - 1)) >= ttl then
@@ -109,30 +114,53 @@ fn counts((buffered, dropped): (u64, u64)) -> PendingStats {
     }
 }
 
+fn add(a: PendingStats, b: PendingStats) -> PendingStats {
+    PendingStats {
+        buffered: a.buffered + b.buffered,
+        dropped: a.dropped + b.dropped,
+        ..PendingStats::default()
+    }
+}
+
 /// Plain PUBLISH first (one command, or one pipeline for several ids): a session whose
 /// stream is open costs what it costs without store-and-forward. Only the ids nobody
 /// received go through the script, which publishes again and keeps the message if still
 /// nobody receives it; the first PUBLISH reached nobody, so publishing again duplicates
-/// nothing, and the decision to keep stays atomic.
+/// nothing, and the decision to keep stays atomic. On a sharded cluster, each session's
+/// script runs on its channel's shard.
 pub(super) async fn publish_or_keep(
     conn: &Connection,
-    keys: &PendingKeys,
+    layout: &Layout<'_>,
     ids: &[String],
     message: &str,
     limits: PendingLimits,
 ) -> Result<PendingStats> {
+    let keys = layout.keys;
     let describe = |ids: &[String]| match ids {
-        [one] => format!("PUBLISH {}{one}", keys.channel_prefix),
-        _ => format!("PUBLISH to {} channels {}*", ids.len(), keys.channel_prefix),
+        [one] => format!("{} {}{one}", layout.publish(), keys.channel_prefix),
+        _ => format!(
+            "{} to {} channels {}*",
+            layout.publish(),
+            ids.len(),
+            keys.channel_prefix
+        ),
     };
     let publish = |id: &String| {
-        let mut cmd = redis::cmd("PUBLISH");
+        let mut cmd = redis::cmd(layout.publish());
         cmd.arg(format!("{}{id}", keys.channel_prefix)).arg(message);
         cmd
     };
-    let received: Vec<u64> = match ids {
-        [one] => vec![conn.query(&publish(one), || describe(ids)).await?],
-        _ => {
+    let received: Vec<u64> = match (ids, layout.cluster) {
+        ([one], _) => vec![conn.query(&publish(one), || describe(ids)).await?],
+        (_, Some(cluster)) => {
+            let cmds = ids.iter().map(publish).collect();
+            let replies = super::cluster::run_all(conn, cluster, cmds, || describe(ids)).await?;
+            replies
+                .into_iter()
+                .map(|v| redis::from_redis_value(v).unwrap_or(1))
+                .collect()
+        }
+        (_, None) => {
             let mut pipe = redis::pipe();
             for id in ids {
                 pipe.add_command(publish(id));
@@ -140,46 +168,50 @@ pub(super) async fn publish_or_keep(
             conn.query_pipeline(&pipe, || describe(ids)).await?
         }
     };
-    let missed: Vec<&String> = ids
+    let missed: Vec<String> = ids
         .iter()
         .zip(received)
         .filter(|(_, n)| *n == 0)
-        .map(|(id, _)| id)
+        .map(|(id, _)| id.clone())
         .collect();
-    if missed.is_empty() {
-        return Ok(PendingStats::default());
-    }
-    let mut invocation = PUBLISH_OR_KEEP.prepare_invoke();
-    invocation
-        .arg(&keys.channel_prefix)
-        .arg(&keys.list_prefix)
-        .arg(&keys.bytes_prefix)
-        .arg(message)
-        .arg(limits.ttl_secs)
-        .arg(limits.max_messages)
-        .arg(limits.max_bytes)
-        .arg(&missed);
-    let missed: Vec<String> = missed.into_iter().cloned().collect();
-    conn.invoke_script(&invocation, || describe(&missed))
-        .await
-        .map(counts)
+    let keep = layout.groups(&missed).into_iter().map(|group| async move {
+        let mut invocation = PUBLISH_OR_KEEP.prepare_invoke();
+        for id in group {
+            invocation.key(layout.list(id)).key(layout.bytes(id));
+        }
+        invocation
+            .arg(message)
+            .arg(limits.ttl_secs)
+            .arg(limits.max_messages)
+            .arg(limits.max_bytes)
+            .arg(layout.publish());
+        for id in group {
+            invocation.arg(format!("{}{id}", keys.channel_prefix));
+        }
+        conn.invoke_script(&invocation, || describe(group))
+            .await
+            .map(counts)
+    });
+    let kept = try_join_all(keep).await?;
+    Ok(kept.into_iter().fold(PendingStats::default(), add))
 }
 
 pub(super) async fn requeue(
     conn: &Connection,
-    keys: &PendingKeys,
+    layout: &Layout<'_>,
     id: &str,
     messages: &[String],
     limits: PendingLimits,
 ) -> Result<PendingStats> {
-    let mut invocation = REQUEUE.prepare_invoke();
+    let keys = layout.keys;
+    let mut invocation = REQUEUE.key(layout.list(id));
     invocation
-        .arg(format!("{}{id}", keys.list_prefix))
-        .arg(format!("{}{id}", keys.bytes_prefix))
+        .key(layout.bytes(id))
         .arg(limits.ttl_secs)
         .arg(limits.max_messages)
         .arg(limits.max_bytes)
         .arg(format!("{}{id}", keys.channel_prefix))
+        .arg(layout.numsub())
         .arg(messages);
     conn.invoke_script(&invocation, || {
         format!("requeue to {}{id}", keys.list_prefix)
@@ -190,24 +222,88 @@ pub(super) async fn requeue(
 
 pub(super) async fn take(
     conn: &Connection,
-    keys: &PendingKeys,
+    layout: &Layout<'_>,
     ids: &[String],
     limits: PendingLimits,
 ) -> Result<Vec<Taken>> {
-    let mut invocation = TAKE.prepare_invoke();
-    invocation
-        .arg(&keys.list_prefix)
-        .arg(&keys.bytes_prefix)
-        .arg(limits.ttl_secs)
-        .arg(ids);
+    let keys = layout.keys;
     let what = || format!("take of {} lists {}*", ids.len(), keys.list_prefix);
-    let replies: Vec<Vec<redis::Value>> = conn.invoke_script(&invocation, what).await?;
-    replies
-        .into_iter()
-        .map(|reply| {
-            taken(reply).map_err(|detail| RedisError::new(RedisErrorKind::Protocol, what(), detail))
-        })
-        .collect()
+    let takes = layout.groups(ids).into_iter().map(|group| async move {
+        let mut invocation = TAKE.prepare_invoke();
+        for id in group {
+            invocation.key(layout.list(id)).key(layout.bytes(id));
+        }
+        invocation.arg(limits.ttl_secs);
+        let replies: Vec<Vec<redis::Value>> = conn.invoke_script(&invocation, what).await?;
+        replies
+            .into_iter()
+            .map(|reply| {
+                taken(reply)
+                    .map_err(|detail| RedisError::new(RedisErrorKind::Protocol, what(), detail))
+            })
+            .collect::<Result<Vec<Taken>>>()
+    });
+    let taken = try_join_all(takes).await?;
+    Ok(taken.into_iter().flatten().collect())
+}
+
+/// Where each session's pending keys are. On one node: `{list_prefix}{id}` and
+/// `{bytes_prefix}{id}`, and one script serves many sessions. On a cluster with sharded pub/sub
+/// the keys carry the channel as hash tag, `{list_prefix}{{channel}}`, so a session's keys
+/// live in its channel's slot and the script that publishes with `SPUBLISH` and keeps runs on
+/// that shard, one session per script.
+pub(super) struct Layout<'a> {
+    pub(super) keys: &'a PendingKeys,
+    pub(super) cluster: Option<&'a ClusterConnection>,
+}
+
+impl Layout<'_> {
+    /// Whether a cluster layout can hold `keys`' sessions: the hash tag must be the channel.
+    pub(super) fn fits(keys: &PendingKeys) -> bool {
+        ![&keys.list_prefix, &keys.bytes_prefix, &keys.channel_prefix]
+            .iter()
+            .any(|p| p.contains('{') || p.contains('}'))
+    }
+
+    fn tagged(&self, prefix: &str, id: &str) -> String {
+        match self.cluster {
+            Some(_) => format!("{prefix}{{{}{id}}}", self.keys.channel_prefix),
+            None => format!("{prefix}{id}"),
+        }
+    }
+
+    fn list(&self, id: &str) -> String {
+        self.tagged(&self.keys.list_prefix, id)
+    }
+
+    fn bytes(&self, id: &str) -> String {
+        self.tagged(&self.keys.bytes_prefix, id)
+    }
+
+    fn publish(&self) -> &'static str {
+        if self.cluster.is_some() {
+            "SPUBLISH"
+        } else {
+            "PUBLISH"
+        }
+    }
+
+    fn numsub(&self) -> &'static str {
+        if self.cluster.is_some() {
+            "SHARDNUMSUB"
+        } else {
+            "NUMSUB"
+        }
+    }
+
+    /// The sessions one script may serve: all of them on one node, one each on a cluster.
+    fn groups<'s>(&self, ids: &'s [String]) -> Vec<&'s [String]> {
+        match (self.cluster, ids.is_empty()) {
+            (_, true) => Vec::new(),
+            (Some(_), false) => ids.chunks(1).collect(),
+            (None, false) => vec![ids],
+        }
+    }
 }
 
 /// `{ expired, messages... }` as [`Taken`].
