@@ -125,6 +125,13 @@ class Group {
     await rs.waitFor(async () => !(await rs.ping(port, 200)), 10_000, `port ${port} to refuse after SIGKILL`);
   }
 
+  /** SIGSTOP (`paused`) or SIGCONT the process on `port`: a node that hangs, not one that dies. */
+  signal(port, paused) {
+    const proc = this.procs.get(port);
+    if (!proc || proc.exited) throw new Error(`no running node on port ${port}`);
+    process.kill(proc.pid, paused ? "SIGSTOP" : "SIGCONT");
+  }
+
   kill(port) {
     const proc = this.procs.get(port);
     if (!proc) return;

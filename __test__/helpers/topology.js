@@ -100,11 +100,12 @@ async function startCluster({ replicas = 1, primaries = 3 } = {}) {
 }
 
 function clusterHandle(group, ports) {
-  const live = () => ports.filter((p) => group.procs.has(p));
+  const paused = new Set(); // SIGSTOPped nodes: never asked (they would not answer)
+  const live = () => ports.filter((p) => group.procs.has(p) && !paused.has(p));
   const nodesView = async () => parseNodes(await cli(live()[0], ["CLUSTER", "NODES"]));
   const servingPrimaries = async () =>
     (await nodesView())
-      .filter((n) => n.primary && !n.failed && n.ranges.length > 0 && group.procs.has(n.port))
+      .filter((n) => n.primary && !n.failed && n.ranges.length > 0 && group.procs.has(n.port) && !paused.has(n.port))
       .sort((a, b) => a.port - b.port);
   const ownerOf = async (slot) => (await servingPrimaries()).find((n) => n.ranges.some(([a, b]) => slot >= a && slot <= b));
 
@@ -161,6 +162,32 @@ function clusterHandle(group, ports) {
       }, 30_000, `a replica to take over slot ${slot} from ${killed.port}`);
       await cluster.waitForState("ok");
       return { killed: { host: HOST, port: killed.port }, promoted: { host: HOST, port: promoted.port } };
+    },
+    /**
+     * SIGSTOPs the primary serving `key` (it hangs: connections stay open, nothing answers)
+     * and resolves once a replica serves its slot: `{ paused, promoted, resume() }`; resume()
+     * sends SIGCONT, and the node rejoins as a replica.
+     */
+    async pausePrimaryOf(key) {
+      const slot = await cluster.slotOf(key);
+      const stopped = await ownerOf(slot);
+      if (!stopped) throw new Error(`no live primary serves slot ${slot}`);
+      group.signal(stopped.port, true);
+      paused.add(stopped.port);
+      let promoted;
+      await rs.waitFor(async () => {
+        const view = await nodesView().catch(() => []);
+        promoted = view.find((n) => n.primary && !n.failed && n.port !== stopped.port && n.ranges.some(([a, b]) => slot >= a && slot <= b));
+        return Boolean(promoted);
+      }, 30_000, `a replica to take over slot ${slot} from the paused ${stopped.port}`);
+      return {
+        paused: { host: HOST, port: stopped.port },
+        promoted: { host: HOST, port: promoted.port },
+        resume: () => {
+          group.signal(stopped.port, false);
+          paused.delete(stopped.port);
+        },
+      };
     },
     async stop() {
       await group.stop();

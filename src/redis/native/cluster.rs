@@ -17,9 +17,6 @@ use super::connection::Connection;
 use crate::redis::backend::{PruneOutcome, PruneStep};
 use crate::redis::Result;
 
-/// Keys fetched per `SCAN` page on each node.
-const SCAN_COUNT: usize = 2500;
-
 /// Runs `cmds` together, each routed by its key; fails with the first error.
 pub(super) async fn run_all(
     conn: &Connection,
@@ -41,15 +38,7 @@ pub(super) async fn scan(
     pattern: &str,
 ) -> Result<Vec<String>> {
     let what = || format!("SCAN MATCH {pattern} on every primary");
-    let page = |cursor: &str| {
-        let mut cmd = redis::cmd("SCAN");
-        cmd.arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(SCAN_COUNT);
-        cmd
-    };
+    let page = |cursor: &str| super::commands::scan_page(cursor, pattern);
     let mut c = cluster.clone();
     let first = c.route_command(
         page("0"),
@@ -61,13 +50,19 @@ pub(super) async fn scan(
         let node = text(node);
         let (mut cursor, found) = scan_reply(reply, &what)?;
         keys.extend(found);
-        let Some((host, port)) = node.rsplit_once(':') else {
-            continue;
+        let address = node
+            .rsplit_once(':')
+            .and_then(|(host, port)| Some((host.to_owned(), port.parse::<u16>().ok()?)));
+        let Some((host, port)) = address else {
+            return Err(crate::redis::RedisError::new(
+                crate::redis::RedisErrorKind::Protocol,
+                what(),
+                format!("the cluster named a node {node:?}, not host:port"),
+            ));
         };
-        let port: u16 = port.parse().unwrap_or(0);
         while cursor != "0" {
             let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-                host: host.to_owned(),
+                host: host.clone(),
                 port,
             });
             let next = c.route_command(page(&cursor), route);
@@ -202,7 +197,7 @@ pub(super) fn publish_cmd(conn: &Connection, channel: &str, message: &str) -> re
 }
 
 /// Of `ids` (whose availability keys are gone), which a stream still listens to.
-pub(super) async fn listened(
+async fn listened(
     conn: &Connection,
     cluster: &ClusterConnection,
     channel_prefix: &str,
@@ -219,6 +214,43 @@ pub(super) async fn listened(
         .collect())
 }
 
+/// Of `ids`, those whose availability key is gone, each with whether a stream still listens
+/// to its channel.
+async fn gone<'a>(
+    conn: &Connection,
+    cluster: &ClusterConnection,
+    available_prefix: &str,
+    channel_prefix: &str,
+    ids: &'a [String],
+) -> Result<Vec<(&'a String, bool)>> {
+    let exists = existing(conn, cluster, available_prefix, ids).await?;
+    let missing: Vec<&String> = ids
+        .iter()
+        .zip(&exists)
+        .filter(|(_, e)| !**e)
+        .map(|(id, _)| id)
+        .collect();
+    let heard = listened(conn, cluster, channel_prefix, &missing).await?;
+    Ok(missing.into_iter().zip(heard).collect())
+}
+
+/// Of `ids`, those no stream listens to any more.
+pub(super) async fn unheld<'a>(
+    conn: &Connection,
+    cluster: &ClusterConnection,
+    channel_prefix: &str,
+    ids: &'a [String],
+) -> Result<Vec<&'a String>> {
+    let all: Vec<&String> = ids.iter().collect();
+    let heard = listened(conn, cluster, channel_prefix, &all).await?;
+    Ok(all
+        .into_iter()
+        .zip(heard)
+        .filter(|(_, h)| !h)
+        .map(|(id, _)| id)
+        .collect())
+}
+
 /// The broadcast script's work, in steps: publish to every id of the active set whose key
 /// exists or whose channel someone listens to; remove the others.
 pub(super) async fn broadcast(
@@ -232,19 +264,11 @@ pub(super) async fn broadcast(
     let ids: Vec<String> = conn
         .query(&cmd1("SMEMBERS", set_key), || format!("SMEMBERS {set_key}"))
         .await?;
-    let exists = existing(conn, cluster, available_prefix, &ids).await?;
-    let missing: Vec<&String> = ids
-        .iter()
-        .zip(&exists)
-        .filter(|(_, e)| !**e)
+    let dead: Vec<&String> = gone(conn, cluster, available_prefix, channel_prefix, &ids)
+        .await?
+        .into_iter()
+        .filter(|(_, heard)| !heard)
         .map(|(id, _)| id)
-        .collect();
-    let heard = listened(conn, cluster, channel_prefix, &missing).await?;
-    let dead: Vec<&String> = missing
-        .iter()
-        .zip(heard)
-        .filter(|(_, h)| !h)
-        .map(|(id, _)| *id)
         .collect();
     let alive: Vec<&String> = ids.iter().filter(|id| !dead.contains(id)).collect();
     let mut cmds: Vec<redis::Cmd> = alive
@@ -274,17 +298,17 @@ pub(super) async fn prune_step(
     let (next, ids): (String, Vec<String>) = conn
         .query(&sscan, || format!("SSCAN {} {}", step.set_key, step.cursor))
         .await?;
-    let exists = existing(conn, cluster, &step.available_prefix, &ids).await?;
-    let missing: Vec<&String> = ids
-        .iter()
-        .zip(&exists)
-        .filter(|(_, e)| !**e)
-        .map(|(id, _)| id)
-        .collect();
-    let heard = listened(conn, cluster, &step.channel_prefix, &missing).await?;
+    let missing = gone(
+        conn,
+        cluster,
+        &step.available_prefix,
+        &step.channel_prefix,
+        &ids,
+    )
+    .await?;
     let mut cmds = Vec::new();
     let mut dead = Vec::new();
-    for (id, heard) in missing.into_iter().zip(heard) {
+    for (id, heard) in missing {
         if heard {
             let mut set = redis::cmd("SET");
             set.arg(format!("{}{id}", step.available_prefix))
@@ -315,14 +339,7 @@ pub(super) async fn release_unheld(
     channel_prefix: &str,
     ids: &[String],
 ) -> Result<u64> {
-    let all: Vec<&String> = ids.iter().collect();
-    let heard = listened(conn, cluster, channel_prefix, &all).await?;
-    let unheld: Vec<&String> = all
-        .into_iter()
-        .zip(heard)
-        .filter(|(_, h)| !h)
-        .map(|(id, _)| id)
-        .collect();
+    let unheld = unheld(conn, cluster, channel_prefix, ids).await?;
     forget(conn, cluster, set_key, available_prefix, &unheld).await?;
     Ok(unheld.len() as u64)
 }

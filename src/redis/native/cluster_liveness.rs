@@ -4,7 +4,7 @@
 
 use redis::cluster_async::ClusterConnection;
 
-use super::cluster::{cmd1, cmd2, forget, listened, run_all};
+use super::cluster::{cmd1, cmd2, forget, run_all, unheld};
 use super::connection::Connection;
 use crate::redis::backend::{Beat, Liveness};
 use crate::redis::Result;
@@ -49,14 +49,7 @@ pub(super) async fn prune_instance(
     let ids: Vec<String> = conn
         .query(&cmd2("SPOP", &set, count), || format!("SPOP {set}"))
         .await?;
-    let all: Vec<&String> = ids.iter().collect();
-    let heard = listened(conn, cluster, &keys.channel_prefix, &all).await?;
-    let unheld: Vec<&String> = all
-        .into_iter()
-        .zip(heard)
-        .filter(|(_, h)| !h)
-        .map(|(id, _)| id)
-        .collect();
+    let unheld = unheld(conn, cluster, &keys.channel_prefix, &ids).await?;
     forget(conn, cluster, &keys.active, &keys.available_prefix, &unheld).await?;
     let left: i64 = conn
         .query(&cmd1("SCARD", &set), || format!("SCARD {set}"))

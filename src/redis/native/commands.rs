@@ -17,6 +17,17 @@ use crate::redis::Result;
 /// Keys fetched per `SCAN` page.
 const SCAN_COUNT: usize = 2500;
 
+/// `SCAN cursor MATCH pattern COUNT n`.
+pub(super) fn scan_page(cursor: &str, pattern: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("SCAN");
+    cmd.arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(SCAN_COUNT);
+    cmd
+}
+
 /// `write` as one command.
 fn command(write: &Write) -> redis::Cmd {
     let mut cmd;
@@ -162,14 +173,10 @@ impl Commands for Connection {
             if let Some(c) = link.cluster() {
                 return Ok(("0".to_owned(), cluster::scan(self, c, pattern).await?));
             }
-            let mut cmd = redis::cmd("SCAN");
-            cmd.arg(cursor)
-                .arg("MATCH")
-                .arg(pattern)
-                .arg("COUNT")
-                .arg(SCAN_COUNT);
-            self.query(&cmd, || format!("SCAN {cursor} MATCH {pattern}"))
-                .await
+            self.query(&scan_page(cursor, pattern), || {
+                format!("SCAN {cursor} MATCH {pattern}")
+            })
+            .await
         })
     }
 

@@ -115,7 +115,9 @@ impl Connection {
         let link = self.link(what.clone()).await?;
         let result = bounded(
             self.command_timeout,
-            link.run(|mut conn| async move { cmd.query_async(&mut conn).await }),
+            link.run(idempotent(cmd), |mut conn| async move {
+                cmd.query_async(&mut conn).await
+            }),
             what,
         )
         .await;
@@ -131,7 +133,9 @@ impl Connection {
         let link = self.link(what.clone()).await?;
         let result = bounded(
             self.command_timeout,
-            link.run(|mut conn| async move { pipe.query_async(&mut conn).await }),
+            link.run(false, |mut conn| async move {
+                pipe.query_async(&mut conn).await
+            }),
             what,
         )
         .await;
@@ -147,7 +151,9 @@ impl Connection {
         let link = self.link(what.clone()).await?;
         let result = bounded(
             self.command_timeout,
-            link.run(|mut conn| async move { invocation.invoke_async(&mut conn).await }),
+            link.run(false, |mut conn| async move {
+                invocation.invoke_async(&mut conn).await
+            }),
             what,
         )
         .await;
@@ -161,6 +167,15 @@ impl Connection {
             .await?;
         Ok(())
     }
+}
+
+/// Whether `cmd` may run twice without harm: anything but a publish (the writes this crate
+/// sends alone are SET, DEL, UNLINK, EXPIRE, SADD, SREM).
+fn idempotent(cmd: &redis::Cmd) -> bool {
+    !matches!(
+        cmd.args_iter().next(),
+        Some(redis::Arg::Simple(name)) if name.eq_ignore_ascii_case(b"PUBLISH") || name.eq_ignore_ascii_case(b"SPUBLISH")
+    )
 }
 
 pub(super) fn spawn_context() -> Result<tokio::runtime::Handle> {

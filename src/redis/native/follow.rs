@@ -20,38 +20,53 @@ use crate::redis::Result;
 /// of failing commands during a failover asks the sentinels once, not once each).
 pub(super) const LOOKUP_GAP: Duration = Duration::from_millis(100);
 
-/// A connection to the current primary of a Sentinel group.
 /// How the node to follow is found.
 pub(super) enum Finder {
-    /// Ask the sentinels for the primary (the crate checks its `ROLE`).
-    Sentinel(Box<tokio::sync::Mutex<SentinelClient>>),
-    /// The first of these nodes that answers, the current one first.
+    /// Ask the sentinels for the primary named `name` (the crate checks its `ROLE`).
+    Sentinel {
+        client: Box<tokio::sync::Mutex<SentinelClient>>,
+        name: String,
+    },
+    /// The first of these nodes that answers, the current one last (it just failed).
     Nodes(Vec<ConnectionInfo>),
 }
 
 impl Finder {
-    /// A client for the node to use now.
-    async fn find(&self, current: Option<&str>, timeout: Duration) -> redis::RedisResult<Client> {
+    /// A client for the node to use now, within `budget`; a cluster node that does not answer
+    /// within `per_node` is passed over, so one hung node cannot use up the budget.
+    async fn find(
+        &self,
+        current: Option<&str>,
+        per_node: Duration,
+        budget: Duration,
+    ) -> redis::RedisResult<Client> {
+        let timed_out = || redis::RedisError::from((ErrorKind::Io, "no answer in time"));
         match self {
-            Finder::Sentinel(sentinels) => sentinels.lock().await.async_get_client().await,
+            Finder::Sentinel { client, .. } => {
+                let ask = async { client.lock().await.async_get_client().await };
+                tokio::time::timeout(budget, ask)
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out()))
+            }
             Finder::Nodes(nodes) => {
                 let mut order: Vec<&ConnectionInfo> = nodes.iter().collect();
-                order.sort_by_key(|n| Some(n.addr().to_string().as_str()) != current);
+                order.sort_by_key(|n| Some(n.addr().to_string().as_str()) == current);
                 let mut last = redis::RedisError::from((ErrorKind::Io, "no cluster node answers"));
                 for node in order {
                     let client = Client::open(node.clone())?;
                     let config = AsyncConnectionConfig::new()
-                        .set_connection_timeout(Some(timeout))
-                        .set_response_timeout(Some(timeout));
+                        .set_connection_timeout(Some(per_node))
+                        .set_response_timeout(Some(per_node));
                     let ping = async {
                         let mut conn = client
                             .get_multiplexed_async_connection_with_config(&config)
                             .await?;
                         redis::cmd("PING").query_async::<()>(&mut conn).await
                     };
-                    match ping.await {
-                        Ok(()) => return Ok(client),
-                        Err(e) => last = e,
+                    match tokio::time::timeout(per_node, ping).await {
+                        Ok(Ok(())) => return Ok(client),
+                        Ok(Err(e)) => last = e,
+                        Err(_) => last = timed_out(),
                     }
                 }
                 Err(last)
@@ -59,10 +74,10 @@ impl Finder {
         }
     }
 
-    /// The sentinels, for the `+switch-master` watch.
-    pub(super) fn sentinels(&self) -> Option<&tokio::sync::Mutex<SentinelClient>> {
+    /// The sentinels and the primary's name, for the `+switch-master` watch.
+    pub(super) fn sentinels(&self) -> Option<(&tokio::sync::Mutex<SentinelClient>, &str)> {
         match self {
-            Finder::Sentinel(s) => Some(s),
+            Finder::Sentinel { client, name } => Some((client, name)),
             Finder::Nodes(_) => None,
         }
     }
@@ -76,6 +91,8 @@ pub(super) struct Followed {
     pub(super) current: Mutex<Current>,
     config: ConnectionManagerConfig,
     pub(super) timeout: Duration,
+    /// Limit for one node to answer (the connect timeout).
+    per_node: Duration,
     group: String,
     /// One look-up at a time.
     looking: tokio::sync::Mutex<()>,
@@ -87,7 +104,8 @@ pub(super) struct Current {
     generation: u64,
     address: String,
     manager: ConnectionManager,
-    pub(super) looked_up: Instant,
+    /// When the finder was last asked; `None`: ask at the next chance.
+    looked_up: Option<Instant>,
 }
 
 impl Followed {
@@ -100,7 +118,8 @@ impl Followed {
         let group = settings.redacted_url();
         let what = || format!("connect to {group}");
         let timeout = settings.command_timeout;
-        let node = bounded(timeout, finder.find(None, settings.connect_timeout), what).await?;
+        let per_node = settings.connect_timeout;
+        let node = bounded(timeout, finder.find(None, per_node, timeout), what).await?;
         let address = node.get_connection_info().addr().to_string();
         let manager = bounded(
             timeout,
@@ -115,10 +134,11 @@ impl Followed {
                 generation: 0,
                 address,
                 manager,
-                looked_up: Instant::now(),
+                looked_up: Some(Instant::now()),
             }),
             config,
             timeout,
+            per_node,
             group,
             looking: tokio::sync::Mutex::new(()),
             alive: tokio::sync::watch::channel(()).0,
@@ -141,10 +161,42 @@ impl Followed {
             || e.is_timeout()
     }
 
-    /// Whether the command that failed with `e` was surely not carried out, so running it
-    /// again on the new primary cannot apply it twice.
-    pub(super) fn not_carried_out(e: &redis::RedisError) -> bool {
-        e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly) || e.is_connection_refusal()
+    /// Whether the command that failed with `e` may run again on the new node without being
+    /// applied twice: a refused connection ran nothing; `READONLY` only when `idempotent` (a
+    /// script or a pipeline may have published before its first write was refused, and
+    /// `PUBLISH` itself runs on a replica).
+    pub(super) fn may_retry(e: &redis::RedisError, idempotent: bool) -> bool {
+        e.is_connection_refusal()
+            || (idempotent && e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly))
+    }
+
+    /// Makes the next [`Followed::follow`] ask the finder at once (a sentinel announced a
+    /// switch).
+    pub(super) fn look_again(&self) {
+        self.current.lock().looked_up = None;
+    }
+
+    /// Whether the current node answers in time and, followed through sentinels, is still the
+    /// primary (`ROLE`; a demoted primary keeps answering as a replica).
+    pub(super) async fn healthy(&self, manager: &ConnectionManager) -> bool {
+        let mut conn = manager.clone();
+        let primary = matches!(self.finder, Finder::Sentinel { .. });
+        let check = async move {
+            if primary {
+                let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut conn).await?;
+                Ok::<_, redis::RedisError>(matches!(
+                    role.first(),
+                    Some(redis::Value::BulkString(r)) if r.as_slice() == b"master"
+                ))
+            } else {
+                redis::cmd("PING").query_async::<()>(&mut conn).await?;
+                Ok(true)
+            }
+        };
+        matches!(
+            tokio::time::timeout(self.per_node, check).await,
+            Ok(Ok(true))
+        )
     }
 
     /// Asks the sentinels where the primary is, unless a move already happened since
@@ -162,22 +214,22 @@ impl Followed {
             if current.generation != seen {
                 return Some((current.generation, current.manager.clone()));
             }
-            if current.looked_up.elapsed() < LOOKUP_GAP {
+            if current.looked_up.is_some_and(|t| t.elapsed() < LOOKUP_GAP) {
                 return None;
             }
             current.address.clone()
         };
-        let found =
-            tokio::time::timeout(self.timeout, self.finder.find(Some(&address), self.timeout))
-                .await;
-        self.current.lock().looked_up = Instant::now();
+        let found = self
+            .finder
+            .find(Some(&address), self.per_node, self.timeout)
+            .await;
+        self.current.lock().looked_up = Some(Instant::now());
         let node = match found {
-            Ok(Ok(node)) => node,
-            Ok(Err(e)) => {
+            Ok(node) => node,
+            Err(e) => {
                 tracing::debug!(group = %self.group, error = %e, "Redis: no node to follow yet");
                 return None;
             }
-            Err(_) => return None,
         };
         let address = node.get_connection_info().addr().to_string();
         if address == self.current.lock().address {

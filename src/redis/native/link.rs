@@ -69,10 +69,11 @@ impl ConnectionLike for Conn {
 }
 
 impl Link {
-    /// Runs `f` on this link's connection. On a Sentinel link, an answer saying the node is no
-    /// longer the primary (READONLY) or a refused connection makes it look the primary up
-    /// again; `f` runs once more only when the first attempt cannot have been carried out.
-    pub(super) async fn run<T, F, Fut>(&self, f: F) -> redis::RedisResult<T>
+    /// Runs `f` on this link's connection. On a followed link, an answer saying the node is no
+    /// longer the primary (READONLY) or an unreachable node makes it look for the node again;
+    /// `f` runs once more there only when that cannot apply it twice (see
+    /// [`Followed::may_retry`]; `idempotent`: `f` sends one command that may run twice).
+    pub(super) async fn run<T, F, Fut>(&self, idempotent: bool, f: F) -> redis::RedisResult<T>
     where
         F: Fn(Conn) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
@@ -80,18 +81,15 @@ impl Link {
         match self {
             Link::Node(m) => f(Conn::Node(m.clone())).await,
             Link::Cluster(c) => f(Conn::Cluster(c.clone())).await,
-            Link::Followed(primary) => {
-                let (seen, conn) = primary.current();
+            Link::Followed(node) => {
+                let (seen, conn) = node.current();
                 match f(Conn::Node(conn)).await {
-                    Err(e) if Followed::may_have_moved(&e) => {
-                        let moved = primary.follow(seen).await;
-                        match moved {
-                            Some(conn) if Followed::not_carried_out(&e) => {
-                                f(Conn::Node(conn)).await
-                            }
-                            _ => Err(e),
+                    Err(e) if Followed::may_have_moved(&e) => match node.follow(seen).await {
+                        Some(conn) if Followed::may_retry(&e, idempotent) => {
+                            f(Conn::Node(conn)).await
                         }
-                    }
+                        _ => Err(e),
+                    },
                     other => other,
                 }
             }
@@ -179,10 +177,13 @@ impl LazyLink {
         }
     }
 
-    /// An operation failed with `e`: a cluster link that could not reach a node is dropped, so
-    /// the next operation opens the cluster again.
+    /// An operation failed with `e`: a cluster link that could not reach a node (refused,
+    /// dropped, or no answer in time) is dropped, so the next operation opens the cluster again.
     pub(super) fn failed(&self, e: &RedisError) {
-        if e.kind() != RedisErrorKind::Connection {
+        if !matches!(
+            e.kind(),
+            RedisErrorKind::Connection | RedisErrorKind::Timeout
+        ) {
             return;
         }
         let mut state = self.state.lock();
@@ -218,24 +219,32 @@ async fn open(
             Ok((Link::Node(manager), Vec::new()))
         }
         Topology::Cluster(seeds) => {
-            for seed in &seeds {
-                let Ok(client) = redis::Client::open(seed.clone()) else {
-                    continue;
-                };
-                if let Ok(Some(mut nodes)) = cluster_nodes(settings, &client).await {
-                    let more: Vec<ConnectionInfo> = seeds
-                        .iter()
-                        .filter(|s| !nodes.iter().any(|n| n.addr() == s.addr()))
-                        .cloned()
-                        .collect();
-                    nodes.extend(more);
-                    return open_cluster(settings, nodes, push).await;
-                }
-            }
-            open_cluster(settings, seeds, push).await
+            // Every seed is asked at once: a hung one must not use up the time.
+            let asks = seeds.iter().map(|seed| {
+                Box::pin(async move {
+                    let client = redis::Client::open(seed.clone())
+                        .map_err(|e| RedisError::from_redis(what(), &e))?;
+                    match cluster_nodes(settings, &client).await? {
+                        Some(nodes) => Ok(nodes),
+                        None => Err(RedisError::new(
+                            RedisErrorKind::Config,
+                            what(),
+                            format!("{} is not a cluster node", seed.addr()),
+                        )),
+                    }
+                })
+            });
+            let found = futures_util::future::select_ok(asks)
+                .await
+                .map(|(nodes, _)| nodes);
+            // The nodes the cluster names (a failed one is left out); none answered: the seeds.
+            open_cluster(settings, found.unwrap_or(seeds), push).await
         }
         Topology::Sentinel(group, node) => {
-            let finder = Finder::Sentinel(Box::new(tokio::sync::Mutex::new(group.client(&node)?)));
+            let finder = Finder::Sentinel {
+                client: Box::new(tokio::sync::Mutex::new(group.client(&node)?)),
+                name: group.name.clone(),
+            };
             let primary =
                 Followed::open(finder, manager_config(settings, push.clone()), settings).await?;
             let primary = Arc::new(primary);

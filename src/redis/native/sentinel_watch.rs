@@ -3,18 +3,34 @@
 //! of at the next failing command.
 
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis::{AsyncConnectionConfig, PushInfo, PushKind};
 use tokio::sync::mpsc::unbounded_channel;
 
-use super::follow::{Followed, LOOKUP_GAP};
+use super::follow::Followed;
 use super::link::PushSink;
 
 /// Watches the sentinels' `+switch-master` announcements (a pub/sub connection to the
 /// first sentinel that answers, opened again when it drops) and follows the primary at
 /// once. With `sink` (a subscriber's), a move is reported there as a disconnect, so the
 /// subscriber's owner pings it and it subscribes on the new primary.
+/// How many times, and how far apart, a switch is followed before the next announcement or
+/// a failing command is left to do it.
+const FOLLOW_ATTEMPTS: usize = 20;
+const FOLLOW_PAUSE: Duration = Duration::from_millis(250);
+
+/// Whether a `+switch-master` message is about the primary `name` (its payload is
+/// `<name> <old ip> <old port> <new ip> <new port>`).
+fn names(push: &PushInfo, name: &str) -> bool {
+    match push.data.last() {
+        Some(redis::Value::BulkString(payload)) => {
+            payload.split(|b| *b == b' ').next() == Some(name.as_bytes())
+        }
+        _ => false,
+    }
+}
+
 pub(super) fn watch(primary: &Arc<Followed>, sink: Option<PushSink>) -> crate::redis::Result<()> {
     let weak: Weak<Followed> = Arc::downgrade(primary);
     let mut alive = primary.alive.subscribe();
@@ -25,9 +41,10 @@ pub(super) fn watch(primary: &Arc<Followed>, sink: Option<PushSink>) -> crate::r
                 let Some(primary) = weak.upgrade() else {
                     return;
                 };
-                let Some(sentinels) = primary.finder.sentinels() else {
+                let Some((sentinels, name)) = primary.finder.sentinels() else {
                     return;
                 };
+                let name = name.to_owned();
                 let client = {
                     let mut sentinels = sentinels.lock().await;
                     tokio::time::timeout(primary.timeout, sentinels.async_get_sentinel_client())
@@ -54,19 +71,26 @@ pub(super) fn watch(primary: &Arc<Followed>, sink: Option<PushSink>) -> crate::r
                 while let Some(push) = rx.recv().await {
                     match push.kind {
                         PushKind::Disconnection => return,
-                        PushKind::Message => {
-                            let Some(primary) = weak.upgrade() else {
-                                return;
-                            };
-                            let (seen, _) = primary.current();
-                            primary.current.lock().looked_up = Instant::now() - LOOKUP_GAP;
-                            if primary.follow(seen).await.is_some() {
-                                if let Some(sink) = &sink {
-                                    sink(PushInfo {
-                                        kind: PushKind::Disconnection,
-                                        data: Vec::new(),
-                                    });
+                        PushKind::Message if names(&push, &name) => {
+                            // The sentinels may name the new primary a moment before it
+                            // accepts writes as one: ask until it does.
+                            for _ in 0..FOLLOW_ATTEMPTS {
+                                let Some(primary) = weak.upgrade() else {
+                                    return;
+                                };
+                                let (seen, _) = primary.current();
+                                primary.look_again();
+                                if primary.follow(seen).await.is_some() {
+                                    if let Some(sink) = &sink {
+                                        sink(PushInfo {
+                                            kind: PushKind::Disconnection,
+                                            data: Vec::new(),
+                                        });
+                                    }
+                                    break;
                                 }
+                                drop(primary);
+                                tokio::time::sleep(FOLLOW_PAUSE).await;
                             }
                         }
                         _ => {}

@@ -17,7 +17,7 @@ use super::connection::bounded;
 use super::link::{Conn, LazyLink, Link, PushSink};
 use super::settings::{RedisSettings, Topology};
 use crate::redis::backend::{BoxFuture, PubSub, PubSubEvent};
-use crate::redis::{RedisError, Result};
+use crate::redis::{RedisError, RedisErrorKind, Result};
 
 /// A dedicated pub/sub connection. Messages of subscribed channels arrive, in order, on the
 /// receiver returned once by [`PubSub::take_events`] (the stream manager takes it).
@@ -136,31 +136,46 @@ impl Subscriber {
     }
 
     /// `PING` on the subscriber connection. Besides checking it, this starts a new reconnect
-    /// round when an earlier one gave up (Redis was down longer than the backoff lasted). With
-    /// Sentinel it also asks whether the primary moved, and if so subscribes there.
+    /// round when an earlier one gave up (Redis was down longer than the backoff lasted). A
+    /// followed node (a Sentinel primary, a cluster node for classic pub/sub) that does not
+    /// answer, or is no longer the primary, is left for another, where every channel is
+    /// subscribed again before this returns `Ok`.
     pub async fn ping(&self) -> Result<()> {
         let what = || "PING (subscriber)".to_string();
         let link = self.link(what).await?;
-        if let Link::Followed(primary) = &link {
-            let mut tracked = self.channels.lock().await;
-            let (seen, _) = primary.current();
-            let (generation, manager) = match primary.follow_generation(seen).await {
-                Some(moved) => moved,
-                None => primary.current(),
+        let Link::Followed(node) = &link else {
+            let run = link.run(true, |mut conn| async move {
+                redis::cmd("PING")
+                    .query_async::<redis::Value>(&mut conn)
+                    .await
+            });
+            return bounded(self.command_timeout, run, what).await.map(|_| ());
+        };
+        loop {
+            let (seen, manager) = node.current();
+            let (generation, manager) = if node.healthy(&manager).await {
+                (seen, manager)
+            } else {
+                node.follow_generation(seen).await.ok_or_else(|| {
+                    RedisError::new(
+                        RedisErrorKind::Connection,
+                        what(),
+                        "the node does not answer (or is no longer the primary) and no other was found",
+                    )
+                })?
             };
+            let mut tracked = self.channels.lock().await;
             if generation != tracked.1 {
                 let all: Vec<String> = tracked.0.iter().cloned().collect();
                 self.send(Verb::Subscribe, Conn::Node(manager), &all, false)
                     .await?;
                 tracked.1 = generation;
             }
+            // A move while this ran (a sentinel's announcement): subscribe there too.
+            if node.current().0 == tracked.1 {
+                return Ok(());
+            }
         }
-        let run = link.run(|mut conn| async move {
-            redis::cmd("PING")
-                .query_async::<redis::Value>(&mut conn)
-                .await
-        });
-        bounded(self.command_timeout, run, what).await.map(|_| ())
     }
 }
 
