@@ -373,9 +373,16 @@ async fn open_cluster(
         .use_protocol(ProtocolVersion::RESP3)
         .connection_timeout(settings.connect_timeout)
         .response_timeout(settings.response_timeout)
-        .retries(settings.reconnect_retries.max(1) as u32)
+        // Few, short retries: a command stuck on a dead node fails soon, and the link is then
+        // opened again from the live nodes (LazyLink::failed), which is what recovers.
+        .retries(2)
         .min_retry_wait(settings.reconnect_min_delay.as_millis() as u64)
-        .max_retry_wait(settings.reconnect_max_delay.as_millis() as u64);
+        .max_retry_wait(
+            settings
+                .reconnect_max_delay
+                .min(Duration::from_millis(500))
+                .as_millis() as u64,
+        );
     if let Some(certs) = settings.certificates() {
         builder = builder.certs(certs);
     }
