@@ -26,6 +26,7 @@
 
 mod cluster;
 mod cluster_liveness;
+mod cluster_open;
 mod commands;
 mod connection;
 mod describe;
