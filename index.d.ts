@@ -188,8 +188,10 @@ interface RedisStreamManagerOptions extends RedisConnectionConfig, PendingOption
   heartbeatInterval?: number
   /**
    * On a Redis Cluster, `SPUBLISH`/`SSUBSCRIBE` (Redis 7+): a message reaches its channel's
-   * shard only, not every node. Every instance must use it, and mcp-use's classes cannot:
-   * for fleets of this package only. No effect on one node or Sentinel. Default `false`.
+   * shard only, not every node, and messages for a session with no open stream are kept
+   * (store-and-forward, which classic pub/sub cannot do on a cluster). Every instance must
+   * use it, and mcp-use's classes cannot: for fleets of this package only. No effect on one
+   * node or Sentinel. Default `false`.
    */
   shardedPubSub?: boolean
 }

@@ -12,21 +12,13 @@ const { impls } = require("./helpers/impls");
 const { describeTopology, startCluster, startSentinelGroup, cli } = require("./helpers/topology");
 const { uniquePrefix } = require("./helpers/redis");
 const { openStream, waitFor } = require("./redis/streams");
-const { clusterFlavours, sentinelFlavours, closeAll, keysPerPrimary } = require("./redis/topology-clients");
+const { clusterFlavours, sentinelFlavours, closeAll, keysPerPrimary, quietReference, ids, sorted } = require("./redis/topology-clients");
 
 const native = impls.find(([n]) => n === "native")?.[1];
 const ref = impls.find(([n]) => n === "mcp-use")?.[1];
 const describeNative = native ? describeTopology : describe.skip;
 
-beforeAll(() => {
-  // Quiet the reference's console chatter ("Created stream for session ...").
-  jest.spyOn(console, "log").mockImplementation(() => {});
-  jest.spyOn(console, "error").mockImplementation(() => {});
-  jest.spyOn(console, "debug").mockImplementation(() => {});
-});
-
-const ids = (n, tag) => Array.from({ length: n }, (_, i) => `${tag}-${i}`);
-const sorted = (a) => [...a].sort();
+quietReference();
 
 describeNative("driver \"client\" on a Redis Cluster", () => {
   let cluster;

@@ -14,21 +14,14 @@ const { describeTopology, startCluster, startSentinelGroup, cli } = require("./h
 const { uniquePrefix } = require("./helpers/redis");
 const { expectThrow } = require("./helpers/errors");
 const { openStream, waitFor } = require("./redis/streams");
-const { clusterFlavours, sentinelFlavours, closeAll, keysPerPrimary } = require("./redis/topology-clients");
+const { clusterFlavours, sentinelFlavours, closeAll, keysPerPrimary, quietReference, ids, sorted } = require("./redis/topology-clients");
 
 const native = impls.find(([n]) => n === "native")?.[1];
 const ref = impls.find(([n]) => n === "mcp-use")?.[1];
 const describeNative = native ? describeTopology : describe.skip;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-beforeAll(() => {
-  jest.spyOn(console, "log").mockImplementation(() => {});
-  jest.spyOn(console, "error").mockImplementation(() => {});
-  jest.spyOn(console, "debug").mockImplementation(() => {});
-});
-
-const ids = (n, tag) => Array.from({ length: n }, (_, i) => `${tag}-${i}`);
-const sorted = (a) => [...a].sort();
+quietReference();
 
 /** Retries `fn` until it resolves (a topology change in progress), at most `ms`. */
 async function eventually(fn, what, ms = 30_000) {

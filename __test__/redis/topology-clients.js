@@ -84,4 +84,17 @@ async function keysPerPrimary(cluster, pattern) {
   return counts;
 }
 
-module.exports = { clusterFlavours, sentinelFlavours, closeAll, keysPerPrimary };
+/** Silences the reference's console chatter ("Created stream for session ...") in a suite. */
+function quietReference() {
+  beforeAll(() => {
+    jest.spyOn(console, "log").mockImplementation(() => {});
+    jest.spyOn(console, "error").mockImplementation(() => {});
+    jest.spyOn(console, "debug").mockImplementation(() => {});
+  });
+}
+
+/** `n` session ids `tag-0` ... */
+const ids = (n, tag) => Array.from({ length: n }, (_, i) => `${tag}-${i}`);
+const sorted = (a) => [...a].sort();
+
+module.exports = { clusterFlavours, sentinelFlavours, closeAll, keysPerPrimary, quietReference, ids, sorted };
