@@ -127,7 +127,7 @@ pub(super) async fn open_cluster(
                 .min(Duration::from_millis(500))
                 .as_millis() as u64,
         );
-    if let Some(certs) = settings.certificates() {
+    if let Some(certs) = settings.certificates(what)? {
         builder = builder.certs(certs);
     }
     if let Some(push) = push {

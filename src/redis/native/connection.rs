@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use redis::FromRedisValue;
 
-use super::link::{LazyLink, Link};
+use super::link::{Conn, LazyLink, Link};
 use super::settings::Topology;
 
 use super::settings::RedisSettings;
@@ -106,22 +106,32 @@ impl Connection {
         self.shared.link.settings().sharded_pub_sub
     }
 
+    /// Runs `f` on the link within the time limit; a failure is reported to the link.
+    async fn on_link<T, F, Fut>(
+        &self,
+        idempotent: bool,
+        what: impl FnOnce() -> String + Clone,
+        f: F,
+    ) -> Result<T>
+    where
+        F: Fn(Conn) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let link = self.link(what.clone()).await?;
+        let result = bounded(self.command_timeout, link.run(idempotent, f), what).await;
+        self.failed(result)
+    }
+
     /// Runs one command. `what` describes it for the error message (evaluated only on error).
     pub async fn query<T: FromRedisValue>(
         &self,
         cmd: &redis::Cmd,
         what: impl FnOnce() -> String + Clone,
     ) -> Result<T> {
-        let link = self.link(what.clone()).await?;
-        let result = bounded(
-            self.command_timeout,
-            link.run(idempotent(cmd), |mut conn| async move {
-                cmd.query_async(&mut conn).await
-            }),
-            what,
-        )
-        .await;
-        self.failed(result)
+        self.on_link(idempotent(cmd), what, |mut conn| async move {
+            cmd.query_async(&mut conn).await
+        })
+        .await
     }
 
     /// Runs a pipeline in one round trip (on a cluster, its commands must share a slot).
@@ -130,16 +140,10 @@ impl Connection {
         pipe: &redis::Pipeline,
         what: impl FnOnce() -> String + Clone,
     ) -> Result<T> {
-        let link = self.link(what.clone()).await?;
-        let result = bounded(
-            self.command_timeout,
-            link.run(false, |mut conn| async move {
-                pipe.query_async(&mut conn).await
-            }),
-            what,
-        )
-        .await;
-        self.failed(result)
+        self.on_link(false, what, |mut conn| async move {
+            pipe.query_async(&mut conn).await
+        })
+        .await
     }
 
     /// Runs a Lua script (EVALSHA, falling back to EVAL when Redis does not know it yet).
@@ -148,16 +152,10 @@ impl Connection {
         invocation: &redis::ScriptInvocation<'_>,
         what: impl FnOnce() -> String + Clone,
     ) -> Result<T> {
-        let link = self.link(what.clone()).await?;
-        let result = bounded(
-            self.command_timeout,
-            link.run(false, |mut conn| async move {
-                invocation.invoke_async(&mut conn).await
-            }),
-            what,
-        )
-        .await;
-        self.failed(result)
+        self.on_link(false, what, |mut conn| async move {
+            invocation.invoke_async(&mut conn).await
+        })
+        .await
     }
 
     /// `PING`: checks that Redis answers.

@@ -209,12 +209,6 @@ impl RedisSettings {
         }
     }
 
-    /// Whether these settings name a cluster explicitly (several nodes). A single node that
-    /// is a cluster node is recognised when connecting.
-    pub fn is_cluster(&self) -> bool {
-        matches!(self.target, Target::Cluster(_))
-    }
-
     pub(super) fn topology(&self) -> Result<Topology> {
         match &self.target {
             Target::Url(_) | Target::Parts { .. } => Ok(Topology::Node),
@@ -238,21 +232,33 @@ impl RedisSettings {
         }
     }
 
-    /// The extra TLS material as the crate takes it, if any was given.
-    pub(super) fn certificates(&self) -> Option<redis::TlsCertificates> {
+    /// The extra TLS material as the crate takes it, if any was given; a client certificate
+    /// without its key (or the other way round) is an error for `what`.
+    pub(super) fn certificates(
+        &self,
+        what: impl FnOnce() -> String,
+    ) -> Result<Option<redis::TlsCertificates>> {
         if self.tls.is_empty() {
-            return None;
+            return Ok(None);
         }
-        Some(redis::TlsCertificates {
-            client_tls: match (&self.tls.client_cert_pem, &self.tls.client_key_pem) {
-                (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
-                    client_cert: cert.clone(),
-                    client_key: key.clone(),
-                }),
-                _ => None,
-            },
+        let client_tls = match (&self.tls.client_cert_pem, &self.tls.client_key_pem) {
+            (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+                client_cert: cert.clone(),
+                client_key: key.clone(),
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(RedisError::new(
+                    RedisErrorKind::Config,
+                    what(),
+                    "a TLS client certificate needs its key and the other way round",
+                ))
+            }
+        };
+        Ok(Some(redis::TlsCertificates {
+            client_tls,
             root_cert: self.tls.ca_pem.clone(),
-        })
+        }))
     }
 
     fn with_target(target: Target) -> Self {
@@ -302,9 +308,9 @@ impl RedisSettings {
             }
         }
         let info = with_resp3(info);
-        if self.tls.is_empty() {
+        let Some(certs) = self.certificates(what)? else {
             return redis::Client::open(info).map_err(|e| RedisError::from_redis(what(), &e));
-        }
+        };
         if !matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
             return Err(RedisError::new(
                 RedisErrorKind::Config,
@@ -312,24 +318,6 @@ impl RedisSettings {
                 "TLS certificates were given but the URL is not rediss://",
             ));
         }
-        let client_tls = match (&self.tls.client_cert_pem, &self.tls.client_key_pem) {
-            (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
-                client_cert: cert.clone(),
-                client_key: key.clone(),
-            }),
-            (None, None) => None,
-            _ => {
-                return Err(RedisError::new(
-                    RedisErrorKind::Config,
-                    what(),
-                    "a TLS client certificate needs its key and the other way round",
-                ))
-            }
-        };
-        let certs = redis::TlsCertificates {
-            client_tls,
-            root_cert: self.tls.ca_pem.clone(),
-        };
         redis::Client::build_with_tls(info, certs).map_err(|e| RedisError::from_redis(what(), &e))
     }
 

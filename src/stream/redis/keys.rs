@@ -50,30 +50,26 @@ impl Inner {
                 expire_secs: Some(self.ttl_secs),
             })
             .collect();
-        let active = self.active_key();
-        for chunk in ids.chunks(BATCH) {
-            writes.push(Write::SAdd {
-                key: active.clone(),
-                members: chunk.to_vec(),
-            });
-        }
-        writes.push(Write::Expire {
-            key: active,
-            secs: self.ttl_secs,
-        });
+        add_to_set(&mut writes, self.active_key(), ids, self.ttl_secs);
         if let Some(l) = &self.liveness {
-            let set = l.instance_set(&self.server_id);
-            for chunk in ids.chunks(BATCH) {
-                writes.push(Write::SAdd {
-                    key: set.clone(),
-                    members: chunk.to_vec(),
-                });
-            }
-            writes.push(Write::Expire {
-                key: set,
-                secs: l.lease_secs,
-            });
+            add_to_set(
+                &mut writes,
+                l.instance_set(&self.server_id),
+                ids,
+                l.lease_secs,
+            );
         }
         writes
     }
+}
+
+/// `SADD key` of `ids` (in batches), then the set's expiry.
+fn add_to_set(writes: &mut Vec<Write>, key: String, ids: &[String], secs: u64) {
+    for chunk in ids.chunks(BATCH) {
+        writes.push(Write::SAdd {
+            key: key.clone(),
+            members: chunk.to_vec(),
+        });
+    }
+    writes.push(Write::Expire { key, secs });
 }
