@@ -1,6 +1,6 @@
 // index.d.ts is generated: `npm run build` writes the declarations napi-rs derives from the
 // #[napi] attributes of src/node/*.rs (ts_args_type, ts_return_type, doc comments), under
-// the header src/node/header.d.ts, to target/napi-generated.d.ts.
+// the header types/header.d.ts, to target/napi-generated.d.ts.
 //
 //   node scripts/dts.mjs           copy the generated file to index.d.ts (commit it)
 //   node scripts/dts.mjs --check   fail when the committed index.d.ts differs from it
@@ -33,7 +33,7 @@ let line = 0
 while (line < a.length && line < b.length && a[line] === b[line]) line++
 console.error(
   'index.d.ts is not what the build generates from src/node (the #[napi] attributes and ' +
-    'src/node/header.d.ts).\n' +
+    'types/header.d.ts).\n' +
     `First difference at line ${line + 1}:\n` +
     `  index.d.ts:     ${JSON.stringify(a[line] ?? '<end of file>')}\n` +
     `  generated:      ${JSON.stringify(b[line] ?? '<end of file>')}\n` +

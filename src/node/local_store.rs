@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use napi::Env;
 
-use super::args;
+use super::js::args;
+use super::js::promise;
 use super::js::{self, JsError, Value};
-use super::promise;
 use crate::store::LocalStore;
 
 pub fn get(

@@ -1,23 +1,22 @@
-//! The napi shell: one file per exported class, plus the helpers they share. Nothing here
-//! talks to Redis or the disk directly; it checks arguments, converts values and calls the
-//! core.
+//! The napi shell: one file per exported class, converting arguments and results around the
+//! core, plus what they share. Nothing here talks to Redis or the disk itself.
+//!
+//! * `js/`: JS plumbing (values, raw N-API parts, arguments, the completion queue, promises,
+//!   stream controllers, exit hooks);
+//! * `redis/`: what the two Redis classes share (driver choice, client options, errors, the
+//!   driven-client implementation, inbound messages);
+//! * `local_store.rs`: the methods the two local session stores share;
+//! * one file per class: `memory_session_store.rs`, `file_session_store.rs`,
+//!   `redis_session_store.rs`, `memory_stream_manager.rs`, `redis_stream_manager.rs`.
 
-mod args;
-mod completion;
-mod controllers;
-mod exit;
-mod file_store;
+mod file_session_store;
 mod js;
 mod local_store;
-mod memory_store;
-mod memory_stream;
-mod promise;
-mod raw;
-mod redis_client;
-mod redis_driver;
-mod redis_inbound;
-mod redis_store;
-mod redis_stream;
+mod memory_session_store;
+mod memory_stream_manager;
+mod redis;
+mod redis_session_store;
+mod redis_stream_manager;
 
 /// Process-wide set-up, run by every constructor: diagnostics.
 fn init() {
