@@ -3,6 +3,7 @@
 //! The core (`metadata`, `store`, `stream`, `redis`) is plain Rust and knows nothing of
 //! Node; `node` is the napi shell that checks arguments and converts values.
 
+pub mod config;
 pub mod diagnostics;
 pub mod metadata;
 pub mod pending;

@@ -12,6 +12,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::config::{number_field, ConfigResult, Object, MAX_TIMER_MS};
+
 /// How much is kept per session, and for how long. `ttl_secs == 0` turns store-and-forward
 /// off: messages that reach no stream are dropped, as mcp-use does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +40,20 @@ impl Default for PendingLimits {
 impl PendingLimits {
     pub fn enabled(&self) -> bool {
         self.ttl_secs > 0
+    }
+
+    /// The store-and-forward options of a stream manager's config (`pendingTtl` seconds,
+    /// `pendingMaxMessages`, `pendingMaxBytes`) over the defaults.
+    pub fn read(config: Option<&Object>, class: &str) -> ConfigResult<Self> {
+        let defaults = Self::default();
+        let ttl = number_field(config, "pendingTtl", class, 0.0, MAX_TIMER_MS / 1000.0)?;
+        let max_messages = number_field(config, "pendingMaxMessages", class, 1.0, 1e7)?;
+        let max_bytes = number_field(config, "pendingMaxBytes", class, 1.0, 1e10)?;
+        Ok(PendingLimits {
+            ttl_secs: ttl.map_or(defaults.ttl_secs, |t| t.ceil() as u64),
+            max_messages: max_messages.map_or(defaults.max_messages, |n| n.floor() as u64),
+            max_bytes: max_bytes.map_or(defaults.max_bytes, |n| n.floor() as u64),
+        })
     }
 }
 
@@ -238,6 +254,37 @@ mod tests {
             max_messages,
             max_bytes,
         }
+    }
+
+    #[test]
+    fn limits_read_from_a_config_round_up_the_ttl_and_down_the_counts() {
+        use crate::config::{ConfigError, Value};
+        let config = |pairs: Vec<(&str, f64)>| {
+            Object(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), Value::Number(v)))
+                    .collect(),
+            )
+        };
+        assert_eq!(PendingLimits::read(None, "C"), Ok(PendingLimits::default()));
+        let read = PendingLimits::read(
+            Some(&config(vec![
+                ("pendingTtl", 0.5),
+                ("pendingMaxMessages", 10.9),
+                ("pendingMaxBytes", 2048.0),
+            ])),
+            "C",
+        );
+        assert_eq!(read, Ok(limits(1, 10, 2048)));
+        assert_eq!(
+            PendingLimits::read(Some(&config(vec![("pendingTtl", 0.0)])), "C").map(|l| l.enabled()),
+            Ok(false)
+        );
+        assert!(matches!(
+            PendingLimits::read(Some(&config(vec![("pendingMaxMessages", 0.0)])), "C"),
+            Err(ConfigError::Range(_))
+        ));
     }
 
     #[test]

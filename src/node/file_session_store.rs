@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use napi::Env;
 use napi_derive::napi;
 
 use super::js::args;
+use super::js::config::read_config;
 use super::js::promise;
 use super::js::{self, JsError, Value};
 use super::local_store;
@@ -43,31 +43,13 @@ impl FileSystemSessionStore {
             None => None,
         };
         let parsed = (|| {
-            let path = args::string_field(&env, config, "path", CLASS)?;
-            let debounce_ms =
-                args::number_field(&env, config, "debounceMs", CLASS, 0.0, args::MAX_TIMER_MS)?
-                    .unwrap_or(100.0);
-            let max_age_ms = args::number_field(&env, config, "maxAgeMs", CLASS, 0.0, f64::MAX)?
-                .unwrap_or(86_400_000.0);
+            let options = config.map(|c| read_config(&env, c, &[])).transpose()?;
             let cwd = std::env::current_dir().map_err(|e| {
                 JsError::Error(format!(
                     "new {CLASS}: cannot read the working directory: {e}"
                 ))
             })?;
-            let path = match path {
-                Some(p) if p.is_empty() => {
-                    return Err(JsError::Type(format!(
-                        "new {CLASS}: path must not be empty"
-                    )))
-                }
-                Some(p) => cwd.join(p),
-                None => cwd.join(".mcp-use").join("sessions.json"),
-            };
-            Ok(FileStoreConfig {
-                path,
-                debounce: Duration::from_millis(debounce_ms.ceil() as u64),
-                max_age_ms,
-            })
+            Ok::<_, JsError>(FileStoreConfig::read(options.as_ref(), &cwd, CLASS)?)
         })()
         .map_err(|e| args::throw(&env, e))?;
         let (store, _report) = FileStore::open(parsed)

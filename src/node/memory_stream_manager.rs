@@ -1,7 +1,6 @@
-//! `InMemoryStreamManager` for JS: holds SSE stream controllers by session id and
-//! enqueues UTF-8 payloads to them. A listed send that reaches no stream (none registered,
-//! or its write fails) is kept (see [`crate::pending`]) and delivered first to the next
-//! stream the session opens.
+//! `InMemoryStreamManager` for JS: converts around the core [`MemoryStreams`], which keeps
+//! the streams and what is kept for sessions with none; this file makes the writes to the
+//! JS controllers and reports back the ones that failed.
 
 use std::time::Instant;
 
@@ -10,14 +9,12 @@ use napi_derive::napi;
 use parking_lot::Mutex;
 
 use super::js::args;
-use super::js::controller::{
-    close_controller, controller_arg, drop_failed, enqueue_all, enqueue_checked, resolve_targets,
-    Registered,
-};
+use super::js::config::read_config;
+use super::js::controller::{close_controller, controller_arg, enqueue, enqueue_checked};
 use super::js::promise;
-use super::js::{self, Value};
-use crate::pending::PendingQueues;
-use crate::stream::local::LocalStreams;
+use super::js::{self, JsRef, Value};
+use crate::pending::PendingLimits;
+use crate::stream::memory::MemoryStreams;
 
 const CLASS: &str = "InMemoryStreamManager";
 
@@ -26,8 +23,7 @@ const CLASS: &str = "InMemoryStreamManager";
 /// throws is dropped.
 #[napi(js_name = "InMemoryStreamManager", custom_finalize)]
 pub struct InMemoryStreamManager {
-    streams: Mutex<LocalStreams<Registered>>,
-    pending: Mutex<PendingQueues>,
+    core: Mutex<MemoryStreams<JsRef>>,
 }
 
 #[napi]
@@ -43,10 +39,13 @@ impl InMemoryStreamManager {
             Ok(js::Kind::Object) => Some(config),
             _ => None,
         };
-        let limits = args::pending_limits(&env, config, CLASS).map_err(|e| args::throw(&env, e))?;
+        let limits = config
+            .map(|c| read_config(&env, c, &[]))
+            .transpose()
+            .and_then(|options| Ok(PendingLimits::read(options.as_ref(), CLASS)?))
+            .map_err(|e| args::throw(&env, e))?;
         Ok(InMemoryStreamManager {
-            streams: Mutex::new(LocalStreams::default()),
-            pending: Mutex::new(PendingQueues::new(limits)),
+            core: Mutex::new(MemoryStreams::new(limits)),
         })
     }
 
@@ -61,20 +60,14 @@ impl InMemoryStreamManager {
         let result = (|| {
             let id = args::session_id(&env, session_id, method)?;
             let controller = controller_arg(&env, controller, method)?;
-            let r = Registered::new(&env, controller)?;
-            let generation = r.generation;
-            if let Some(old) = self.streams.lock().insert(id.clone(), r) {
-                old.controller.release(&env);
-            }
-            // What was kept for the session goes first, in order.
+            let held = JsRef::new(&env, controller)?;
             let now = Instant::now();
-            let kept = {
-                let mut pending = self.pending.lock();
-                pending.maybe_sweep(now);
-                pending.take(&id, now)
-            };
+            let opened = self.core.lock().open(&id, held, now);
+            if let Some(old) = opened.replaced {
+                old.release(&env);
+            }
             // One JS turn: the stream is judged stuck (or not) once, before the first.
-            let mut kept = kept.into_iter();
+            let mut kept = opened.kept.into_iter();
             let mut first = true;
             while let Some(message) = kept.next() {
                 let sent = js::uint8_array(&env, message.as_bytes())
@@ -86,12 +79,14 @@ impl InMemoryStreamManager {
                     Err(e) => e.message().to_string(),
                 };
                 tracing::debug!(session = %id, reason = %failed, "dropping the stream");
-                drop_failed(&env, &mut self.streams.lock(), &id, generation);
-                self.pending.lock().put_back(
-                    &id,
-                    std::iter::once(message).chain(kept).collect(),
-                    now,
-                );
+                let unsent = std::iter::once(message).chain(kept).collect();
+                let dropped = self
+                    .core
+                    .lock()
+                    .replay_failed(&id, opened.generation, unsent, now);
+                if let Some(dropped) = dropped {
+                    dropped.release(&env);
+                }
                 break;
             }
             js::undefined(&env)
@@ -112,32 +107,28 @@ impl InMemoryStreamManager {
             let data = args::string(&env, data, method, "data")?;
             // Resolve the controllers first and call JS without holding the lock: an
             // `enqueue` may re-enter this manager.
-            let controllers = {
-                let streams = self.streams.lock();
-                resolve_targets(&env, &streams, ids.as_deref())?
-            };
             let now = Instant::now();
-            if let Some(ids) = &ids {
-                let mut pending = self.pending.lock();
-                pending.maybe_sweep(now);
-                for id in ids
-                    .iter()
-                    .filter(|id| !controllers.iter().any(|(c, _, _)| c == *id))
-                {
-                    pending.push(id, data.clone(), now);
-                }
-            }
-            if controllers.is_empty() {
+            let targets = {
+                let mut core = self.core.lock();
+                core.route(ids.as_deref(), &data, now, |c| c.get(&env))
+            };
+            if targets.is_empty() {
                 return js::undefined(&env);
             }
             let chunk = js::uint8_array(&env, data.as_bytes())?;
-            let dead = enqueue_all(&env, &controllers, chunk)?;
-            // An enqueue may have re-entered `create` for a failed session: only the
-            // controller that failed is dropped.
-            let mut streams = self.streams.lock();
-            for (id, generation) in dead {
-                drop_failed(&env, &mut streams, &id, generation);
-                self.pending.lock().push(&id, data.clone(), now); // in its place: nothing newer is kept yet
+            for (id, generation, controller) in targets {
+                if let Err(reason) = enqueue(&env, controller?, chunk)? {
+                    tracing::debug!(session = %id, %reason, "dropping the stream");
+                    // An enqueue may have re-entered `create` for this session: only the
+                    // registration that failed is dropped.
+                    let dropped = self
+                        .core
+                        .lock()
+                        .write_failed(&id, generation, data.clone(), now);
+                    if let Some(dropped) = dropped {
+                        dropped.release(&env);
+                    }
+                }
             }
             js::undefined(&env)
         })();
@@ -153,11 +144,10 @@ impl InMemoryStreamManager {
     pub fn delete(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         let result =
             args::session_id(&env, session_id, "InMemoryStreamManager.delete").and_then(|id| {
-                let removed = self.streams.lock().remove(&id);
-                if let Some(r) = removed {
-                    close_controller(&env, r.controller);
+                let removed = self.core.lock().delete(&id);
+                if let Some(controller) = removed {
+                    close_controller(&env, controller);
                 }
-                self.pending.lock().remove(&id);
                 js::undefined(&env)
             });
         promise::settled(&env, result)
@@ -170,18 +160,17 @@ impl InMemoryStreamManager {
     )]
     pub fn has(&self, env: Env, session_id: Value) -> napi::Result<Value> {
         let result = args::session_id(&env, session_id, "InMemoryStreamManager.has")
-            .and_then(|id| js::boolean(&env, self.streams.lock().contains(&id)));
+            .and_then(|id| js::boolean(&env, self.core.lock().has(&id)));
         promise::settled(&env, result)
     }
 
     /// Closes every stream.
     #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn close(&self, env: Env) -> napi::Result<Value> {
-        let drained = self.streams.lock().drain();
-        for (_, r) in drained {
-            close_controller(&env, r.controller);
+        let drained = self.core.lock().close();
+        for controller in drained {
+            close_controller(&env, controller);
         }
-        self.pending.lock().clear();
         promise::settled(&env, js::undefined(&env))
     }
 
@@ -189,20 +178,20 @@ impl InMemoryStreamManager {
     /// stream that opened, expired, and dropped over the limits.
     #[napi(js_name = "pendingStats", catch_unwind)]
     pub fn pending_stats(&self) -> args::PendingStatsJs {
-        self.pending.lock().stats().into()
+        self.core.lock().pending_stats().into()
     }
 
     /// The number of streams.
     #[napi(getter, catch_unwind)]
     pub fn size(&self) -> u32 {
-        self.streams.lock().len() as u32
+        self.core.lock().len() as u32
     }
 }
 
 impl napi::bindgen_prelude::ObjectFinalize for InMemoryStreamManager {
     fn finalize(self, env: Env) -> napi::Result<()> {
-        for (_, r) in self.streams.lock().drain() {
-            r.controller.release(&env);
+        for controller in self.core.lock().close() {
+            controller.release(&env);
         }
         Ok(())
     }

@@ -10,11 +10,13 @@ use napi_derive::napi;
 use parking_lot::Mutex;
 
 use super::js::args;
+use super::js::config::read_config;
 use super::js::promise::{self, run};
 use super::js::{self, JsError, JsRef, JsResult, Value};
-use super::redis::driver;
+use super::redis::backends::{backends, quit};
 use super::redis::errors::{self, unit};
-use crate::store::redis::RedisSessionStore as Core;
+use crate::redis::fallback::read_or;
+use crate::store::redis::{RedisSessionStore as Core, StoreOptions};
 
 const CLASS: &str = "RedisSessionStore";
 
@@ -47,23 +49,17 @@ impl RedisSessionStore {
         let Some(config) = args::config(env, config, CLASS)? else {
             return Err(JsError::Type(format!("new {CLASS}: config is required: {{ client }} (a connected node-redis or ioredis client) or {{ url }}")));
         };
-        let prefix = args::string_field(env, Some(config), "prefix", CLASS)?
-            .unwrap_or_else(|| crate::store::redis::DEFAULT_PREFIX.to_owned());
-        let ttl = args::number_field(
-            env,
-            Some(config),
-            "defaultTTL",
-            CLASS,
-            1.0,
-            args::MAX_TTL_MS / 1000.0,
-        )?
-        .unwrap_or(crate::store::redis::DEFAULT_TTL_SECS as f64);
-        let backends = driver::backends(env, config, CLASS, None)?;
-        let client = match driver::client_field(env, config, "client", CLASS)? {
-            Some(c) => Some(JsRef::new(env, c)?),
-            None => None,
+        let options = read_config(env, config, &["client", "pubSubClient"])?;
+        let StoreOptions {
+            prefix,
+            default_ttl_secs,
+        } = StoreOptions::read(&options, CLASS)?;
+        let backends = backends(env, config, &options, CLASS, None)?;
+        let client = match js::optional_property(env, config, "client")? {
+            Some(c) if js::kind(env, c)? == js::Kind::Object => Some(JsRef::new(env, c)?),
+            _ => None,
         };
-        let core = Core::with_backend(backends.commands, prefix, ttl.ceil() as u64);
+        let core = Core::with_backend(backends.commands, prefix, default_ttl_secs);
         Ok(RedisSessionStore {
             core: Mutex::new(Some(Arc::new(core))),
             client: Mutex::new(client),
@@ -110,18 +106,9 @@ impl RedisSessionStore {
             promise::spawn(
                 &env,
                 async move { core.get(&id).await },
-                move |env, result| {
-                    match result {
-                Ok(Some(json)) => js::json_parse(env, &json).or_else(|e| {
-                    tracing::warn!(error = %e.message(), "{method}: stored value is not JSON; returning null");
-                    js::null(env)
-                }),
-                Ok(None) => js::null(env),
-                Err(e) => {
-                    errors::warn_read_fallback(method, &e, "null");
-                    js::null(env)
-                }
-            }
+                move |env, result| match read_or(method, result, None, "null") {
+                    Some(json) => parsed_or_null(env, &json, method),
+                    None => js::null(env),
                 },
             )
         })
@@ -228,12 +215,8 @@ impl RedisSessionStore {
             promise::spawn(
                 &env,
                 async move { core.keys().await },
-                move |env, result| match result {
-                    Ok(keys) => js::string_array(env, &keys),
-                    Err(e) => {
-                        errors::warn_read_fallback(method, &e, "[]");
-                        js::string_array(env, &[])
-                    }
+                move |env, result| {
+                    js::string_array(env, &read_or(method, result, Vec::new(), "[]"))
                 },
             )
         })
@@ -273,13 +256,24 @@ impl RedisSessionStore {
                     client.release(&env);
                     // quit() of node-redis and ioredis returns a promise; anything else still
                     // gets one from us.
-                    let quitted = driver::quit(&env, value?, CLASS)?;
+                    let quitted = quit(&env, value?, CLASS)?;
                     promise::settled(&env, Ok(quitted)).map_err(JsError::from)
                 }
                 None => promise::settled(&env, js::undefined(&env)).map_err(JsError::from),
             }
         })
     }
+}
+
+/// Stored metadata as a JS value; `null` (logged) when it is not JSON: another writer of the
+/// key, as mcp-use's `get` answers when `JSON.parse` throws.
+fn parsed_or_null(env: &Env, json: &str, method: &str) -> JsResult<Value> {
+    js::json_parse(env, json).or_else(|e| {
+        // The parse error quotes the value: metadata never goes to the log.
+        let _ = e;
+        tracing::warn!("{method}: stored value is not JSON; returning null");
+        js::null(env)
+    })
 }
 
 impl napi::bindgen_prelude::ObjectFinalize for RedisSessionStore {

@@ -9,14 +9,15 @@ use napi::Env;
 use napi_derive::napi;
 
 use super::js::args;
+use super::js::config::read_config;
 use super::js::controller::{close_controller, controller_arg, drop_failed, Registered};
 use super::js::promise::{self, run};
 use super::js::queue;
 use super::js::{self, JsError, JsRef, JsResult, Kind, Value};
-use super::redis::driver;
+use super::redis::backends::backends;
 use super::redis::errors::{self, unit};
 use super::redis::inbound::{sink, Controllers, Handler};
-use crate::stream::redis::RedisStreamManager as Core;
+use crate::stream::redis::{ManagerOptions, RedisStreamManager as Core};
 
 const CLASS: &str = "RedisStreamManager";
 
@@ -48,21 +49,15 @@ impl RedisStreamManager {
         let Some(config) = args::config(env, config, CLASS)? else {
             return Err(JsError::Type(format!("new {CLASS}: config is required: {{ client, pubSubClient }} (node-redis or ioredis clients) or {{ url }}")));
         };
-        let prefix = args::string_field(env, Some(config), "prefix", CLASS)?
-            .unwrap_or_else(|| crate::stream::redis::DEFAULT_PREFIX.to_owned());
-        let heartbeat = args::number_field(
-            env,
-            Some(config),
-            "heartbeatInterval",
-            CLASS,
-            1.0,
-            args::MAX_TIMER_MS / 1000.0,
-        )?
-        .unwrap_or(crate::stream::redis::DEFAULT_HEARTBEAT_SECS as f64);
-        let pending = args::pending_limits(env, Some(config), CLASS)?;
+        let options = read_config(env, config, &["client", "pubSubClient"])?;
+        let ManagerOptions {
+            prefix,
+            heartbeat_secs,
+            pending,
+        } = ManagerOptions::read(&options, CLASS)?;
         // The subscriber connects where pubSubClient points, else where client does; or the
         // two objects are driven.
-        let backends = driver::backends(env, config, CLASS, Some("pubSubClient"))?;
+        let backends = backends(env, config, &options, CLASS, Some("pubSubClient"))?;
         let Some(subscriber) = backends.pub_sub else {
             return Err(JsError::Error(format!(
                 "new {CLASS}: no subscriber backend"
@@ -81,7 +76,7 @@ impl RedisStreamManager {
             backends.commands,
             subscriber,
             prefix,
-            heartbeat.ceil() as u64,
+            heartbeat_secs,
             pending,
             sink,
         )

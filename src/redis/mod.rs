@@ -14,6 +14,8 @@ use std::fmt;
 use std::sync::Arc;
 
 pub mod backend;
+pub mod config;
+pub mod fallback;
 pub mod native;
 pub mod slot;
 

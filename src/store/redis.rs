@@ -21,12 +21,33 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use crate::config::{number_field, string_field, ConfigResult, Object, MAX_TTL_MS};
 use crate::redis::{glob_escape, scan_all, Commands, RedisError, RedisErrorKind, Result, Write};
 
 /// Default key prefix, as in the reference.
 pub const DEFAULT_PREFIX: &str = "mcp:session:";
 /// Default TTL in seconds, as in the reference.
 pub const DEFAULT_TTL_SECS: u64 = 3600;
+
+/// What a `RedisSessionStore` config sets beyond its connection: `prefix` and `defaultTTL`
+/// (seconds, rounded up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    pub prefix: String,
+    pub default_ttl_secs: u64,
+}
+
+impl StoreOptions {
+    pub fn read(config: &Object, class: &str) -> ConfigResult<Self> {
+        let prefix = string_field(Some(config), "prefix", class)?
+            .unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
+        let ttl = number_field(Some(config), "defaultTTL", class, 1.0, MAX_TTL_MS / 1000.0)?;
+        Ok(StoreOptions {
+            prefix,
+            default_ttl_secs: ttl.map_or(DEFAULT_TTL_SECS, |t| t.ceil() as u64),
+        })
+    }
+}
 
 /// Session metadata store backed by Redis. Values are already-serialized JSON text.
 #[derive(Clone)]
@@ -183,5 +204,38 @@ impl RedisSessionStore {
 
     fn pattern(&self) -> String {
         format!("{}*", glob_escape(&self.prefix))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ConfigError, Value};
+
+    #[test]
+    fn options_default_as_mcp_use_and_round_the_ttl_up() {
+        assert_eq!(
+            StoreOptions::read(&Object::default(), "S"),
+            Ok(StoreOptions {
+                prefix: DEFAULT_PREFIX.to_owned(),
+                default_ttl_secs: DEFAULT_TTL_SECS
+            })
+        );
+        let config = Object(vec![
+            ("prefix".into(), Value::String("app:".into())),
+            ("defaultTTL".into(), Value::Number(1.5)),
+        ]);
+        assert_eq!(
+            StoreOptions::read(&config, "S"),
+            Ok(StoreOptions {
+                prefix: "app:".to_owned(),
+                default_ttl_secs: 2
+            })
+        );
+        let zero = Object(vec![("defaultTTL".into(), Value::Number(0.0))]);
+        assert!(matches!(
+            StoreOptions::read(&zero, "S"),
+            Err(ConfigError::Range(_))
+        ));
     }
 }

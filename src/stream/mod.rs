@@ -2,4 +2,5 @@
 
 pub mod handover;
 pub mod local;
+pub mod memory;
 pub mod redis;

@@ -4,13 +4,8 @@
 use napi::Env;
 
 use super::values::{self as js, JsError, JsResult, Kind, Value};
+use crate::config::MAX_TTL_MS;
 use crate::metadata::Metadata;
-
-/// The longest timer or timeout accepted, in ms: `setTimeout`'s limit (about 24.8 days).
-pub const MAX_TIMER_MS: f64 = 2_147_483_647.0;
-
-/// The longest TTL accepted, in ms (`Number.MAX_SAFE_INTEGER`; Redis takes it in seconds).
-pub const MAX_TTL_MS: f64 = 9_007_199_254_740_991.0;
 
 /// A session id: a non-empty, well-formed string (no lone UTF-16 surrogates, which would
 /// otherwise all become U+FFFD and collide).
@@ -125,96 +120,10 @@ pub fn config(env: &Env, v: Value, class: &str) -> JsResult<Option<Value>> {
     }
 }
 
-/// Optional numeric field of a config object, checked to be within `min..=max`.
-pub fn number_field(
-    env: &Env,
-    config: Option<Value>,
-    field: &str,
-    class: &str,
-    min: f64,
-    max: f64,
-) -> JsResult<Option<f64>> {
-    let Some(config) = config else {
-        return Ok(None);
-    };
-    let Some(v) = js::optional_property(env, config, field)? else {
-        return Ok(None);
-    };
-    let k = js::kind(env, v)?;
-    if k != Kind::Number {
-        return Err(JsError::Type(format!(
-            "new {class}: {field} must be a number, got {}",
-            k.describe()
-        )));
-    }
-    let n = js::number_value(env, v)?;
-    if !n.is_finite() || n < min || n > max {
-        return Err(JsError::Range(format!(
-            "new {class}: {field} must be a finite number from {min} to {max}, got {n}"
-        )));
-    }
-    Ok(Some(n))
-}
-
-/// Optional boolean field of a config object.
-pub fn bool_field(env: &Env, config: Value, field: &str, class: &str) -> JsResult<Option<bool>> {
-    let Some(v) = js::optional_property(env, config, field)? else {
-        return Ok(None);
-    };
-    match js::kind(env, v)? {
-        Kind::Boolean => Ok(Some(js::bool_value(env, v)?)),
-        k => Err(JsError::Type(format!(
-            "new {class}: {field} must be a boolean, got {}",
-            k.describe()
-        ))),
-    }
-}
-
-/// Optional string field of a config object.
-pub fn string_field(
-    env: &Env,
-    config: Option<Value>,
-    field: &str,
-    class: &str,
-) -> JsResult<Option<String>> {
-    let Some(config) = config else {
-        return Ok(None);
-    };
-    let Some(v) = js::optional_property(env, config, field)? else {
-        return Ok(None);
-    };
-    let k = js::kind(env, v)?;
-    if k != Kind::String {
-        return Err(JsError::Type(format!(
-            "new {class}: {field} must be a string, got {}",
-            k.describe()
-        )));
-    }
-    Ok(Some(js::string_value(env, v)?))
-}
-
 /// For constructors: throws `error` and returns the napi error that says so.
 pub fn throw(env: &Env, error: JsError) -> napi::Error {
     js::throw(env, &error);
     napi::Error::new(napi::Status::PendingException, error.message().to_owned())
-}
-
-/// The store-and-forward options of a stream manager's config (`pendingTtl` seconds,
-/// `pendingMaxMessages`, `pendingMaxBytes`), over the defaults of [`PendingLimits`].
-pub fn pending_limits(
-    env: &Env,
-    config: Option<Value>,
-    class: &str,
-) -> JsResult<crate::pending::PendingLimits> {
-    let defaults = crate::pending::PendingLimits::default();
-    let ttl = number_field(env, config, "pendingTtl", class, 0.0, MAX_TIMER_MS / 1000.0)?;
-    let max_messages = number_field(env, config, "pendingMaxMessages", class, 1.0, 1e7)?;
-    let max_bytes = number_field(env, config, "pendingMaxBytes", class, 1.0, 1e10)?;
-    Ok(crate::pending::PendingLimits {
-        ttl_secs: ttl.map_or(defaults.ttl_secs, |t| t.ceil() as u64),
-        max_messages: max_messages.map_or(defaults.max_messages, |n| n.floor() as u64),
-        max_bytes: max_bytes.map_or(defaults.max_bytes, |n| n.floor() as u64),
-    })
 }
 
 /// Store-and-forward counters of one manager, since it was made (`manager.pendingStats()`).

@@ -42,27 +42,6 @@ pub fn controller_arg(env: &Env, controller: Value, method: &str) -> JsResult<Va
     Ok(controller)
 }
 
-/// A controller a send reaches: its session, its registration and the value valid for this
-/// callback.
-pub type Target = (String, u64, Value);
-
-/// The controllers a send reaches (`None`: all).
-pub fn resolve_targets(
-    env: &Env,
-    streams: &LocalStreams<Registered>,
-    ids: Option<&[String]>,
-) -> JsResult<Vec<Target>> {
-    let targets = streams.targets(ids);
-    let mut out = Vec::with_capacity(targets.len());
-    for id in targets {
-        if let Some(r) = streams.get(&id) {
-            let value = r.controller.get(env)?;
-            out.push((id, r.generation, value));
-        }
-    }
-    Ok(out)
-}
-
 /// Chunks a stream may hold unread before it counts as stuck (its client stopped reading).
 ///
 /// Slow-consumer policy: a `ReadableStream` cannot drop its oldest chunks, so a stream
@@ -109,19 +88,6 @@ fn stuck(env: &Env, controller: Value) -> JsResult<Option<String>> {
         return Ok(Some(reason));
     }
     Ok(None)
-}
-
-/// Enqueues `chunk` to every target; returns the sessions and registrations to drop (see
-/// [`enqueue`]).
-pub fn enqueue_all(env: &Env, targets: &[Target], chunk: Value) -> JsResult<Vec<(String, u64)>> {
-    let mut dead = Vec::new();
-    for (id, generation, controller) in targets {
-        if let Err(reason) = enqueue(env, *controller, chunk)? {
-            tracing::debug!(session = %id, %reason, "dropping the stream");
-            dead.push((id.clone(), *generation));
-        }
-    }
-    Ok(dead)
 }
 
 /// Forgets the stream of `id` if it is still registration `generation`; returns whether it

@@ -391,24 +391,3 @@ pub fn coerce_string(env: &Env, v: Value) -> JsResult<String> {
         }),
     }
 }
-
-/// A non-empty string property of `object`, or `None` (absent, empty, or not a string).
-pub fn opt_string(env: &Env, object: Value, name: &str) -> JsResult<Option<String>> {
-    match optional_property(env, object, name)? {
-        Some(v) if kind(env, v)? == Kind::String => {
-            let s = string_value(env, v)?;
-            Ok(if s.is_empty() { None } else { Some(s) })
-        }
-        _ => Ok(None),
-    }
-}
-
-/// A finite number property of `object`, or `None` (absent, not finite, or not a number).
-pub fn opt_number(env: &Env, object: Value, name: &str) -> JsResult<Option<f64>> {
-    match optional_property(env, object, name)? {
-        Some(v) if kind(env, v)? == Kind::Number => {
-            Ok(Some(number_value(env, v)?).filter(|n| n.is_finite()))
-        }
-        _ => Ok(None),
-    }
-}

@@ -25,6 +25,7 @@
 //! `lock.rs` is the file lock and `error.rs` the error they share. None of them imports
 //! this one.
 
+mod config;
 mod durable;
 mod error;
 mod load;

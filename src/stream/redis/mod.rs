@@ -50,7 +50,8 @@
 //! `send.rs` (targeted sends, broadcast), `open.rs` (create batches, hand-over of kept
 //! messages), `release.rs` (letting go of a failed stream), `end.rs` (`delete`, `close`),
 //! `dispatch.rs` (what arrives from Redis, to the sink in order), `routes.rs` (request
-//! routing), `heartbeat.rs` and `liveness.rs` (keeping streams alive), `keys.rs` (names).
+//! routing), `heartbeat.rs` and `liveness.rs` (keeping streams alive), `keys.rs` (names),
+//! `options.rs` (what a config sets).
 //!
 //! # Backends
 //! The manager is written once against [`Commands`] and [`PubSub`]: the native connections,
@@ -81,12 +82,14 @@ mod heartbeat;
 mod keys;
 mod liveness;
 mod open;
+mod options;
 mod release;
 mod routes;
 mod send;
 
 use dispatch::{dispatch_loop, Control};
 use heartbeat::{heartbeat_loop, prune_once};
+pub use options::ManagerOptions;
 
 /// Default channel / key prefix, as in the reference.
 pub const DEFAULT_PREFIX: &str = "mcp:stream:";

@@ -1,15 +1,134 @@
-//! How a connection target reads in messages: as a URL, any password replaced by `***`.
+//! Addresses: the one `host[:port]` parser, the one port check, and the one redactor every
+//! message goes through, so no address is read two ways and no secret is shown in one.
 
 use redis::{ConnectionAddr, RedisConnectionInfo};
 
+/// Redis' default port.
+pub const REDIS_PORT: u16 = 6379;
+/// Sentinels' default port.
+pub const SENTINEL_PORT: u16 = 26379;
+
+/// What stands in for a secret in messages.
+const MASK: &str = "***";
+
+/// A TCP port: a whole number from 1 to 65535 (port 0 would mean "any", which no client can
+/// connect to).
+pub fn port(n: f64) -> Option<u16> {
+    (n.fract() == 0.0 && (1.0..=65535.0).contains(&n)).then_some(n as u16)
+}
+
+/// [`port`] of decimal text.
+pub fn port_text(text: &str) -> Option<u16> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<u16>().ok().filter(|p| *p != 0)
+}
+
+/// `host`, `host:port`, `[v6]`, `[v6]:port`, or a bare IPv6 address (two colons or more and
+/// no brackets: all of it is the host); `default_port` when none is given. The host comes
+/// back without brackets. `Err` says why.
+pub fn host_port(text: &str, default_port: u16) -> Result<(String, u16), String> {
+    let (host, port_part) = if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("{text} is not host:port"))?;
+        match after {
+            "" => (host, None),
+            _ => match after.strip_prefix(':') {
+                Some(p) => (host, Some(p)),
+                None => return Err(format!("{text} is not host:port")),
+            },
+        }
+    } else if text.matches(':').count() > 1 {
+        (text, None)
+    } else {
+        match text.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (text, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!("an address is empty in {text:?}"));
+    }
+    let port = match port_part {
+        None => default_port,
+        Some(p) => port_text(p).ok_or_else(|| format!("{p} is not a TCP port"))?,
+    };
+    Ok((host.to_owned(), port))
+}
+
+/// An IPv6 address in brackets, as in a URL.
+pub fn bracket(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
+/// Whether a URL query parameter carries a credential (`password`, `sentinelPassword`,
+/// `pwd`, `token`, `secret`, `apiKey`, `auth`, ...).
+fn is_credential(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["pass", "pwd", "secret", "token", "key", "auth", "cred"]
+        .iter()
+        .any(|word| name.contains(word))
+}
+
+/// `url` as messages show it: the password of its user-info and every query parameter that
+/// carries a credential replaced by `***`. Text that is no URL comes back as it is.
+pub fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let (scheme, rest) = url.split_at(scheme_end + 3);
+    let (before_query, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    // The user-info ends at the last `@` before the query: a password may hold `/` or `@`
+    // that the user did not percent-encode, and a Redis URL's path never holds `@`.
+    let mut out = String::with_capacity(url.len());
+    out.push_str(scheme);
+    match before_query.rfind('@') {
+        Some(at) => {
+            let (userinfo, host_and_path) = before_query.split_at(at);
+            match userinfo.split_once(':') {
+                Some((user, _)) => {
+                    out.push_str(user);
+                    out.push(':');
+                    out.push_str(MASK);
+                }
+                None => out.push_str(userinfo),
+            }
+            out.push_str(host_and_path);
+        }
+        None => out.push_str(before_query),
+    }
+    if let Some(query) = query {
+        out.push('?');
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if is_credential(name) => format!("{name}={MASK}"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
 /// Typed settings as a URL for messages: `redis[s]://[user[:***]@]host:port/db` or
 /// `redis+unix://path?db=N`.
-pub(super) fn describe(addr: &ConnectionAddr, redis: &RedisConnectionInfo) -> String {
+pub fn describe(addr: &ConnectionAddr, redis: &RedisConnectionInfo) -> String {
     let mut auth = String::new();
     if redis.username().is_some() || redis.password().is_some() {
         auth.push_str(redis.username().unwrap_or(""));
         if redis.password().is_some() {
-            auth.push_str(":***");
+            auth.push(':');
+            auth.push_str(MASK);
         }
         auth.push('@');
     }
@@ -24,34 +143,50 @@ pub(super) fn describe(addr: &ConnectionAddr, redis: &RedisConnectionInfo) -> St
     }
 }
 
-/// An IPv6 address in brackets, as in a URL.
-pub(super) fn bracket(host: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_owned()
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-pub(super) fn redact_url(url: &str) -> String {
-    // scheme://user:password@host... -> scheme://user:***@host...
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority.rfind('@') {
-        Some(at) => {
-            let userinfo = &authority[..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            let masked = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_string()
-            };
-            format!("{}://{}@{}", &url[..scheme_end], masked, &rest[at + 1..])
+    #[test]
+    fn ports_are_whole_numbers_from_1_to_65535() {
+        assert_eq!(port(6379.0), Some(6379));
+        assert_eq!(port(65535.0), Some(65535));
+        for bad in [0.0, -1.0, 65536.0, 1.5, f64::NAN, f64::INFINITY] {
+            assert_eq!(port(bad), None, "{bad}");
         }
-        None => url.to_string(),
+        assert_eq!(port_text("26380"), Some(26380));
+        for bad in ["", "0", "x", "+1", "1e3", "65536", " 1"] {
+            assert_eq!(port_text(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn host_port_reads_names_v4_and_v6_with_and_without_ports() {
+        let ok = |t: &str| host_port(t, 6379).expect(t);
+        assert_eq!(ok("h"), ("h".into(), 6379));
+        assert_eq!(ok("h:7000"), ("h".into(), 7000));
+        assert_eq!(ok("10.0.0.1:7000"), ("10.0.0.1".into(), 7000));
+        assert_eq!(ok("[::1]:7000"), ("::1".into(), 7000));
+        assert_eq!(ok("[::1]"), ("::1".into(), 6379));
+        assert_eq!(ok("::1"), ("::1".into(), 6379));
+        assert_eq!(ok("fe80::1:2"), ("fe80::1:2".into(), 6379));
+        for bad in ["", ":1", "h:", "h:0", "h:x", "[::1", "[::1]x", "[]:1"] {
+            assert!(host_port(bad, 6379).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn redaction_masks_passwords_and_credential_parameters() {
+        assert_eq!(redact("redis://u:secret@h:1/0"), "redis://u:***@h:1/0");
+        assert_eq!(redact("redis://:secret@h"), "redis://:***@h");
+        assert_eq!(redact("redis://u@h"), "redis://u@h");
+        assert_eq!(redact("redis://h:1"), "redis://h:1");
+        // Unencoded `/` and `@` in a password still stay inside the user-info.
+        assert_eq!(redact("rediss://u:se/c@ret@h/2"), "rediss://u:***@h/2");
+        assert_eq!(
+            redact("redis+sentinel://u:p@a:1,b/m?db=1&sentinelPassword=S&x=1&token=T"),
+            "redis+sentinel://u:***@a:1,b/m?db=1&sentinelPassword=***&x=1&token=***"
+        );
+        assert_eq!(redact("not a url"), "not a url");
     }
 }

@@ -6,9 +6,11 @@
 //!
 //! * `bounded.rs`: redis-rs errors as [`RedisError`](crate::redis::RedisError)s, the time
 //!   limit of every operation, the runtime background tasks run on;
-//! * `address.rs`: addresses as messages show them (secrets masked);
+//! * `address.rs`: the one `host[:port]` parser, port check and redactor;
 //! * `endpoint.rs`, `sentinel.rs`, `settings.rs`: one node's parts, a Sentinel group (and its
 //!   `redis+sentinel://` URL), and the settings that name either or a Cluster;
+//! * `client_options.rs`, `deployment_options.rs`: settings read off a config (`url`, `nodes`,
+//!   `sentinels`) or a node-redis / ioredis client's options;
 //! * `follow.rs`: a node followed across failures (a Sentinel primary, or one cluster node
 //!   for a classic subscriber);
 //! * `link.rs`: what a connection talks to (one node, a Cluster, a followed node);
@@ -20,8 +22,10 @@
 
 mod address;
 mod bounded;
+mod client_options;
 mod cluster;
 mod connection;
+mod deployment_options;
 mod endpoint;
 mod follow;
 mod lazy;
@@ -31,9 +35,12 @@ mod sentinel_watch;
 mod settings;
 mod subscriber;
 
+pub use address::{REDIS_PORT, SENTINEL_PORT};
 pub(in crate::redis::native) use bounded::bounded;
+pub use client_options::{client_settings, is_known_client, url_settings};
 pub use connection::{connect, connect_lazy, Connection};
+pub use deployment_options::{nodes_settings, sentinel_settings};
 pub use endpoint::RedisEndpoint;
-pub use sentinel::{parse_sentinel_url, SentinelGroup, SENTINEL_PORT};
+pub use sentinel::{parse_sentinel_url, SentinelGroup};
 pub use settings::{RedisSettings, RedisTls};
 pub use subscriber::{connect_subscriber, connect_subscriber_lazy, Subscriber};

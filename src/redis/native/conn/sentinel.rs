@@ -7,12 +7,9 @@ use std::fmt;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{ConnectionAddr, ProtocolVersion};
 
-use super::address::bracket;
+use super::address::{bracket, host_port, redact, SENTINEL_PORT};
 use super::endpoint::RedisEndpoint;
 use crate::redis::{RedisError, Result};
-
-/// Sentinels' default port.
-pub const SENTINEL_PORT: u16 = 26379;
 
 /// A Sentinel group: where its sentinels listen, the name of the primary they watch, and the
 /// credentials of the sentinels themselves (those of the data nodes are the settings' own).
@@ -113,7 +110,9 @@ pub fn parse_sentinel_url(
         return Err(bad("the path must be the primary's name (…/mymaster)"));
     }
     for host in hosts.split(',') {
-        group.sentinels.push(host_port(host).map_err(|e| bad(&e))?);
+        group
+            .sentinels
+            .push(host_port(host, SENTINEL_PORT).map_err(|e| bad(&e))?);
     }
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -136,33 +135,6 @@ pub fn parse_sentinel_url(
     Ok((group, node))
 }
 
-/// `host[:port]` or `[v6][:port]`; the port defaults to 26379.
-fn host_port(text: &str) -> std::result::Result<(String, u16), String> {
-    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
-        let (h, after) = rest
-            .split_once(']')
-            .ok_or_else(|| format!("{text} is not host:port"))?;
-        (h, after.strip_prefix(':'))
-    } else {
-        match text.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (text, None),
-        }
-    };
-    if host.is_empty() {
-        return Err(format!("a sentinel address is empty in {text:?}"));
-    }
-    let port = match port {
-        None => SENTINEL_PORT,
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| format!("{p} is not a TCP port"))?,
-    };
-    Ok((host.to_owned(), port))
-}
-
 /// Percent-decoding of one URL component.
 fn decode(text: &str) -> std::result::Result<String, String> {
     let bytes = text.as_bytes();
@@ -182,17 +154,6 @@ fn decode(text: &str) -> std::result::Result<String, String> {
         }
     }
     String::from_utf8(out).map_err(|_| format!("{text:?} is not UTF-8 once decoded"))
-}
-
-/// The URL with any password replaced by `***`.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let user = url[s + 3..at].split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use redis::{
     ConnectionAddr, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, RedisConnectionInfo,
 };
 
-use super::address::{describe, redact_url};
+use super::address::{describe, redact};
 use super::endpoint::RedisEndpoint;
 use super::sentinel::{parse_sentinel_url, SentinelGroup};
 use crate::redis::{RedisError, RedisErrorKind, Result};
@@ -307,7 +307,7 @@ fn with_resp3(info: ConnectionInfo) -> ConnectionInfo {
 
 fn describe_target(target: &Target) -> String {
     match target {
-        Target::Url(url) => redact_url(url),
+        Target::Url(url) => redact(url),
         Target::Parts { addr, redis } => describe(addr, redis),
         Target::Cluster(nodes) => {
             let nodes: Vec<String> = nodes.iter().map(describe_target).collect();

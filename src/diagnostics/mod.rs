@@ -7,6 +7,10 @@
 
 use std::sync::Once;
 
+mod repeats;
+
+pub use repeats::Repeats;
+
 pub const ENV_VAR: &str = "MCP_SESSIONS_LOG";
 
 static INIT: Once = Once::new();
