@@ -14,6 +14,7 @@ const { ROOT } = require("./helpers/impls");
 const { describeHost, TARGETS } = require("../loader-error.js");
 const symbols = require("../scripts/check-symbols.js");
 const { lint } = require("../scripts/lint-workflow.js");
+const changelog = require("./helpers/changelog");
 
 const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
 // This machine's platform, as the loader names it (linux-x64-gnu, darwin-arm64, ...).
@@ -107,7 +108,7 @@ describe(`packaging: main + ${PLATFORM} tarballs, offline install, no Rust toolc
     fs.mkdirSync(packs);
     main = npmPack(ROOT, packs, env);
     expect(main.info.name).toBe("mcp-sessions-native");
-    expect(main.files).toEqual(expect.arrayContaining(["package.json", "index.js", "loader-error.js", "index.mjs", "index.d.ts"]));
+    expect(main.files).toEqual(expect.arrayContaining(["package.json", "index.js", "loader-error.js", "index.mjs", "index.d.ts", "LICENSE", "CHANGELOG.md"]));
     expect(main.files.filter((f) => f.endsWith(".node"))).toEqual([]);
     // nothing from the Rust build or the tests leaks into the tarball
     expect(main.files.filter((f) => /^(src|target|__test__|bench|npm)\//.test(f))).toEqual([]);
@@ -118,7 +119,7 @@ describe(`packaging: main + ${PLATFORM} tarballs, offline install, no Rust toolc
     fs.copyFileSync(built, path.join(stage, BINARY));
     platform = npmPack(stage, packs, env);
     expect(platform.info.name).toBe(`mcp-sessions-native-${PLATFORM}`);
-    expect(platform.files).toEqual(expect.arrayContaining(["package.json", BINARY]));
+    expect(platform.files).toEqual(expect.arrayContaining(["package.json", BINARY, "LICENSE"]));
   });
 
   test("npm install --offline of both tarballs into an empty project", () => {
@@ -278,6 +279,50 @@ describe("the loader (index.js) is napi-rs's generated one", () => {
   });
 });
 
+describe("what every package carries: LICENSE, CHANGELOG, the mcp-use it is for", () => {
+  const read = (f) => fs.readFileSync(path.join(ROOT, f), "utf8");
+
+  test("LICENSE is the MIT license of package.json, for the project's contributors, and ships", () => {
+    expect(PKG.license).toBe("MIT");
+    const text = read("LICENSE");
+    expect(text.split("\n")[0]).toBe("MIT License");
+    expect(text).toMatch(/^Copyright \(c\) \d{4} mcp-sessions-native contributors$/m);
+    expect(text).toContain('THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND');
+    expect(PKG.files).toEqual(expect.arrayContaining(["LICENSE", "CHANGELOG.md"]));
+  });
+
+  test("CHANGELOG.md is a Keep a Changelog file whose releases include package.json's version", () => {
+    const text = read("CHANGELOG.md");
+    expect(changelog.problems(text)).toEqual([]);
+    expect(changelog.releases(text)).toContain(PKG.version);
+  });
+
+  const good = fs.readFileSync(path.join(ROOT, "CHANGELOG.md"), "utf8");
+  test.each([
+    ["no Unreleased section first", (t) => t.replace("## [Unreleased]", "## [Next]"), /first section is not/],
+    ["a release heading without a date", (t) => t.replace(/^## \[(\d+\.\d+\.\d+)\] - [\d-]+$/m, "## [$1]"), /is not "## \[x\.y\.z\] - YYYY-MM-DD"/],
+    ["a kind of change Keep a Changelog does not have", (t) => t.replace("### Added", "### New"), /"### New" .* is none of/],
+    ["an empty kind", (t) => t.replace("### Added\n", "### Fixed\n\n### Added\n"), /"### Fixed" under .* has no entries/],
+    ["releases oldest first", (t) => t.replace("## [Unreleased]", "## [Unreleased]\n\n## [0.0.1] - 2026-01-01\n\n### Added\n\n- x\n"), /\[0\.0\.1\] is listed before/],
+    ["another top heading", (t) => `${t}\n# Notes\n`, /a heading of another level/],
+  ])("the CHANGELOG check fails %s", (_name, mutate, problem) => {
+    const broken = mutate(good);
+    expect(broken).not.toBe(good);
+    expect(changelog.problems(broken).join("\n")).toMatch(problem);
+  });
+
+  test("mcp-use is an optional peer dependency on the minor line the suites run against", () => {
+    const [major, minor] = PKG.devDependencies["mcp-use"].split(".");
+    expect(PKG.peerDependencies).toEqual({ "mcp-use": `~${major}.${minor}.0` });
+    // optional: the Redis classes alone need no mcp-use, so npm must not install one
+    expect(PKG.peerDependenciesMeta).toEqual({ "mcp-use": { optional: true } });
+    // and the committed lock says the same (npm ci fails on a lock out of step)
+    const lockRoot = JSON.parse(read("package-lock.json")).packages[""];
+    expect(lockRoot.peerDependencies).toEqual(PKG.peerDependencies);
+    expect(lockRoot.peerDependenciesMeta).toEqual(PKG.peerDependenciesMeta);
+  });
+});
+
 describe("platform packages: one npm/<platform> per napi target", () => {
   const OS = { darwin: "darwin", win32: "win32", linux: "linux" };
   test.each(PKG.napi.targets)("%s", (triple) => {
@@ -288,6 +333,8 @@ describe("platform packages: one npm/<platform> per napi target", () => {
     expect(pkg).toMatchObject({ name: `${PKG.name}-${platform}`, version: PKG.version, main: `${PKG.napi.binaryName}.${platform}.node`, os: [OS[osName]], cpu: [arch] });
     expect(pkg.files).toEqual([`${PKG.napi.binaryName}.${platform}.node`]);
     if (osName === "linux") expect(pkg.libc).toEqual([abi === "musl" ? "musl" : "glibc"]);
+    // npm packs a LICENSE whatever "files" says: the binary ships under the same license
+    expect(fs.readFileSync(path.join(ROOT, "npm", platform, "LICENSE"), "utf8")).toBe(fs.readFileSync(path.join(ROOT, "LICENSE"), "utf8"));
   });
   test("built binaries stay out of git", () => {
     expect(fs.readFileSync(path.join(ROOT, ".gitignore"), "utf8")).toMatch(/^\/npm\/\*\/\*\.node$/m);
