@@ -1,20 +1,23 @@
 "use strict";
-// Packaging: `npm pack` the main package and this machine's platform package (npm/<platform>,
-// staged with the built .node copied in), install both tarballs offline into an empty
-// directory with no Rust toolchain on PATH, and load the five classes with require() and
-// import(). The main tarball carries no .node, so this proves the platform-package load path.
-// Then what the loader does when nothing fits (its one clear error), the platform packages
-// against package.json's napi.targets, the symbol check's rules, and the release workflow.
+// Packaging: `npm run pack:local` (scripts/pack-local.mjs) packs the main package and this
+// machine's platform package (npm/<platform> with the built .node) as `npm publish` would ship
+// them; both tarballs are installed offline into an empty directory with no Rust toolchain on
+// PATH, and the five classes load with require() and import(). The main tarball carries no
+// .node, so this proves the platform-package load path. Then what the loader does when nothing
+// fits (its one clear error), what every package carries (LICENSE, CHANGELOG, the mcp-use peer
+// range), the platform packages against package.json's napi.targets, the symbol check's rules
+// and the release workflow.
+const crypto = require("node:crypto");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
 const { spawnSync } = require("node:child_process");
 const YAML = require("yaml");
 const { ROOT } = require("./helpers/impls");
+const changelog = require("./helpers/changelog");
 const { describeHost, TARGETS } = require("../loader-error.js");
 const symbols = require("../scripts/check-symbols.js");
 const { lint } = require("../scripts/lint-workflow.js");
-const changelog = require("./helpers/changelog");
 
 const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
 // This machine's platform, as the loader names it (linux-x64-gnu, darwin-arm64, ...).
@@ -32,6 +35,9 @@ const CLASSES = [
   "InMemoryStreamManager",
   "RedisStreamManager",
 ];
+// The command, as the docs give it.
+const PACK_LOCAL = "npm run pack:local";
+const DIST = path.join(ROOT, "dist");
 
 jest.setTimeout(180_000);
 
@@ -53,19 +59,39 @@ function fail(what, r) {
   return new Error(`${what} failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
 }
 
-/**
- * npm pack <dir> into dest; returns { tarball, files } from npm's --json output.
- * --ignore-scripts: pack what is built (a "prepare"/"prepack" build script would need cargo,
- * which is deliberately not on PATH here).
- */
-function npmPack(dir, dest, env) {
-  const r = run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", dest], { cwd: dir, env });
-  if (r.status !== 0) throw fail(`npm pack ${dir}`, r);
-  const info = JSON.parse(r.stdout.slice(r.stdout.indexOf("[")))[0];
-  return { tarball: path.join(dest, info.filename), files: info.files.map((f) => f.path), info };
+/** The files of a package tarball, without npm's "package/" prefix. */
+function tarFiles(tgz) {
+  const r = run("tar", ["-tzf", tgz]);
+  if (r.status !== 0) throw fail(`tar -tzf ${tgz}`, r);
+  return r.stdout.split("\n").filter(Boolean).map((f) => f.replace(/^package\//, ""));
 }
 
-describe(`packaging: main + ${PLATFORM} tarballs, offline install, no Rust toolchain`, () => {
+/** One file of a package tarball, as a Buffer. */
+function tarRead(tgz, file) {
+  const r = spawnSync("tar", ["-xzOf", tgz, `package/${file}`], { maxBuffer: 256 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`tar -xzOf ${tgz} package/${file} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+const sha256 = (buf) => crypto.createHash("sha256").update(buf).digest("hex");
+
+let packed;
+/**
+ * PACK_LOCAL, run once for the whole file (in the checkout, as the docs run it; it writes
+ * dist/, git-ignored); -> { main, platform, tarballs }: the absolute paths
+ * it printed.
+ */
+function packLocal(env) {
+  if (packed) return packed;
+  const [cmd, ...args] = PACK_LOCAL.split(" ");
+  const r = run(cmd, args, { cwd: ROOT, env });
+  if (r.status !== 0) throw fail(PACK_LOCAL, r);
+  const tarballs = r.stdout.split("\n").filter((l) => path.isAbsolute(l) && l.endsWith(".tgz"));
+  packed = { main: tarballs[0], platform: tarballs[1], tarballs };
+  return packed;
+}
+
+describe(`packaging: main + ${PLATFORM} tarballs (npm run pack:local), offline install, no Rust toolchain`, () => {
   let tmp;
   let env;
   let main;
@@ -98,28 +124,50 @@ describe(`packaging: main + ${PLATFORM} tarballs, offline install, no Rust toolc
     });
   });
 
-  test("npm pack: main package has the JS/typings and no .node; platform package has the .node", () => {
+  test("npm run pack:local (no Rust needed): two tarballs in dist/, their paths on stdout, older ones removed, the checkout unchanged", () => {
     const built = path.join(ROOT, BINARY);
     if (!fs.existsSync(built)) throw new Error(`${built} does not exist: run \`npm run build\` first`);
+    const packageJsonBefore = fs.readFileSync(path.join(ROOT, "package.json"), "utf8");
+    const platformDirBefore = fs.readdirSync(PLATFORM_DIR).sort();
+    fs.mkdirSync(DIST, { recursive: true });
+    const stale = path.join(DIST, `${PKG.name}-0.0.0-stale.tgz`);
+    fs.writeFileSync(stale, "an older pack");
+
+    const r = packLocal(env);
+    expect(r.tarballs).toEqual([path.join(DIST, `${PKG.name}-${PKG.version}.tgz`), path.join(DIST, `${PKG.name}-${PLATFORM}-${PKG.version}.tgz`)]);
+    for (const t of r.tarballs) expect(fs.existsSync(t)).toBe(true);
+    expect(fs.existsSync(stale)).toBe(false);
+    // napi pre-publish rewrites package.json in place; pack:local must leave the checkout alone
+    expect(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).toBe(packageJsonBefore);
+    expect(fs.readdirSync(PLATFORM_DIR).sort()).toEqual(platformDirBefore);
+    ({ main, platform } = r);
+  });
+
+  test("the main tarball: JS, typings, README, LICENSE, CHANGELOG and no .node; package.json as napi pre-publish leaves it", () => {
+    if (!main) throw new Error("packing failed (see previous test)");
+    const files = tarFiles(main);
+    expect(files).toEqual(expect.arrayContaining(["package.json", "index.js", "loader-error.js", "index.mjs", "index.d.ts", "README.md", "LICENSE", "CHANGELOG.md"]));
+    expect(files.filter((f) => f.endsWith(".node"))).toEqual([]);
+    // nothing from the Rust build, the tests, the examples or the tooling leaks into the tarball
+    expect(files.filter((f) => /^(src|target|__test__|tests|bench|npm|examples|scripts|dist)\//.test(f))).toEqual([]);
+    expect(tarRead(main, "LICENSE").toString()).toBe(fs.readFileSync(path.join(ROOT, "LICENSE"), "utf8"));
+    expect(tarRead(main, "CHANGELOG.md").toString()).toBe(fs.readFileSync(path.join(ROOT, "CHANGELOG.md"), "utf8"));
+    // package.json: the checkout's, plus every target's platform package pinned at this exact
+    // version as an optional dependency (the names here from the loader's table, pack:local
+    // takes them from napi-rs), as `napi pre-publish` makes it before `npm publish`
+    const optionalDependencies = Object.fromEntries(PKG.napi.targets.map((t) => [`${PKG.name}-${TARGETS[t][0]}`, PKG.version]));
+    expect(Object.keys(optionalDependencies)).toContain(`${PKG.name}-${PLATFORM}`);
+    expect(JSON.parse(tarRead(main, "package.json"))).toEqual({ ...PKG, optionalDependencies });
+  });
+
+  test("the platform tarball: the built .node, LICENSE, and npm/<platform>'s package.json at the main version", () => {
+    if (!platform) throw new Error("packing failed (see previous test)");
+    const files = tarFiles(platform);
+    expect(files.sort()).toEqual(["LICENSE", "README.md", BINARY, "package.json"].sort());
+    expect(sha256(tarRead(platform, BINARY))).toBe(sha256(fs.readFileSync(path.join(ROOT, BINARY))));
+    expect(tarRead(platform, "LICENSE").toString()).toBe(fs.readFileSync(path.join(ROOT, "LICENSE"), "utf8"));
     const platformPkg = JSON.parse(fs.readFileSync(path.join(PLATFORM_DIR, "package.json"), "utf8"));
-    expect(platformPkg.name).toBe(`mcp-sessions-native-${PLATFORM}`);
-
-    const packs = path.join(tmp, "packs");
-    fs.mkdirSync(packs);
-    main = npmPack(ROOT, packs, env);
-    expect(main.info.name).toBe("mcp-sessions-native");
-    expect(main.files).toEqual(expect.arrayContaining(["package.json", "index.js", "loader-error.js", "index.mjs", "index.d.ts", "LICENSE", "CHANGELOG.md"]));
-    expect(main.files.filter((f) => f.endsWith(".node"))).toEqual([]);
-    // nothing from the Rust build or the tests leaks into the tarball
-    expect(main.files.filter((f) => /^(src|target|__test__|bench|npm)\//.test(f))).toEqual([]);
-
-    // stage a copy of npm/<platform> with the built binary
-    const stage = path.join(tmp, "platform-stage");
-    fs.cpSync(PLATFORM_DIR, stage, { recursive: true });
-    fs.copyFileSync(built, path.join(stage, BINARY));
-    platform = npmPack(stage, packs, env);
-    expect(platform.info.name).toBe(`mcp-sessions-native-${PLATFORM}`);
-    expect(platform.files).toEqual(expect.arrayContaining(["package.json", BINARY, "LICENSE"]));
+    expect(JSON.parse(tarRead(platform, "package.json"))).toEqual({ ...platformPkg, version: PKG.version });
   });
 
   test("npm install --offline of both tarballs into an empty project", () => {
@@ -127,7 +175,7 @@ describe(`packaging: main + ${PLATFORM} tarballs, offline install, no Rust toolc
     app = path.join(tmp, "app");
     fs.mkdirSync(app);
     fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "app", version: "1.0.0", private: true }));
-    const r = run("npm", ["install", "--offline", "--no-audit", "--no-fund", main.tarball, platform.tarball], {
+    const r = run("npm", ["install", "--offline", "--no-audit", "--no-fund", main, platform], {
       cwd: app,
       env,
     });
