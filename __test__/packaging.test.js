@@ -6,7 +6,8 @@
 // .node, so this proves the platform-package load path. Then what the loader does when nothing
 // fits (its one clear error), what every package carries (LICENSE, CHANGELOG, the mcp-use peer
 // range), the platform packages against package.json's napi.targets, the symbol check's rules
-// and the release workflow.
+// and the release workflow. Last, a deploy without the registry: examples/app installed from
+// the tarballs the way its Dockerfile does, serving a real MCP request.
 const crypto = require("node:crypto");
 const fs = require("node:fs");
 const os = require("node:os");
@@ -14,6 +15,9 @@ const path = require("node:path");
 const { spawnSync } = require("node:child_process");
 const YAML = require("yaml");
 const { ROOT } = require("./helpers/impls");
+const { startServer, sdk, toolJson, freePort } = require("./helpers/mcp");
+const dockerfile = require("./helpers/dockerfile");
+const { lockfileFor } = require("./helpers/locked-tree");
 const changelog = require("./helpers/changelog");
 const { describeHost, TARGETS } = require("../loader-error.js");
 const symbols = require("../scripts/check-symbols.js");
@@ -35,7 +39,7 @@ const CLASSES = [
   "InMemoryStreamManager",
   "RedisStreamManager",
 ];
-// The command, as the docs give it.
+// The README's command, and the one examples/app/Dockerfile's build stage runs.
 const PACK_LOCAL = "npm run pack:local";
 const DIST = path.join(ROOT, "dist");
 
@@ -77,8 +81,8 @@ const sha256 = (buf) => crypto.createHash("sha256").update(buf).digest("hex");
 
 let packed;
 /**
- * PACK_LOCAL, run once for the whole file (in the checkout, as the docs run it; it writes
- * dist/, git-ignored); -> { main, platform, tarballs }: the absolute paths
+ * PACK_LOCAL, run once for the whole file (in the checkout, as the README and the Dockerfile
+ * run it; it writes dist/, git-ignored); -> { main, platform, tarballs }: the absolute paths
  * it printed.
  */
 function packLocal(env) {
@@ -494,5 +498,138 @@ describe("release workflow (.github/workflows/release.yml)", () => {
     expect(runs).toMatch(/npm publish --provenance --access public/);
     expect(job.steps.find((s) => /pre-publish/.test(s.run || "")).env.NPM_CONFIG_PROVENANCE).toBe("true");
     expect(job.if).toContain("refs/tags/v");
+  });
+});
+
+describe("a deploy without the registry: examples/app installed from the tarballs, as its Dockerfile does", () => {
+  const APP_DIR = path.join(ROOT, "examples", "app");
+  const DOCKERFILE = path.join(ROOT, "examples", "app", "Dockerfile");
+  const stages = dockerfile.parse(fs.readFileSync(DOCKERFILE, "utf8"));
+  const [build, runtime] = stages;
+  let tmp;
+  let env;
+  let app;
+
+  beforeAll(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mcp-deploy-"));
+    // npm's own cache (the checkout's `npm ci` / `npm install` filled it): mcp-use comes from
+    // there, offline. No Rust on PATH: the app must not need it.
+    env = { ...process.env, PATH: pathWithoutRust(), npm_config_update_notifier: "false", NAPI_RS_NATIVE_LIBRARY_PATH: "" };
+    delete env.NODE_OPTIONS;
+  });
+
+  afterAll(() => {
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  /** "a && b" -> ["a", "b"] */
+  const commands = (run) => run.command.split("&&").map((c) => c.trim());
+
+  test("the Dockerfile: a build stage with Rust that runs npm run pack:local, a slim stage without Rust that installs the tarballs; what it copies exists", () => {
+    expect(stages).toHaveLength(2);
+    // same Node and Debian release in both: the binary needs the glibc it was built with
+    expect(build.from).toMatch(/^node:\d+-[a-z]+$/);
+    expect(runtime.from).toBe(`${build.from}-slim`);
+    expect(build.name).toBeTruthy();
+
+    // build stage: the checkout with Rust, then the README's two commands (npm ci = install + build)
+    expect(build.runs.map((r) => r.command).join("\n")).toMatch(/sh\.rustup\.rs/);
+    expect(build.copies).toEqual([{ flags: {}, sources: ["."], dest: "." }]);
+    const buildCommands = build.runs.flatMap(commands);
+    expect(buildCommands).toEqual(expect.arrayContaining(["npm ci --no-audit --no-fund", PACK_LOCAL]));
+    expect(buildCommands.indexOf(PACK_LOCAL)).toBeGreaterThan(buildCommands.indexOf("npm ci --no-audit --no-fund"));
+
+    // runtime stage: nothing of Rust, the tarballs from pack:local's dist/, the app's files
+    expect(JSON.stringify(runtime)).not.toMatch(/rust|cargo/i);
+    const fromBuild = runtime.copies.filter((c) => c.flags.from);
+    expect(fromBuild).toEqual([{ flags: { from: build.name }, sources: [`${build.workdir}/${path.relative(ROOT, DIST)}/`], dest: "./vendor/" }]);
+    for (const c of runtime.copies.filter((c) => !c.flags.from)) {
+      for (const src of c.sources) expect([src, fs.existsSync(path.join(ROOT, src))]).toEqual([src, true]);
+    }
+    // the build context (.dockerignore) keeps what the build stage packs and what is copied:
+    // each file of the two tarballs (but the .node, built there), pack:local, the lock
+    const leftOut = dockerfile.ignored(fs.readFileSync(path.join(ROOT, ".dockerignore"), "utf8"));
+    const { main, platform } = packLocal(env);
+    const needed = [
+      ...tarFiles(main),
+      ...tarFiles(platform).filter((f) => f !== BINARY).map((f) => `npm/${PLATFORM}/${f}`),
+      "scripts/pack-local.mjs",
+      "package-lock.json",
+      ...runtime.copies.filter((c) => !c.flags.from).flatMap((c) => c.sources),
+    ];
+    for (const f of needed) expect(fs.existsSync(path.join(ROOT, f))).toBe(true);
+    expect(needed.filter(leftOut)).toEqual([]);
+    expect(leftOut(BINARY) && leftOut("node_modules/x") && leftOut("target/release")).toBe(true);
+
+    // one npm install of those tarballs; the test below runs this very command
+    expect(runtime.runs[0].command).toMatch(/^npm install .*\.\/vendor\/\*\.tgz$/);
+    expect(runtime.cmd).toEqual(["node", "server.mjs"]);
+    expect(runtime.env).toMatchObject({ NODE_ENV: "production", HOST: "0.0.0.0" });
+    expect(runtime.expose).toEqual([runtime.env.PORT]);
+    expect(runtime.user).toBe("node");
+  });
+
+  test("the Dockerfile's npm install of the two tarballs, offline and with no Rust, mcp-use pinned to the checkout's locked versions", () => {
+    const { main, platform } = packLocal(env);
+    app = path.join(tmp, "app");
+    fs.mkdirSync(path.join(app, "vendor"), { recursive: true });
+    // what the runtime stage copies: the app's files, and pack:local's tarballs into vendor/
+    for (const c of runtime.copies.filter((c) => !c.flags.from)) {
+      for (const src of c.sources) fs.copyFileSync(path.join(ROOT, src), path.join(app, path.basename(src)));
+    }
+    for (const t of [main, platform]) fs.copyFileSync(t, path.join(app, "vendor", path.basename(t)));
+
+    // The image resolves mcp-use from the registry. Here a lockfile pins it (and all it needs)
+    // to the checkout's locked versions, the ones every other suite runs, so that the same
+    // command installs it from npm's cache, offline.
+    const appPkg = JSON.parse(fs.readFileSync(path.join(app, "package.json"), "utf8"));
+    const lock = lockfileFor(JSON.parse(fs.readFileSync(path.join(ROOT, "package-lock.json"), "utf8")), appPkg);
+    fs.writeFileSync(path.join(app, "package-lock.json"), JSON.stringify(lock, null, 2));
+    const install = run("sh", ["-c", runtime.runs[0].command], { cwd: app, env: { ...env, npm_config_offline: "true" } });
+    if (install.status !== 0) {
+      const hint = /ENOTCACHED/.test(install.stderr) ? "\nnpm's cache lacks a package of the checkout's lock: run `npm ci` in the checkout first." : "";
+      throw fail(`${runtime.runs[0].command} (offline)${hint}`, install);
+    }
+
+    const version = (name) => JSON.parse(fs.readFileSync(path.join(app, "node_modules", name, "package.json"), "utf8")).version;
+    expect(version("mcp-sessions-native")).toBe(PKG.version);
+    expect(version(`mcp-sessions-native-${PLATFORM}`)).toBe(PKG.version);
+    expect(version("mcp-use")).toBe(PKG.devDependencies["mcp-use"]);
+    expect(fs.readdirSync(path.join(app, "node_modules", "mcp-sessions-native")).filter((f) => f.endsWith(".node"))).toEqual([]);
+    // the optional peer is met by the app's mcp-use: npm ls exits non-zero on an invalid one
+    const ls = run("npm", ["ls", "--offline", "mcp-use"], { cwd: app, env });
+    if (ls.status !== 0) throw fail("npm ls mcp-use", ls);
+    expect(ls.stdout).toMatch(new RegExp(`mcp-sessions-native@${PKG.version}[^\\n]*\\n[^\\n]*mcp-use@${PKG.devDependencies["mcp-use"]}`));
+  });
+
+  test("node server.mjs with the image's ENV serves MCP: initialize, a tool call that reads FileSystemSessionStore, and SIGTERM writes the session file", async () => {
+    if (!app) throw new Error("install failed (see previous test)");
+    const port = await freePort();
+    // the image's ENV, but on localhost and a free port
+    const server = await startServer(path.join(app, runtime.cmd[1]), {
+      port,
+      env: { ...env, ...runtime.env, CWD: app, HOST: "localhost", PORT: String(port) },
+    });
+    const { Client, StreamableHTTPClientTransport } = sdk();
+    const client = new Client({ name: "deploy-test", version: "1.0.0" });
+    const transport = new StreamableHTTPClientTransport(new URL(server.url));
+    try {
+      await client.connect(transport);
+      const { tools } = await client.listTools();
+      expect(tools.map((t) => t.name)).toContain("session");
+      const got = toolJson(await client.callTool({ name: "session", arguments: {} }));
+      expect(got.sessionId).toBe(transport.sessionId);
+      expect(got.metadata).toMatchObject({ lastAccessedAt: expect.any(Number) });
+      await client.close();
+
+      server.proc.kill("SIGTERM");
+      const exit = await server.exited;
+      expect([exit, server.output()]).toEqual([{ code: 0, signal: null }, expect.any(String)]);
+      const file = JSON.parse(fs.readFileSync(path.join(app, ".mcp-use", "sessions.json"), "utf8"));
+      expect(Object.keys(file)).toEqual([got.sessionId]);
+    } finally {
+      await client.close().catch(() => {});
+      await server.kill();
+    }
   });
 });
