@@ -35,16 +35,11 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(import.meta.url)
 const { describeHost } = require('../loader-error.js')
 
-function fail(message) {
-  console.error(`pack:local: ${message}`)
-  process.exit(1)
-}
-
 function args(argv) {
   const out = { out: path.join(ROOT, 'dist') }
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--out' && argv[i + 1]) out.out = path.resolve(argv[++i])
-    else fail(`unknown argument ${argv[i]} (usage: node scripts/pack-local.mjs [--out DIR])`)
+    else throw new Error(`unknown argument ${argv[i]} (usage: node scripts/pack-local.mjs [--out DIR])`)
   }
   return out
 }
@@ -54,7 +49,7 @@ function npmPack(dir, dest, dryRun = false) {
   const flags = ['pack', '--json', '--ignore-scripts', ...(dryRun ? ['--dry-run'] : ['--pack-destination', dest])]
   const r = spawnSync('npm', flags, { cwd: dir, encoding: 'utf8' })
   if (r.error) throw r.error
-  if (r.status !== 0) fail(`npm pack in ${dir} failed (exit ${r.status}):\n${r.stderr}`)
+  if (r.status !== 0) throw new Error(`npm pack in ${dir} failed (exit ${r.status}):\n${r.stderr}`)
   return JSON.parse(r.stdout.slice(r.stdout.indexOf('[')))[0]
 }
 
@@ -86,12 +81,9 @@ function packMain(pkg, stage, out) {
   return npmPack(stage, out)
 }
 
-function packPlatform(pkg, platform, stage, out) {
-  const source = path.join(ROOT, 'npm', platform)
-  const binary = `${pkg.napi.binaryName}.${platform}.node`
-  const built = path.join(ROOT, binary)
-  if (!existsSync(built)) fail(`${binary} is not built: run \`npm run build\` first`)
-  cpSync(source, stage, { recursive: true })
+function packPlatform(pkg, platform, built, stage, out) {
+  const binary = path.basename(built)
+  cpSync(path.join(ROOT, 'npm', platform), stage, { recursive: true })
   // A binary that build:platforms left in npm/<platform> is replaced by this machine's build.
   copyFileSync(built, path.join(stage, binary))
   const platformPkg = readJson(path.join(stage, 'package.json'))
@@ -105,18 +97,25 @@ function packLocal(out) {
   const pkg = readJson(path.join(ROOT, 'package.json'))
   const platform = hostPlatform()
   const triple = pkg.napi.targets.find((t) => parseTriple(t).platformArchABI === platform)
-  if (!triple) fail(`this machine (${platform}) is none of package.json's napi.targets`)
+  if (!triple) throw new Error(`this machine (${platform}) is none of package.json's napi.targets`)
+  const built = path.join(ROOT, `${pkg.napi.binaryName}.${platform}.node`)
+  if (!existsSync(built)) throw new Error(`${path.basename(built)} is not built: run \`npm run build\` first`)
   mkdirSync(out, { recursive: true })
   // Earlier tarballs (another version) would be installed by a `dist/*.tgz` glob too.
   for (const f of readdirSync(out)) if (f.startsWith(`${pkg.name}-`) && f.endsWith('.tgz')) rmSync(path.join(out, f))
   const work = mkdtempSync(path.join(tmpdir(), 'pack-local-'))
   try {
     const main = packMain(pkg, path.join(work, 'main'), out)
-    const platformPack = packPlatform(pkg, platform, path.join(work, 'platform'), out)
+    const platformPack = packPlatform(pkg, platform, built, path.join(work, 'platform'), out)
     return [main, platformPack].map((p) => path.join(out, p.filename))
   } finally {
     rmSync(work, { recursive: true, force: true })
   }
 }
 
-for (const tarball of packLocal(args(process.argv.slice(2)).out)) console.log(tarball)
+try {
+  for (const tarball of packLocal(args(process.argv.slice(2)).out)) console.log(tarball)
+} catch (e) {
+  console.error(`pack:local: ${e.message}`)
+  process.exit(1)
+}
