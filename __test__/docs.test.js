@@ -12,6 +12,7 @@ const { ROOT, e2eImpl } = require("./helpers/impls");
 const { runNode } = require("./helpers/child");
 const { startServer, freePort } = require("./helpers/mcp");
 const { tour } = require("./helpers/example-client");
+const { TARGETS } = require("../loader-error.js");
 
 jest.setTimeout(180_000);
 
@@ -23,9 +24,16 @@ const script = (name) => PKG.scripts[name];
 /** command → [where it is exercised, a string that file must contain]; "docs.test.js" = below. */
 const EXERCISED = {
   // README
-  // as published: the packed main and platform packages, installed into an empty project
-  "npm install mcp-sessions-native": ["__test__/packaging.test.js", 'run("npm", ["install", "--offline"'],
   "npm install": [".ci/run", "npm install --no-audit --no-fund && npm test"],
+  "npm run pack:local": ["__test__/packaging.test.js", 'const PACK_LOCAL = "npm run pack:local"'],
+  // the tarballs pack:local wrote, installed into an empty project (the names: checked below)
+  "npm install ../mcp-sessions-native/dist/mcp-sessions-native-0.1.0.tgz ../mcp-sessions-native/dist/mcp-sessions-native-linux-x64-gnu-0.1.0.tgz": [
+    "__test__/packaging.test.js",
+    'run("npm", ["install", "--offline"',
+  ],
+  "docker build -f examples/app/Dockerfile -t mcp-app .": ["__test__/packaging.test.js", 'path.join(ROOT, "examples", "app", "Dockerfile")'], // statically, and its commands run: no Docker engine here
+  // as it will be published: the same two tarballs, the main one pinning the platform one
+  "npm install mcp-sessions-native": ["__test__/packaging.test.js", 'run("npm", ["install", "--offline"'],
   "npm install ../mcp-sessions-native": ["__test__/docs.test.js", "installs a checkout into an app"],
   "npm install && npm start": ["__test__/example.test.js", 'path.join(ROOT, "examples", "server.mjs")'], // = npm start, checked below
   "npm run start:fleet": ["__test__/fleet.test.js", "npm run start:fleet"],
@@ -81,6 +89,33 @@ describe("the commands of README.md, CONTRIBUTING.md and docs/", () => {
     expect(script("test:cargo")).toBe("cargo test");
     expect(script("bench")).toBe("node bench/run.mjs");
     expect(fs.existsSync(path.join(ROOT, "__test__/example.test.js"))).toBe(true);
+  });
+
+  test("README: that the package is not on npm yet comes before the first npm install", () => {
+    const readme = read("README.md");
+    const notice = readme.search(/not on the npm registry yet: build it from a checkout/i);
+    const firstInstall = readme.search(/^npm install\b/m);
+    expect(notice).toBeGreaterThan(0);
+    expect(firstInstall).toBeGreaterThan(0);
+    expect(notice).toBeLessThan(firstInstall);
+  });
+
+  test("README: the tarballs it installs are the ones npm run pack:local writes for this version", () => {
+    const line = commands("README.md").find((c) => c.startsWith("npm install ") && c.endsWith(".tgz"));
+    const names = line.split(" ").slice(2).map((p) => path.basename(p));
+    // pack:local's names (packaging.test.js checks it writes these): main, then one platform
+    const platforms = PKG.napi.targets.map((t) => TARGETS[t][0]);
+    expect(names[0]).toBe(`${PKG.name}-${PKG.version}.tgz`);
+    expect(platforms.map((p) => `${PKG.name}-${p}-${PKG.version}.tgz`)).toContain(names[1]);
+    expect(names).toHaveLength(2);
+  });
+
+  test("README: which mcp-use it is for, the same line as package.json's peer range", () => {
+    const readme = read("README.md");
+    const [major, minor] = PKG.devDependencies["mcp-use"].split(".");
+    expect(PKG.peerDependencies["mcp-use"]).toBe(`~${major}.${minor}.0`);
+    expect(readme).toContain(`**mcp-use ${major}.${minor}.x**`);
+    expect(readme).toMatch(new RegExp(`mcp-use\\s+${Number(major) + 1}\\.x\\s+has no session layer`));
   });
 
   test("every relative link points at a file that exists", () => {

@@ -1,16 +1,24 @@
 "use strict";
-// Packaging: `npm pack` the main package and this machine's platform package (npm/<platform>,
-// staged with the built .node copied in), install both tarballs offline into an empty
-// directory with no Rust toolchain on PATH, and load the five classes with require() and
-// import(). The main tarball carries no .node, so this proves the platform-package load path.
-// Then what the loader does when nothing fits (its one clear error), the platform packages
-// against package.json's napi.targets, the symbol check's rules, and the release workflow.
+// Packaging: `npm run pack:local` (scripts/pack-local.mjs) packs the main package and this
+// machine's platform package (npm/<platform> with the built .node) as `npm publish` would ship
+// them; both tarballs are installed offline into an empty directory with no Rust toolchain on
+// PATH, and the five classes load with require() and import(). The main tarball carries no
+// .node, so this proves the platform-package load path. Then what the loader does when nothing
+// fits (its one clear error), what every package carries (LICENSE, CHANGELOG, the mcp-use peer
+// range), the platform packages against package.json's napi.targets, the symbol check's rules
+// and the release workflow. Last, a deploy without the registry: examples/app installed from
+// the tarballs the way its Dockerfile does, serving a real MCP request.
+const crypto = require("node:crypto");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
 const { spawnSync } = require("node:child_process");
 const YAML = require("yaml");
 const { ROOT } = require("./helpers/impls");
+const { startServer, sdk, toolJson, freePort } = require("./helpers/mcp");
+const dockerfile = require("./helpers/dockerfile");
+const { lockfileFor } = require("./helpers/locked-tree");
+const changelog = require("./helpers/changelog");
 const { describeHost, TARGETS } = require("../loader-error.js");
 const symbols = require("../scripts/check-symbols.js");
 const { lint } = require("../scripts/lint-workflow.js");
@@ -31,6 +39,9 @@ const CLASSES = [
   "InMemoryStreamManager",
   "RedisStreamManager",
 ];
+// The README's command, and the one examples/app/Dockerfile's build stage runs.
+const PACK_LOCAL = "npm run pack:local";
+const DIST = path.join(ROOT, "dist");
 
 jest.setTimeout(180_000);
 
@@ -52,19 +63,39 @@ function fail(what, r) {
   return new Error(`${what} failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
 }
 
-/**
- * npm pack <dir> into dest; returns { tarball, files } from npm's --json output.
- * --ignore-scripts: pack what is built (a "prepare"/"prepack" build script would need cargo,
- * which is deliberately not on PATH here).
- */
-function npmPack(dir, dest, env) {
-  const r = run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", dest], { cwd: dir, env });
-  if (r.status !== 0) throw fail(`npm pack ${dir}`, r);
-  const info = JSON.parse(r.stdout.slice(r.stdout.indexOf("[")))[0];
-  return { tarball: path.join(dest, info.filename), files: info.files.map((f) => f.path), info };
+/** The files of a package tarball, without npm's "package/" prefix. */
+function tarFiles(tgz) {
+  const r = run("tar", ["-tzf", tgz]);
+  if (r.status !== 0) throw fail(`tar -tzf ${tgz}`, r);
+  return r.stdout.split("\n").filter(Boolean).map((f) => f.replace(/^package\//, ""));
 }
 
-describe(`packaging: main + ${PLATFORM} tarballs, offline install, no Rust toolchain`, () => {
+/** One file of a package tarball, as a Buffer. */
+function tarRead(tgz, file) {
+  const r = spawnSync("tar", ["-xzOf", tgz, `package/${file}`], { maxBuffer: 256 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`tar -xzOf ${tgz} package/${file} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+const sha256 = (buf) => crypto.createHash("sha256").update(buf).digest("hex");
+
+let packed;
+/**
+ * PACK_LOCAL, run once for the whole file (in the checkout, as the README and the Dockerfile
+ * run it; it writes dist/, git-ignored); -> { main, platform, tarballs }: the absolute paths
+ * it printed.
+ */
+function packLocal(env) {
+  if (packed) return packed;
+  const [cmd, ...args] = PACK_LOCAL.split(" ");
+  const r = run(cmd, args, { cwd: ROOT, env });
+  if (r.status !== 0) throw fail(PACK_LOCAL, r);
+  const tarballs = r.stdout.split("\n").filter((l) => path.isAbsolute(l) && l.endsWith(".tgz"));
+  packed = { main: tarballs[0], platform: tarballs[1], tarballs };
+  return packed;
+}
+
+describe(`packaging: main + ${PLATFORM} tarballs (npm run pack:local), offline install, no Rust toolchain`, () => {
   let tmp;
   let env;
   let main;
@@ -97,28 +128,50 @@ describe(`packaging: main + ${PLATFORM} tarballs, offline install, no Rust toolc
     });
   });
 
-  test("npm pack: main package has the JS/typings and no .node; platform package has the .node", () => {
+  test("npm run pack:local (no Rust needed): two tarballs in dist/, their paths on stdout, older ones removed, the checkout unchanged", () => {
     const built = path.join(ROOT, BINARY);
     if (!fs.existsSync(built)) throw new Error(`${built} does not exist: run \`npm run build\` first`);
+    const packageJsonBefore = fs.readFileSync(path.join(ROOT, "package.json"), "utf8");
+    const platformDirBefore = fs.readdirSync(PLATFORM_DIR).sort();
+    fs.mkdirSync(DIST, { recursive: true });
+    const stale = path.join(DIST, `${PKG.name}-0.0.0-stale.tgz`);
+    fs.writeFileSync(stale, "an older pack");
+
+    const r = packLocal(env);
+    expect(r.tarballs).toEqual([path.join(DIST, `${PKG.name}-${PKG.version}.tgz`), path.join(DIST, `${PKG.name}-${PLATFORM}-${PKG.version}.tgz`)]);
+    for (const t of r.tarballs) expect(fs.existsSync(t)).toBe(true);
+    expect(fs.existsSync(stale)).toBe(false);
+    // napi pre-publish rewrites package.json in place; pack:local must leave the checkout alone
+    expect(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).toBe(packageJsonBefore);
+    expect(fs.readdirSync(PLATFORM_DIR).sort()).toEqual(platformDirBefore);
+    ({ main, platform } = r);
+  });
+
+  test("the main tarball: JS, typings, README, LICENSE, CHANGELOG and no .node; package.json as napi pre-publish leaves it", () => {
+    if (!main) throw new Error("packing failed (see previous test)");
+    const files = tarFiles(main);
+    expect(files).toEqual(expect.arrayContaining(["package.json", "index.js", "loader-error.js", "index.mjs", "index.d.ts", "README.md", "LICENSE", "CHANGELOG.md"]));
+    expect(files.filter((f) => f.endsWith(".node"))).toEqual([]);
+    // nothing from the Rust build, the tests, the examples or the tooling leaks into the tarball
+    expect(files.filter((f) => /^(src|target|__test__|tests|bench|npm|examples|scripts|dist)\//.test(f))).toEqual([]);
+    expect(tarRead(main, "LICENSE").toString()).toBe(fs.readFileSync(path.join(ROOT, "LICENSE"), "utf8"));
+    expect(tarRead(main, "CHANGELOG.md").toString()).toBe(fs.readFileSync(path.join(ROOT, "CHANGELOG.md"), "utf8"));
+    // package.json: the checkout's, plus every target's platform package pinned at this exact
+    // version as an optional dependency (the names here from the loader's table, pack:local
+    // takes them from napi-rs), as `napi pre-publish` makes it before `npm publish`
+    const optionalDependencies = Object.fromEntries(PKG.napi.targets.map((t) => [`${PKG.name}-${TARGETS[t][0]}`, PKG.version]));
+    expect(Object.keys(optionalDependencies)).toContain(`${PKG.name}-${PLATFORM}`);
+    expect(JSON.parse(tarRead(main, "package.json"))).toEqual({ ...PKG, optionalDependencies });
+  });
+
+  test("the platform tarball: the built .node, LICENSE, and npm/<platform>'s package.json at the main version", () => {
+    if (!platform) throw new Error("packing failed (see previous test)");
+    const files = tarFiles(platform);
+    expect(files.sort()).toEqual(["LICENSE", "README.md", BINARY, "package.json"].sort());
+    expect(sha256(tarRead(platform, BINARY))).toBe(sha256(fs.readFileSync(path.join(ROOT, BINARY))));
+    expect(tarRead(platform, "LICENSE").toString()).toBe(fs.readFileSync(path.join(ROOT, "LICENSE"), "utf8"));
     const platformPkg = JSON.parse(fs.readFileSync(path.join(PLATFORM_DIR, "package.json"), "utf8"));
-    expect(platformPkg.name).toBe(`mcp-sessions-native-${PLATFORM}`);
-
-    const packs = path.join(tmp, "packs");
-    fs.mkdirSync(packs);
-    main = npmPack(ROOT, packs, env);
-    expect(main.info.name).toBe("mcp-sessions-native");
-    expect(main.files).toEqual(expect.arrayContaining(["package.json", "index.js", "loader-error.js", "index.mjs", "index.d.ts"]));
-    expect(main.files.filter((f) => f.endsWith(".node"))).toEqual([]);
-    // nothing from the Rust build or the tests leaks into the tarball
-    expect(main.files.filter((f) => /^(src|target|__test__|bench|npm)\//.test(f))).toEqual([]);
-
-    // stage a copy of npm/<platform> with the built binary
-    const stage = path.join(tmp, "platform-stage");
-    fs.cpSync(PLATFORM_DIR, stage, { recursive: true });
-    fs.copyFileSync(built, path.join(stage, BINARY));
-    platform = npmPack(stage, packs, env);
-    expect(platform.info.name).toBe(`mcp-sessions-native-${PLATFORM}`);
-    expect(platform.files).toEqual(expect.arrayContaining(["package.json", BINARY]));
+    expect(JSON.parse(tarRead(platform, "package.json"))).toEqual({ ...platformPkg, version: PKG.version });
   });
 
   test("npm install --offline of both tarballs into an empty project", () => {
@@ -126,7 +179,7 @@ describe(`packaging: main + ${PLATFORM} tarballs, offline install, no Rust toolc
     app = path.join(tmp, "app");
     fs.mkdirSync(app);
     fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "app", version: "1.0.0", private: true }));
-    const r = run("npm", ["install", "--offline", "--no-audit", "--no-fund", main.tarball, platform.tarball], {
+    const r = run("npm", ["install", "--offline", "--no-audit", "--no-fund", main, platform], {
       cwd: app,
       env,
     });
@@ -278,6 +331,50 @@ describe("the loader (index.js) is napi-rs's generated one", () => {
   });
 });
 
+describe("what every package carries: LICENSE, CHANGELOG, the mcp-use it is for", () => {
+  const read = (f) => fs.readFileSync(path.join(ROOT, f), "utf8");
+
+  test("LICENSE is the MIT license of package.json, for the project's contributors, and ships", () => {
+    expect(PKG.license).toBe("MIT");
+    const text = read("LICENSE");
+    expect(text.split("\n")[0]).toBe("MIT License");
+    expect(text).toMatch(/^Copyright \(c\) \d{4} mcp-sessions-native contributors$/m);
+    expect(text).toContain('THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND');
+    expect(PKG.files).toEqual(expect.arrayContaining(["LICENSE", "CHANGELOG.md"]));
+  });
+
+  test("CHANGELOG.md is a Keep a Changelog file whose releases include package.json's version", () => {
+    const text = read("CHANGELOG.md");
+    expect(changelog.problems(text)).toEqual([]);
+    expect(changelog.releases(text)).toContain(PKG.version);
+  });
+
+  const good = fs.readFileSync(path.join(ROOT, "CHANGELOG.md"), "utf8");
+  test.each([
+    ["no Unreleased section first", (t) => t.replace("## [Unreleased]", "## [Next]"), /first section is not/],
+    ["a release heading without a date", (t) => t.replace(/^## \[(\d+\.\d+\.\d+)\] - [\d-]+$/m, "## [$1]"), /is not "## \[x\.y\.z\] - YYYY-MM-DD"/],
+    ["a kind of change Keep a Changelog does not have", (t) => t.replace("### Added", "### New"), /"### New" .* is none of/],
+    ["an empty kind", (t) => t.replace("### Added\n", "### Fixed\n\n### Added\n"), /"### Fixed" under .* has no entries/],
+    ["releases oldest first", (t) => t.replace("## [Unreleased]", "## [Unreleased]\n\n## [0.0.1] - 2026-01-01\n\n### Added\n\n- x\n"), /\[0\.0\.1\] is listed before/],
+    ["another top heading", (t) => `${t}\n# Notes\n`, /a heading of another level/],
+  ])("the CHANGELOG check fails %s", (_name, mutate, problem) => {
+    const broken = mutate(good);
+    expect(broken).not.toBe(good);
+    expect(changelog.problems(broken).join("\n")).toMatch(problem);
+  });
+
+  test("mcp-use is an optional peer dependency on the minor line the suites run against", () => {
+    const [major, minor] = PKG.devDependencies["mcp-use"].split(".");
+    expect(PKG.peerDependencies).toEqual({ "mcp-use": `~${major}.${minor}.0` });
+    // optional: the Redis classes alone need no mcp-use, so npm must not install one
+    expect(PKG.peerDependenciesMeta).toEqual({ "mcp-use": { optional: true } });
+    // and the committed lock says the same (npm ci fails on a lock out of step)
+    const lockRoot = JSON.parse(read("package-lock.json")).packages[""];
+    expect(lockRoot.peerDependencies).toEqual(PKG.peerDependencies);
+    expect(lockRoot.peerDependenciesMeta).toEqual(PKG.peerDependenciesMeta);
+  });
+});
+
 describe("platform packages: one npm/<platform> per napi target", () => {
   const OS = { darwin: "darwin", win32: "win32", linux: "linux" };
   test.each(PKG.napi.targets)("%s", (triple) => {
@@ -288,6 +385,8 @@ describe("platform packages: one npm/<platform> per napi target", () => {
     expect(pkg).toMatchObject({ name: `${PKG.name}-${platform}`, version: PKG.version, main: `${PKG.napi.binaryName}.${platform}.node`, os: [OS[osName]], cpu: [arch] });
     expect(pkg.files).toEqual([`${PKG.napi.binaryName}.${platform}.node`]);
     if (osName === "linux") expect(pkg.libc).toEqual([abi === "musl" ? "musl" : "glibc"]);
+    // npm packs a LICENSE whatever "files" says: the binary ships under the same license
+    expect(fs.readFileSync(path.join(ROOT, "npm", platform, "LICENSE"), "utf8")).toBe(fs.readFileSync(path.join(ROOT, "LICENSE"), "utf8"));
   });
   test("built binaries stay out of git", () => {
     expect(fs.readFileSync(path.join(ROOT, ".gitignore"), "utf8")).toMatch(/^\/npm\/\*\/\*\.node$/m);
@@ -399,5 +498,138 @@ describe("release workflow (.github/workflows/release.yml)", () => {
     expect(runs).toMatch(/npm publish --provenance --access public/);
     expect(job.steps.find((s) => /pre-publish/.test(s.run || "")).env.NPM_CONFIG_PROVENANCE).toBe("true");
     expect(job.if).toContain("refs/tags/v");
+  });
+});
+
+describe("a deploy without the registry: examples/app installed from the tarballs, as its Dockerfile does", () => {
+  const APP_DIR = path.join(ROOT, "examples", "app");
+  const DOCKERFILE = path.join(ROOT, "examples", "app", "Dockerfile");
+  const stages = dockerfile.parse(fs.readFileSync(DOCKERFILE, "utf8"));
+  const [build, runtime] = stages;
+  let tmp;
+  let env;
+  let app;
+
+  beforeAll(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mcp-deploy-"));
+    // npm's own cache (the checkout's `npm ci` / `npm install` filled it): mcp-use comes from
+    // there, offline. No Rust on PATH: the app must not need it.
+    env = { ...process.env, PATH: pathWithoutRust(), npm_config_update_notifier: "false", NAPI_RS_NATIVE_LIBRARY_PATH: "" };
+    delete env.NODE_OPTIONS;
+  });
+
+  afterAll(() => {
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  /** "a && b" -> ["a", "b"] */
+  const commands = (run) => run.command.split("&&").map((c) => c.trim());
+
+  test("the Dockerfile: a build stage with Rust that runs npm run pack:local, a slim stage without Rust that installs the tarballs; what it copies exists", () => {
+    expect(stages).toHaveLength(2);
+    // same Node and Debian release in both: the binary needs the glibc it was built with
+    expect(build.from).toMatch(/^node:\d+-[a-z]+$/);
+    expect(runtime.from).toBe(`${build.from}-slim`);
+    expect(build.name).toBeTruthy();
+
+    // build stage: the checkout with Rust, then the README's two commands (npm ci = install + build)
+    expect(build.runs.map((r) => r.command).join("\n")).toMatch(/sh\.rustup\.rs/);
+    expect(build.copies).toEqual([{ flags: {}, sources: ["."], dest: "." }]);
+    const buildCommands = build.runs.flatMap(commands);
+    expect(buildCommands).toEqual(expect.arrayContaining(["npm ci --no-audit --no-fund", PACK_LOCAL]));
+    expect(buildCommands.indexOf(PACK_LOCAL)).toBeGreaterThan(buildCommands.indexOf("npm ci --no-audit --no-fund"));
+
+    // runtime stage: nothing of Rust, the tarballs from pack:local's dist/, the app's files
+    expect(JSON.stringify(runtime)).not.toMatch(/rust|cargo/i);
+    const fromBuild = runtime.copies.filter((c) => c.flags.from);
+    expect(fromBuild).toEqual([{ flags: { from: build.name }, sources: [`${build.workdir}/${path.relative(ROOT, DIST)}/`], dest: "./vendor/" }]);
+    for (const c of runtime.copies.filter((c) => !c.flags.from)) {
+      for (const src of c.sources) expect([src, fs.existsSync(path.join(ROOT, src))]).toEqual([src, true]);
+    }
+    // the build context (.dockerignore) keeps what the build stage packs and what is copied:
+    // each file of the two tarballs (but the .node, built there), pack:local, the lock
+    const leftOut = dockerfile.ignored(fs.readFileSync(path.join(ROOT, ".dockerignore"), "utf8"));
+    const { main, platform } = packLocal(env);
+    const needed = [
+      ...tarFiles(main),
+      ...tarFiles(platform).filter((f) => f !== BINARY).map((f) => `npm/${PLATFORM}/${f}`),
+      "scripts/pack-local.mjs",
+      "package-lock.json",
+      ...runtime.copies.filter((c) => !c.flags.from).flatMap((c) => c.sources),
+    ];
+    for (const f of needed) expect(fs.existsSync(path.join(ROOT, f))).toBe(true);
+    expect(needed.filter(leftOut)).toEqual([]);
+    expect(leftOut(BINARY) && leftOut("node_modules/x") && leftOut("target/release")).toBe(true);
+
+    // one npm install of those tarballs; the test below runs this very command
+    expect(runtime.runs[0].command).toMatch(/^npm install .*\.\/vendor\/\*\.tgz$/);
+    expect(runtime.cmd).toEqual(["node", "server.mjs"]);
+    expect(runtime.env).toMatchObject({ NODE_ENV: "production", HOST: "0.0.0.0" });
+    expect(runtime.expose).toEqual([runtime.env.PORT]);
+    expect(runtime.user).toBe("node");
+  });
+
+  test("the Dockerfile's npm install of the two tarballs, offline and with no Rust, mcp-use pinned to the checkout's locked versions", () => {
+    const { main, platform } = packLocal(env);
+    app = path.join(tmp, "app");
+    fs.mkdirSync(path.join(app, "vendor"), { recursive: true });
+    // what the runtime stage copies: the app's files, and pack:local's tarballs into vendor/
+    for (const c of runtime.copies.filter((c) => !c.flags.from)) {
+      for (const src of c.sources) fs.copyFileSync(path.join(ROOT, src), path.join(app, path.basename(src)));
+    }
+    for (const t of [main, platform]) fs.copyFileSync(t, path.join(app, "vendor", path.basename(t)));
+
+    // The image resolves mcp-use from the registry. Here a lockfile pins it (and all it needs)
+    // to the checkout's locked versions, the ones every other suite runs, so that the same
+    // command installs it from npm's cache, offline.
+    const appPkg = JSON.parse(fs.readFileSync(path.join(app, "package.json"), "utf8"));
+    const lock = lockfileFor(JSON.parse(fs.readFileSync(path.join(ROOT, "package-lock.json"), "utf8")), appPkg);
+    fs.writeFileSync(path.join(app, "package-lock.json"), JSON.stringify(lock, null, 2));
+    const install = run("sh", ["-c", runtime.runs[0].command], { cwd: app, env: { ...env, npm_config_offline: "true" } });
+    if (install.status !== 0) {
+      const hint = /ENOTCACHED/.test(install.stderr) ? "\nnpm's cache lacks a package of the checkout's lock: run `npm ci` in the checkout first." : "";
+      throw fail(`${runtime.runs[0].command} (offline)${hint}`, install);
+    }
+
+    const version = (name) => JSON.parse(fs.readFileSync(path.join(app, "node_modules", name, "package.json"), "utf8")).version;
+    expect(version("mcp-sessions-native")).toBe(PKG.version);
+    expect(version(`mcp-sessions-native-${PLATFORM}`)).toBe(PKG.version);
+    expect(version("mcp-use")).toBe(PKG.devDependencies["mcp-use"]);
+    expect(fs.readdirSync(path.join(app, "node_modules", "mcp-sessions-native")).filter((f) => f.endsWith(".node"))).toEqual([]);
+    // the optional peer is met by the app's mcp-use: npm ls exits non-zero on an invalid one
+    const ls = run("npm", ["ls", "--offline", "mcp-use"], { cwd: app, env });
+    if (ls.status !== 0) throw fail("npm ls mcp-use", ls);
+    expect(ls.stdout).toMatch(new RegExp(`mcp-sessions-native@${PKG.version}[^\\n]*\\n[^\\n]*mcp-use@${PKG.devDependencies["mcp-use"]}`));
+  });
+
+  test("node server.mjs with the image's ENV serves MCP: initialize, a tool call that reads FileSystemSessionStore, and SIGTERM writes the session file", async () => {
+    if (!app) throw new Error("install failed (see previous test)");
+    const port = await freePort();
+    // the image's ENV, but on localhost and a free port
+    const server = await startServer(path.join(app, runtime.cmd[1]), {
+      port,
+      env: { ...env, ...runtime.env, CWD: app, HOST: "localhost", PORT: String(port) },
+    });
+    const { Client, StreamableHTTPClientTransport } = sdk();
+    const client = new Client({ name: "deploy-test", version: "1.0.0" });
+    const transport = new StreamableHTTPClientTransport(new URL(server.url));
+    try {
+      await client.connect(transport);
+      const { tools } = await client.listTools();
+      expect(tools.map((t) => t.name)).toContain("session");
+      const got = toolJson(await client.callTool({ name: "session", arguments: {} }));
+      expect(got.sessionId).toBe(transport.sessionId);
+      expect(got.metadata).toMatchObject({ lastAccessedAt: expect.any(Number) });
+      await client.close();
+
+      server.proc.kill("SIGTERM");
+      const exit = await server.exited;
+      expect([exit, server.output()]).toEqual([{ code: 0, signal: null }, expect.any(String)]);
+      const file = JSON.parse(fs.readFileSync(path.join(app, ".mcp-use", "sessions.json"), "utf8"));
+      expect(Object.keys(file)).toEqual([got.sessionId]);
+    } finally {
+      await client.close().catch(() => {});
+      await server.kill();
+    }
   });
 });
