@@ -131,6 +131,43 @@ describe("the commands of README.md, CONTRIBUTING.md and docs/", () => {
   });
 });
 
+describe("docs/architecture.md", () => {
+  /** The files the src/ tree of "## Files" names: a name per line, its folder by indentation. */
+  function listedSrcFiles() {
+    const page = read("docs/architecture.md");
+    const block = page.slice(page.indexOf("## Files")).split("```")[1];
+    const lines = block.split("\n");
+    const start = lines.findIndex((l) => l === "src/");
+    const files = [];
+    const folders = [{ indent: -1, path: "src" }];
+    for (const line of lines.slice(start + 1)) {
+      const indent = line.length - line.trimStart().length;
+      if (indent === 0) break; // past src/
+      const name = line.trim().split(/\s+/)[0];
+      while (folders[folders.length - 1].indent >= indent) folders.pop();
+      const full = `${folders[folders.length - 1].path}/${name.replace(/\/$/, "")}`;
+      if (name.endsWith("/")) folders.push({ indent, path: full });
+      else files.push(full);
+    }
+    return files;
+  }
+
+  function srcFiles(dir = "src") {
+    return fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? srcFiles(`${dir}/${e.name}`) : [`${dir}/${e.name}`],
+    );
+  }
+
+  test("names every file under src/, and only files that exist", () => {
+    const listed = listedSrcFiles();
+    expect(listed.length).toBeGreaterThan(50);
+    expect({ missing: srcFiles().filter((f) => !listed.includes(f)), gone: listed.filter((f) => !fs.existsSync(path.join(ROOT, f))) }).toEqual({
+      missing: [],
+      gone: [],
+    });
+  });
+});
+
 test("the TypeScript snippets of README.md and docs/redis.md type-check against index.d.ts and mcp-use", () => {
   // In __test__/types, so that "mcp-sessions-native" resolves to this package (self-reference).
   const dir = path.join(ROOT, "__test__", "types", `.docs-${process.pid}`);

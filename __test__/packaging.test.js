@@ -388,8 +388,15 @@ describe("platform packages: one npm/<platform> per napi target", () => {
     // npm packs a LICENSE whatever "files" says: the binary ships under the same license
     expect(fs.readFileSync(path.join(ROOT, "npm", platform, "LICENSE"), "utf8")).toBe(fs.readFileSync(path.join(ROOT, "LICENSE"), "utf8"));
   });
-  test("built binaries stay out of git", () => {
-    expect(fs.readFileSync(path.join(ROOT, ".gitignore"), "utf8")).toMatch(/^\/npm\/\*\/\*\.node$/m);
+  test("built binaries and packed tarballs stay out of git", () => {
+    // Ask git itself: a rule that reads right but does not match (or a later `!` rule) fails.
+    const ignored = (file) => run("git", ["check-ignore", "--no-index", "-q", file], { cwd: ROOT }).status === 0;
+    for (const file of [`npm/${PLATFORM}/mcp-sessions-native.${PLATFORM}.node`, `mcp-sessions-native.${PLATFORM}.node`, "dist/mcp-sessions-native-0.1.0.tgz"]) {
+      expect([file, ignored(file)]).toEqual([file, true]);
+    }
+    for (const file of [`npm/${PLATFORM}/package.json`, "index.js", "scripts/pack-local.mjs"]) {
+      expect([file, ignored(file)]).toEqual([file, false]);
+    }
   });
 });
 

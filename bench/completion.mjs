@@ -1,4 +1,4 @@
-// The completion queue (src/node/completion.rs: one threadsafe function per JS thread, a
+// The completion queue (src/node/js/queue.rs: one threadsafe function per JS thread, a
 // finished operation queues its settlement and wakes the JS thread at most once per batch)
 // against napi-rs's own future-to-promise path, the one `#[napi] async fn` uses (a deferred
 // and a threadsafe function per promise), on the same operations, in the same run.

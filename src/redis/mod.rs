@@ -103,12 +103,6 @@ impl RedisError {
         &self.detail
     }
 
-    /// The same error for another operation (e.g. a whole batch rather than one command).
-    pub fn for_operation(mut self, operation: impl Into<String>) -> Self {
-        self.operation = operation.into();
-        self
-    }
-
     /// The kind of failure.
     pub fn kind(&self) -> RedisErrorKind {
         self.kind
@@ -117,11 +111,6 @@ impl RedisError {
     /// The operation that failed, e.g. `"SET mcp:session:abc"`.
     pub fn operation(&self) -> &str {
         &self.operation
-    }
-
-    /// True when the command ran out of time (Redis unreachable or too slow).
-    pub fn is_timeout(&self) -> bool {
-        self.kind == RedisErrorKind::Timeout
     }
 }
 

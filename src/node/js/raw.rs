@@ -1,5 +1,5 @@
-//! The four places where the shell does not take napi-rs's typed conversions, each for a
-//! reason (issue 12). Everything else in `node/` goes through napi-rs's own handles.
+//! The four places where the shell does not take napi-rs's typed conversions, each for the
+//! reason given below. Everything else in `node/` goes through napi-rs's own handles.
 //!
 //! 1. Untyped parameters: every method takes a [`Value`] (napi's `Unknown`) and checks it
 //!    itself, so a bad argument rejects the returned promise, as mcp-use's async methods do,

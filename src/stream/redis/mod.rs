@@ -353,10 +353,6 @@ impl RedisStreamManager {
     }
 }
 
-impl Inner {}
-
-impl Inner {}
-
 fn closed_error(operation: String) -> RedisError {
     RedisError::new(
         RedisErrorKind::Closed,
@@ -365,26 +361,8 @@ fn closed_error(operation: String) -> RedisError {
     )
 }
 
-/// A random v4 UUID in the `crypto.randomUUID()` format (lowercase, hyphenated).
+/// A random v4 UUID in the `crypto.randomUUID()` format (lowercase, hyphenated), as
+/// mcp-use's server ids are.
 fn random_uuid_v4() -> String {
     uuid::Uuid::new_v4().hyphenated().to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::random_uuid_v4;
-
-    #[test]
-    fn server_id_is_a_v4_uuid() {
-        let id = random_uuid_v4();
-        assert_eq!(id.len(), 36);
-        let parts: Vec<&str> = id.split('-').collect();
-        assert_eq!(
-            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
-            vec![8, 4, 4, 4, 12]
-        );
-        assert!(parts[2].starts_with('4'));
-        assert!(matches!(parts[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'));
-        assert_ne!(id, random_uuid_v4());
-    }
 }
