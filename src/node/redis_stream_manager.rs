@@ -325,8 +325,12 @@ impl RedisStreamManager {
         let core = self.core.clone();
         if let Ok(rt) = crate::runtime::handle() {
             rt.spawn(async move {
+                // Redis out of reach is retried in the core until it answers; only a client
+                // that cannot subscribe at all leaves forwarding off.
                 if let Err(e) = core.enable_forwarded_responses().await {
-                    tracing::warn!(error = %e, "{method}: cannot subscribe to this server's channel; response forwarding is disabled");
+                    if e.kind() == crate::redis::RedisErrorKind::Unsupported {
+                        tracing::warn!(error = %e, "{method}: response forwarding is disabled");
+                    }
                 }
             });
         }

@@ -1,41 +1,33 @@
 //! mcp-use's rule for reads that fail: `get`, `has` and `keys` log and answer `null`, `false`
 //! and `[]`, so MCPServer answers "session not found" and clients start again, while writes
-//! reject. The log line is paced ([`Repeats`]): one, then one per 5 s with how many reads
-//! failed meanwhile.
+//! reject. The log lines are paced ([`Outage`]): one, then one per 5 s with how many reads
+//! failed meanwhile, and one when a read succeeds again.
 
 use std::time::Duration;
 
-use crate::diagnostics::Repeats;
-use crate::redis::{RedisError, Result};
+use crate::diagnostics::Outage;
+use crate::redis::Result;
 
-static READS: Repeats = Repeats::new(Duration::from_secs(5));
+static READS: Outage = Outage::new("Redis", Duration::from_secs(5));
 
 /// `result`, or `fallback` (shown as `shown` in the log line) when it failed.
 pub fn read_or<T>(method: &str, result: Result<T>, fallback: T, shown: &str) -> T {
     match result {
-        Ok(value) => value,
+        Ok(value) => {
+            READS.over();
+            value
+        }
         Err(error) => {
-            warn_read_fallback(method, &error, shown);
+            READS.failed(method, &error, &format!("returning {shown}"));
             fallback
         }
-    }
-}
-
-/// Logs that `method` failed with `error` and answered `shown`, paced.
-pub fn warn_read_fallback(method: &str, error: &RedisError, shown: &str) {
-    match READS.failed() {
-        Some(0) => tracing::warn!(%error, "{method} failed; returning {shown}"),
-        Some(n) => {
-            tracing::warn!(%error, also_failed_since_last_report = n, "{method} failed; returning {shown}")
-        }
-        None => {}
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::redis::RedisErrorKind;
+    use crate::redis::{RedisError, RedisErrorKind};
 
     #[test]
     fn a_failed_read_answers_its_fallback() {

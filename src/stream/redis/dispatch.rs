@@ -160,7 +160,11 @@ impl Inner {
         let (channel, payload) = match event {
             PubSubEvent::Disconnected => {
                 self.subscriber_down.store(true, Ordering::Release);
-                tracing::debug!(prefix = %self.prefix, "Redis subscriber disconnected; reconnecting");
+                self.recovery.outage.failed(
+                    "the subscriber",
+                    &"the connection was lost",
+                    "reconnecting",
+                );
                 return;
             }
             PubSubEvent::Message { channel, payload } => (channel, payload),

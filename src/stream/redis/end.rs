@@ -20,6 +20,7 @@ impl RedisStreamManager {
         let unsubscribed = {
             let _guard = inner.subscriptions.lock().await;
             inner.local.lock().remove(session_id);
+            inner.recovery.forget(session_id);
             inner
                 .subscriber
                 .unsubscribe(&[channel, delete_channel.clone()])
@@ -108,6 +109,7 @@ impl Inner {
         let inner = self;
         let guard = inner.subscriptions.lock().await;
         let ids: Vec<String> = inner.local.lock().drain().collect();
+        inner.recovery.clear();
 
         let mut first_error: Option<RedisError> = None;
         let mut channels: Vec<String> = Vec::with_capacity(ids.len() * 2 + 1);

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::recover::RETRYING;
 use super::{Inner, BATCH};
 use crate::redis::{Result, Write};
 
@@ -36,13 +37,21 @@ pub(super) async fn heartbeat_loop(inner: Arc<Inner>) {
                     Some(keys) => inner.beat_once(keys, ticks).await,
                     None => heartbeat_once(&inner).await,
                 };
-                if let Err(e) = beat {
-                    tracing::warn!(error = %e, "stream heartbeat failed");
+                match beat {
+                    Err(e) => inner.recovery.outage.failed("the heartbeat", &e, RETRYING),
+                    // Redis answers commands; with the subscriber back too, an outage is over.
+                    Ok(()) if !inner.subscriber_down.load(Ordering::Acquire) => {
+                        inner.recovery.outage.over();
+                    }
+                    Ok(()) => {}
                 }
                 // Also catches a subscriber connection that died silently (no disconnect seen),
                 // once per interval.
-                if (!live || ticks.is_multiple_of(2)) && inner.subscriber.ping().await.is_err() {
-                    inner.subscriber_down.store(true, Ordering::Release);
+                if !live || ticks.is_multiple_of(2) {
+                    if let Err(e) = inner.subscriber.ping().await {
+                        inner.subscriber_down.store(true, Ordering::Release);
+                        inner.recovery.outage.failed("the subscriber", &e, RETRYING);
+                    }
                 }
             }
             _ = watchdog.tick() => {
@@ -52,12 +61,14 @@ pub(super) async fn heartbeat_loop(inner: Arc<Inner>) {
                     if inner.subscriber.ping().await.is_ok() {
                         inner.subscriber_down.store(false, Ordering::Release);
                         tracing::debug!(prefix = %inner.prefix, "Redis subscriber reconnected");
+                        inner.recovery.outage.restored("subscribers", 1);
                         if inner.pending.enabled() || inner.liveness.is_some() {
                             // Sends while we were away found no subscriber and were kept,
                             // and a restarted Redis lost our keys: open the local sessions
                             // again to deliver the one and restore the other.
                             inner.reopen_local();
                         }
+                        inner.recovery.wake();
                     }
                 }
             }

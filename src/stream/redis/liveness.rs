@@ -180,8 +180,10 @@ impl Inner {
         for sid in ids {
             let inner = self.clone();
             tokio::spawn(async move {
-                if let Err(e) = inner.reopen_batched(&sid).await {
-                    tracing::debug!(error = %e, "re-opening a stream failed");
+                match inner.reopen_batched(&sid).await {
+                    Ok(()) => inner.recovery.outage.restored("streams re-opened", 1),
+                    // One that could not reach Redis is retried (`recover.rs`).
+                    Err(e) => tracing::debug!(error = %e, "re-opening a stream failed"),
                 }
             });
         }

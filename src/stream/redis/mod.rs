@@ -50,8 +50,8 @@
 //! `send.rs` (targeted sends, broadcast), `open.rs` (create batches, hand-over of kept
 //! messages), `release.rs` (letting go of a failed stream), `end.rs` (`delete`, `close`),
 //! `dispatch.rs` (what arrives from Redis, to the sink in order), `routes.rs` (request
-//! routing), `heartbeat.rs` and `liveness.rs` (keeping streams alive), `keys.rs` (names),
-//! `options.rs` (what a config sets).
+//! routing), `heartbeat.rs` and `liveness.rs` (keeping streams alive), `recover.rs` (what is
+//! retried until Redis answers), `keys.rs` (names), `options.rs` (what a config sets).
 //!
 //! # Backends
 //! The manager is written once against [`Commands`] and [`PubSub`]: the native connections,
@@ -83,6 +83,7 @@ mod keys;
 mod liveness;
 mod open;
 mod options;
+mod recover;
 mod release;
 mod routes;
 mod send;
@@ -90,6 +91,7 @@ mod send;
 use dispatch::{dispatch_loop, Control};
 use heartbeat::{heartbeat_loop, prune_once};
 pub use options::ManagerOptions;
+use recover::{recover_loop, Recovery};
 
 /// Default channel / key prefix, as in the reference.
 pub const DEFAULT_PREFIX: &str = "mcp:stream:";
@@ -165,6 +167,8 @@ struct Inner {
     counters: PendingCounters,
     handover: Handover,
     control: UnboundedSender<Control>,
+    /// What is retried until Redis answers (see [`recover`]).
+    recovery: Recovery,
 }
 
 /// Distributed stream manager on Redis pub/sub (see the module docs).
@@ -283,12 +287,14 @@ impl RedisStreamManager {
             counters: PendingCounters::default(),
             handover: Handover::with_cap(pending.max_messages.min(usize::MAX as u64) as usize),
             control,
+            recovery: Recovery::new(Duration::from_secs(interval_secs)),
         });
         let dispatcher = handle.spawn(dispatch_loop(inner.clone(), receiver, control_rx, sink));
         let heartbeat = handle.spawn(heartbeat_loop(inner.clone()));
+        let recover = handle.spawn(recover_loop(inner.clone()));
         Ok(Self {
             inner,
-            tasks: Mutex::new(vec![dispatcher, heartbeat]),
+            tasks: Mutex::new(vec![dispatcher, heartbeat, recover]),
         })
     }
 

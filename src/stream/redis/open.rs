@@ -10,10 +10,21 @@ use super::Inner;
 use crate::pending::PendingStats;
 use crate::redis::{RedisError, RedisErrorKind, Result};
 
+/// Whether `e` says Redis could not be reached (rather than refused the command): what is
+/// retried until it answers.
+pub(super) fn unreachable(e: &RedisError) -> bool {
+    matches!(
+        e.kind(),
+        RedisErrorKind::Connection | RedisErrorKind::Timeout
+    )
+}
+
 impl Inner {
     /// After the SUBSCRIBE of a create: takes the sessions' pending messages (when `take`) and
-    /// has the dispatcher deliver them ahead of what was held meanwhile. A failed take leaves
-    /// them in Redis for the next stream.
+    /// has the dispatcher deliver them ahead of what was held meanwhile. A take that cannot
+    /// reach Redis keeps holding what arrives and is retried with the open (`recover.rs`), so
+    /// nothing overtakes the kept messages; another failure leaves them in Redis for the next
+    /// stream.
     pub(super) async fn take_pending(&self, ids: &[&String], take: bool) {
         let owned: Vec<String> = ids.iter().map(|s| (*s).clone()).collect();
         let mut taken = vec![Vec::new(); owned.len()];
@@ -37,6 +48,15 @@ impl Inner {
                     }
                 }
                 Err(e) if e.kind() == RedisErrorKind::Unsupported => {}
+                Err(e) if unreachable(&e) => {
+                    self.recovery.outage.failed(
+                        "taking kept messages",
+                        &e,
+                        super::recover::RETRYING,
+                    );
+                    self.recovery.unopened(owned);
+                    return;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "taking kept messages failed; they stay for the next stream")
                 }
@@ -53,8 +73,10 @@ impl Inner {
     /// Creates that arrive while another batch is in flight queue up; the first of them
     /// (the leader) runs both steps for the whole queue once the previous batch is done. A
     /// burst of 2,000 concurrent creates therefore costs a few round trips, not 2,000
-    /// sequential SUBSCRIBEs. If a step fails, the sessions the batch added are rolled back
-    /// and every create of the batch gets the error.
+    /// sequential SUBSCRIBEs. If a step fails, every create of the batch gets the error; when
+    /// Redis could not be reached the sessions stay local (their messages held) and are
+    /// opened as soon as it answers (`recover.rs`), otherwise the sessions the batch added are
+    /// rolled back.
     pub(super) async fn create_batched(self: &Arc<Self>, session_id: &str) -> Result<()> {
         self.enqueue_create(session_id, false).await
     }
@@ -144,6 +166,21 @@ impl Inner {
                 .await
         }
         .await;
+        if let Err(e) = &result {
+            if unreachable(e) {
+                self.recovery
+                    .outage
+                    .failed("opening streams", e, super::recover::RETRYING);
+                self.recovery.unopened(ids.iter().map(|s| (*s).clone()));
+                return result;
+            }
+        }
+        if result.is_ok() {
+            // Open now; a take that cannot reach Redis marks them unopened again below.
+            for sid in ids {
+                self.recovery.forget(sid);
+            }
+        }
         if self.pending.enabled() {
             self.take_pending(ids, result.is_ok()).await;
         }

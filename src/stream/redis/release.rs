@@ -41,6 +41,7 @@ impl RedisStreamManager {
             inner.handover.releasing(session_id, undelivered);
         }
         inner.local.lock().remove(session_id);
+        inner.recovery.forget(session_id);
         let sid = session_id.to_owned();
         async move {
             // Unsubscribe, retrying while the subscriber cannot (what is collected meanwhile

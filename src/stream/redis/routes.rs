@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use serde_json::value::RawValue;
 
 use super::{closed_error, Inbound, Inner, RedisStreamManager, REQUEST_ROUTE_TTL_SECS};
-use crate::redis::{RedisErrorKind, Result, Write};
+use crate::redis::{Result, Write};
 
 impl RedisStreamManager {
     /// Records that the server-to-client request `request_id` of `session_id` was sent by
@@ -91,8 +91,11 @@ impl RedisStreamManager {
         Ok(true)
     }
 
-    /// Subscribes (once) to this instance's server channel; responses forwarded by other
-    /// instances then reach the sink as [`Inbound::ForwardedResponse`].
+    /// Subscribes to this instance's server channel; responses forwarded by other instances
+    /// then reach the sink as [`Inbound::ForwardedResponse`]. When Redis cannot be reached
+    /// this fails, and the subscription is retried in the background until it succeeds
+    /// (`recover.rs`); a subscriber that cannot subscribe at all (a driven client without
+    /// `subscribe`) fails with [`RedisErrorKind::Unsupported`] and is not retried.
     pub async fn enable_forwarded_responses(&self) -> Result<()> {
         let inner = &self.inner;
         if inner.closed.load(Ordering::Acquire) {
@@ -101,21 +104,7 @@ impl RedisStreamManager {
                 inner.server_channel(&inner.server_id)
             )));
         }
-        if inner.server_channel_subscribed.swap(true, Ordering::AcqRel) {
-            return Ok(());
-        }
-        let channel = inner.server_channel(&inner.server_id);
-        if let Err(e) = inner.subscriber.subscribe(&[channel]).await {
-            // A subscriber that cannot subscribe at all (a driven client without `subscribe`)
-            // stays disabled, so the caller reports it once; other failures may be retried.
-            if e.kind() != RedisErrorKind::Unsupported {
-                inner
-                    .server_channel_subscribed
-                    .store(false, Ordering::Release);
-            }
-            return Err(e);
-        }
-        Ok(())
+        inner.want_forwarded_responses().await
     }
 }
 
