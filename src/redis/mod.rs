@@ -14,6 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub mod backend;
+pub mod event_log;
 pub mod native;
 pub mod slot;
 

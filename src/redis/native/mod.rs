@@ -30,6 +30,7 @@ mod cluster_open;
 mod commands;
 mod connection;
 mod describe;
+mod event_log;
 mod follow;
 mod link;
 mod liveness;
