@@ -30,6 +30,7 @@ const CLASSES = [
   "RedisSessionStore",
   "InMemoryStreamManager",
   "RedisStreamManager",
+  "RedisServerEventBus",
 ];
 
 jest.setTimeout(180_000);

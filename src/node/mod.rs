@@ -3,8 +3,10 @@
 //! core.
 
 mod args;
+mod bus_listeners;
 mod completion;
 mod controllers;
+mod event_bus;
 mod exit;
 mod file_store;
 mod js;

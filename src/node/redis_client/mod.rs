@@ -21,7 +21,9 @@ use napi::Env;
 
 use super::js::{self, JsError, JsResult, Kind, Value};
 use super::redis_driver::{ClientCommands, ClientPubSub};
-use crate::redis::{connect_lazy, connect_subscriber_lazy, Commands, PubSub};
+use crate::redis::{
+    connect_lazy, connect_subscriber_lazy, Commands, Connection, PubSub, RedisSettings, Subscriber,
+};
 use options::{client_settings, url_settings};
 
 pub use errors::{bool_or_false, rejection, warn_read_fallback};
@@ -71,6 +73,28 @@ pub fn backends(
     class: &str,
     pub_sub_field: Option<&'static str>,
 ) -> JsResult<Backends> {
+    let chosen = choose(env, config, class, pub_sub_field, false)?;
+    connect(env, chosen, class, pub_sub_field)
+}
+
+/// What `config` asks for, read and checked once: the native connections' settings (with
+/// `shardedPubSub`, default `sharded_default`, and `commandTimeoutMs` applied), or the objects
+/// to drive.
+pub struct Chosen {
+    native: Option<(RedisSettings, RedisSettings)>,
+    client: Option<Value>,
+    pub_sub: Option<Value>,
+    timeout: Option<Duration>,
+}
+
+/// Reads `config` of `class` (see [`backends`]).
+pub fn choose(
+    env: &Env,
+    config: Value,
+    class: &str,
+    pub_sub_field: Option<&'static str>,
+    sharded_default: bool,
+) -> JsResult<Chosen> {
     let driver = driver(env, config, class)?;
     let client = client_field(env, config, "client", class)?;
     let pub_sub = match pub_sub_field {
@@ -151,21 +175,71 @@ pub fn backends(
         },
     };
     let sharded = match pub_sub_field {
-        Some(_) => super::args::bool_field(env, config, "shardedPubSub", class)?.unwrap_or(false),
+        Some(_) => {
+            super::args::bool_field(env, config, "shardedPubSub", class)?.unwrap_or(sharded_default)
+        }
         None => false,
     };
-    match native {
-        Some((mut settings, mut sub_settings)) => {
+    let native = native.map(|(mut settings, mut sub_settings)| {
+        for s in [&mut settings, &mut sub_settings] {
+            s.sharded_pub_sub = sharded;
+        }
+        if let Some(limit) = timeout {
             for s in [&mut settings, &mut sub_settings] {
-                s.sharded_pub_sub = sharded;
+                s.command_timeout = limit;
+                s.response_timeout = limit;
+                s.connect_timeout = s.connect_timeout.min(limit);
             }
-            if let Some(limit) = timeout {
-                for s in [&mut settings, &mut sub_settings] {
-                    s.command_timeout = limit;
-                    s.response_timeout = limit;
-                    s.connect_timeout = s.connect_timeout.min(limit);
-                }
-            }
+        }
+        (settings, sub_settings)
+    });
+    Ok(Chosen {
+        native,
+        client,
+        pub_sub,
+        timeout,
+    })
+}
+
+/// The backends of a Redis class as the event bus needs them: the native connections as
+/// their own types (the bus runs its own scripts on them, through
+/// [`crate::redis::event_log::EventLog`]), or the driven objects.
+pub enum BusBackends {
+    Native(Connection, Box<Subscriber>),
+    Driven(Backends),
+}
+
+/// [`BusBackends`] for `config` of `class`: the options of [`backends`] with
+/// `pubSubClient`, sharded pub/sub on by default (the bus's channel and log share a slot).
+pub fn bus_backends(env: &Env, config: Value, class: &str) -> JsResult<BusBackends> {
+    let chosen = choose(env, config, class, Some("pubSubClient"), true)?;
+    match &chosen.native {
+        Some((settings, sub_settings)) => Ok(BusBackends::Native(
+            connect_lazy(settings).map_err(|e| JsError::Error(format!("new {class}: {e}")))?,
+            Box::new(
+                connect_subscriber_lazy(sub_settings)
+                    .map_err(|e| JsError::Error(format!("new {class}: {e}")))?,
+            ),
+        )),
+        None => connect(env, chosen, class, Some("pubSubClient")).map(BusBackends::Driven),
+    }
+}
+
+/// The backends for what [`choose`] read.
+fn connect(
+    env: &Env,
+    chosen: Chosen,
+    class: &str,
+    pub_sub_field: Option<&'static str>,
+) -> JsResult<Backends> {
+    let Chosen {
+        native,
+        client,
+        pub_sub,
+        timeout,
+    } = chosen;
+    match native {
+        Some((settings, sub_settings)) => {
             let commands: Arc<dyn Commands> = Arc::new(
                 connect_lazy(&settings).map_err(|e| JsError::Error(format!("new {class}: {e}")))?,
             );
