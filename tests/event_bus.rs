@@ -246,3 +246,80 @@ async fn close_flushes_the_outbox_or_says_what_it_could_not_send() {
     assert!(err.to_string().contains("2 events"), "{err}");
     assert_eq!(c.stats().unsent_at_close, 2);
 }
+
+/// A subscriber that loses the channel messages whose payload contains "lost" (as a
+/// subscription that silently missed them would), and forwards the rest.
+struct Lossy(mcp_sessions_native::redis::Subscriber);
+
+impl mcp_sessions_native::redis::PubSub for Lossy {
+    fn subscribe<'a>(
+        &'a self,
+        channels: &'a [String],
+    ) -> mcp_sessions_native::redis::BoxFuture<'a, mcp_sessions_native::redis::Result<()>> {
+        Box::pin(self.0.subscribe(channels))
+    }
+
+    fn unsubscribe<'a>(
+        &'a self,
+        channels: &'a [String],
+    ) -> mcp_sessions_native::redis::BoxFuture<'a, mcp_sessions_native::redis::Result<()>> {
+        Box::pin(self.0.unsubscribe(channels))
+    }
+
+    fn ping(
+        &self,
+    ) -> mcp_sessions_native::redis::BoxFuture<'_, mcp_sessions_native::redis::Result<()>> {
+        Box::pin(self.0.ping())
+    }
+
+    fn take_events(
+        &self,
+    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<mcp_sessions_native::redis::PubSubEvent>> {
+        use mcp_sessions_native::redis::PubSub;
+        let mut inner = PubSub::take_events(&self.0)?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(event) = inner.recv().await {
+                let lost = matches!(&event, mcp_sessions_native::redis::PubSubEvent::Message { payload, .. }
+                    if String::from_utf8_lossy(payload).contains("lost"));
+                if !lost && tx.send(event).is_err() {
+                    return;
+                }
+            }
+        });
+        Some(rx)
+    }
+}
+
+#[tokio::test]
+async fn messages_a_subscription_missed_are_read_back_from_the_log() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let (a, _) = bus(&server, options("t8:"));
+    let got = Got::default();
+    let settings = server.settings();
+    let log: Arc<dyn EventLog> = Arc::new(connect_lazy(&settings).expect("connection"));
+    let sub = Arc::new(Lossy(
+        connect_subscriber_lazy(&settings).expect("subscriber"),
+    ));
+    let b = EventBus::new(log, sub, options("t8:"), got.sink()).expect("bus");
+    ready(&a).await;
+    ready(&b).await;
+    let e = |name: &str| format!(r#"{{"kind":"resource_updated","uri":"test://{name}"}}"#);
+    // A hole in A's numbers (2 never arrived live) makes B read the log before 3.
+    for name in ["1", "2-lost", "3"] {
+        a.publish(e(name));
+    }
+    assert!(got.wait_len(3, Duration::from_secs(10)).await);
+    assert_eq!(got.all(), vec![e("1"), e("2-lost"), e("3")]);
+    // The last event missed: no later one shows the hole; the idle check (300 ms here) sees the
+    // log ahead of what the channel brought.
+    a.publish(e("4-lost"));
+    assert!(got.wait_len(4, Duration::from_secs(10)).await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(got.all(), vec![e("1"), e("2-lost"), e("3"), e("4-lost")]);
+    let s = b.stats();
+    assert_eq!((s.lost, s.received_remote), (0, 4));
+    assert!(s.replayed >= 2, "{s:?}");
+}

@@ -147,6 +147,9 @@ pub trait EventLog: Send + Sync + 'static {
         count: usize,
     ) -> BoxFuture<'a, Result<Vec<Entry>>>;
 
+    /// The id of the newest entry of the log (`None` when it is empty or gone).
+    fn last_id<'a>(&'a self, names: &'a LogNames) -> BoxFuture<'a, Result<Option<EntryId>>>;
+
     /// Redis' clock, in milliseconds (the clock of stream ids).
     fn now_ms(&self) -> BoxFuture<'_, Result<u64>>;
 

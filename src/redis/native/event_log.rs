@@ -107,6 +107,18 @@ impl EventLog for Connection {
         })
     }
 
+    fn last_id<'a>(&'a self, names: &'a LogNames) -> BoxFuture<'a, Result<Option<EntryId>>> {
+        Box::pin(async move {
+            let what = || format!("XREVRANGE {} + - COUNT 1", names.log);
+            let mut cmd = redis::cmd("XREVRANGE");
+            cmd.arg(&names.log).arg("+").arg("-").arg("COUNT").arg(1);
+            let reply: redis::Value = self.query(&cmd, what).await?;
+            let newest = entries(reply)
+                .map_err(|detail| RedisError::new(RedisErrorKind::Protocol, what(), detail))?;
+            Ok(newest.first().and_then(|e| e.id))
+        })
+    }
+
     fn now_ms(&self) -> BoxFuture<'_, Result<u64>> {
         Box::pin(async move {
             let (secs, micros): (u64, u64) = self

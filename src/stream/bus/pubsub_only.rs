@@ -50,6 +50,15 @@ impl EventLog for PubSubOnly {
         })
     }
 
+    fn last_id<'a>(&'a self, names: &'a LogNames) -> BoxFuture<'a, Result<Option<EntryId>>> {
+        Box::pin(async move {
+            Err(unsupported(
+                format!("XREVRANGE {}", names.log),
+                "server-side log",
+            ))
+        })
+    }
+
     fn now_ms(&self) -> BoxFuture<'_, Result<u64>> {
         Box::pin(async move { Err(unsupported("TIME", "server-side log")) })
     }

@@ -81,13 +81,20 @@ pub(super) async fn reader_loop(inner: Arc<Inner>, mut rx: UnboundedReceiver<Pub
                 deliver(&inner, out);
             }
             _ = tokio::time::sleep_until(next_ping) => {
-                // The idle check: a subscriber connection that died without a disconnect
-                // (a partition) is found here, at the cost of one PING per interval.
+                // The idle check, two commands per interval: a PING finds a subscriber
+                // connection that died without a disconnect (a partition), and the log's newest
+                // id one that lives on without its subscription (a cluster failover that moved
+                // the bus's slot: the crate does not carry a sharded subscription over). Newer
+                // than the last id seen: subscribe again and read back what was missed.
                 let result = inner.subscriber.ping().await;
                 inner.health.record(Link::Subscriber, result.as_ref().map(|_| ()));
                 if result.is_err() {
                     due.reconnect = true;
                     due.catch_up = log;
+                } else if log && behind(&inner, &receiver).await {
+                    tracing::debug!("event bus: the log is ahead of what the channel brought; subscribing again");
+                    due.reconnect = true;
+                    due.catch_up = true;
                 }
                 receiver.forget_idle(Instant::now(), forget_after);
                 inner.origins.store(receiver.origins() as u64, Ordering::Relaxed);
@@ -114,8 +121,18 @@ async fn recover(inner: &Inner, receiver: &mut Receiver, due: &mut Due) -> Resul
     if due.reconnect {
         // A command starts a new reconnect round if the last one gave up; once it answers,
         // the subscription is restored (replayed by the connection, or made again on a new
-        // Sentinel primary by `ping`).
+        // Sentinel primary by `ping`). Subscribing once more puts a cluster's sharded
+        // subscription on the node that serves the slot now (the crate's own resubscription
+        // may still point at the dead one); on one node it changes nothing.
         let result = inner.subscriber.ping().await;
+        inner
+            .health
+            .record(Link::Subscriber, result.as_ref().map(|_| ()));
+        result?;
+        let result = inner
+            .subscriber
+            .subscribe(std::slice::from_ref(&inner.names.channel))
+            .await;
         inner
             .health
             .record(Link::Subscriber, result.as_ref().map(|_| ()));
@@ -144,6 +161,16 @@ async fn recover(inner: &Inner, receiver: &mut Receiver, due: &mut Due) -> Resul
         due.catch_up = false;
     }
     Ok(())
+}
+
+/// Whether the log holds an entry newer than the last one this reader saw (a failed check
+/// counts as not behind: the PING of the same check judges the connection).
+async fn behind(inner: &Inner, receiver: &Receiver) -> bool {
+    let result = inner.log.last_id(&inner.names).await;
+    inner
+        .health
+        .record(Link::Commands, result.as_ref().map(|_| ()));
+    matches!((result, receiver.last()), (Ok(Some(newest)), Some(last)) if newest > last)
 }
 
 /// Reads the log after the last id, page by page, delivering what this process has not seen.
