@@ -236,7 +236,11 @@ interface RedisServerEventBusOptions extends RedisConnectionConfig {
    * `stats().lost`. 0: no age limit. Default 300000 (5 minutes).
    */
   retentionMaxAgeMs?: number
-  /** Most events waiting here while Redis is unreachable; the oldest go first. Default 10000. */
+  /**
+   * Most events waiting here to be appended (while Redis is unreachable, or in a burst that
+   * outpaces it); beyond it the oldest are dropped, counted in `stats().outboxDropped`.
+   * Default 100000.
+   */
   outboxMaxLength?: number
   /** How long an event may wait here while Redis is unreachable, in ms. Default 300000. */
   outboxMaxAgeMs?: number

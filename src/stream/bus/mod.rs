@@ -43,7 +43,7 @@ pub mod wire;
 mod writer;
 
 use outbox::Outbox;
-use status::{Counters, Health, HealthState, Stats};
+use status::{Counters, Health, HealthState, Stats, Throttle};
 
 pub use crate::redis::event_log::DEFAULT_BUS_PREFIX;
 
@@ -51,8 +51,10 @@ pub use crate::redis::event_log::DEFAULT_BUS_PREFIX;
 pub const DEFAULT_RETENTION_MAX_LEN: u64 = 10_000;
 /// How long the log keeps an event, by default (ms).
 pub const DEFAULT_RETENTION_MAX_AGE_MS: u64 = 300_000;
-/// Most events waiting in the outbox, by default.
-pub const DEFAULT_OUTBOX_MAX: usize = 10_000;
+/// Most events waiting in the outbox, by default. Every publish passes through the outbox, so
+/// this also bounds a burst that outpaces Redis (about 100k appends/s on loopback): 100k
+/// events of ~150 bytes is ~15 MB at most.
+pub const DEFAULT_OUTBOX_MAX: usize = 100_000;
 /// How long an event may wait in the outbox, by default (ms).
 pub const DEFAULT_OUTBOX_MAX_AGE_MS: u64 = 300_000;
 /// How often an idle subscriber connection is checked, by default (ms).
@@ -105,6 +107,8 @@ struct Inner {
     wake: Notify,
     counters: Counters,
     health: HealthState,
+    /// Warnings about lost events, at most one per 10 s.
+    lost_warning: Throttle,
     closed: AtomicBool,
     /// Gauge: origins the reader tracks.
     origins: AtomicU64,
@@ -168,6 +172,7 @@ impl EventBus {
             wake: Notify::new(),
             counters: Counters::default(),
             health: HealthState::default(),
+            lost_warning: Throttle::default(),
             closed: AtomicBool::new(false),
             origins: AtomicU64::new(0),
             created: Instant::now(),

@@ -259,10 +259,12 @@ fn apply(inner: &Inner, verdict: Verdict, out: &mut Vec<String>) {
         Verdict::Deliver { event, lost } => {
             if lost > 0 {
                 Counters::add(&inner.counters.lost, lost);
-                tracing::warn!(
-                    lost,
-                    "event bus: events of another process were never received (out of the retention window, or dropped by its outbox)"
-                );
+                if let Some(lost) = inner.lost_warning.note(lost, Instant::now()) {
+                    tracing::warn!(
+                        lost,
+                        "event bus: events of other processes were never received (out of the retention window, or dropped by their outbox); at most one such line per 10 s"
+                    );
+                }
             }
             out.push(event);
         }

@@ -72,6 +72,28 @@ pub struct Stats {
     pub origins: u64,
 }
 
+/// At most one warning per [`Throttle::EVERY`] for something that can happen per event (events
+/// found lost), carrying the count since the last one, so a burst is one line, not thousands.
+#[derive(Debug, Default)]
+pub struct Throttle(Mutex<(Option<std::time::Instant>, u64)>);
+
+impl Throttle {
+    pub const EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+    /// Notes `n` more; returns the count to warn about now, if a warning is due.
+    pub fn note(&self, n: u64, now: std::time::Instant) -> Option<u64> {
+        let mut g = self.0.lock();
+        g.1 += n;
+        if g.0
+            .is_some_and(|last| now.saturating_duration_since(last) < Self::EVERY)
+        {
+            return None;
+        }
+        g.0 = Some(now);
+        Some(std::mem::take(&mut g.1))
+    }
+}
+
 /// The state of one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkState {
@@ -223,6 +245,16 @@ impl HealthState {
 mod tests {
     use super::*;
     use crate::redis::{RedisError, RedisErrorKind};
+
+    #[test]
+    fn the_throttle_sums_what_it_holds_back() {
+        let t = Throttle::default();
+        let t0 = std::time::Instant::now();
+        assert_eq!(t.note(3, t0), Some(3));
+        assert_eq!(t.note(4, t0 + std::time::Duration::from_secs(1)), None);
+        assert_eq!(t.note(5, t0 + std::time::Duration::from_secs(2)), None);
+        assert_eq!(t.note(1, t0 + Throttle::EVERY), Some(10));
+    }
 
     #[test]
     fn health_follows_the_links() {
