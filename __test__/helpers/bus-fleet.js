@@ -12,11 +12,14 @@ const nodeRequire = typeof __nodeRequire === "function" ? __nodeRequire : requir
 const SERVER = path.join(ROOT, "examples", "bus-fleet", "server.mjs");
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Starts one instance; resolves once it listens. */
-async function startInstance({ name, redisUrl, bus, prefix }) {
+/**
+ * Starts one instance; resolves once it listens. `server`: another server script and the node
+ * binary to run it with (the mcp-use 2.x fixture under Node 22), default the example's.
+ */
+async function startInstance({ name, redisUrl, bus, prefix, server = {} }) {
   const port = await freePort();
-  const env = { ...process.env, PORT: String(port), INSTANCE: name, REDIS_URL: redisUrl, BUS: bus, BUS_PREFIX: prefix };
-  const proc = spawn(process.execPath, [SERVER], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  const env = { ...process.env, PORT: String(port), INSTANCE: name, REDIS_URL: redisUrl, BUS: bus, BUS_PREFIX: prefix, ...server.env };
+  const proc = spawn(server.node || process.execPath, [server.script || SERVER], { cwd: server.cwd || ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`instance ${name} did not listen:\n${out}`)), 30_000);
@@ -70,12 +73,12 @@ const METHODS = {
  * Two instances, the proxy and a listening client. `uris`: the resource URIs the listen stream
  * subscribes to. `received` collects `kind` (and `kind uri` for updates) per notification.
  */
-async function startBusFleet({ redisUrl, bus, prefix, uris }) {
+async function startBusFleet({ redisUrl, bus, prefix, uris, server }) {
   const instances = [];
   let proxy;
   let client;
   try {
-    for (const name of ["a", "b"]) instances.push(await startInstance({ name, redisUrl, bus, prefix }));
+    for (const name of ["a", "b"]) instances.push(await startInstance({ name, redisUrl, bus, prefix, server }));
     const { roundRobinProxy } = nodeRequire(path.join(ROOT, "examples", "fleet", "proxy.mjs"));
     proxy = roundRobinProxy(instances.map((i) => ({ host: "127.0.0.1", port: i.port })));
     await new Promise((resolve) => proxy.listen(0, "127.0.0.1", resolve));
