@@ -323,3 +323,26 @@ async fn messages_a_subscription_missed_are_read_back_from_the_log() {
     assert_eq!((s.lost, s.received_remote), (0, 4));
     assert!(s.replayed >= 2, "{s:?}");
 }
+
+#[tokio::test]
+async fn a_bus_made_while_redis_is_down_receives_what_was_published_since() {
+    let Some(mut server) = redis_or_skip() else {
+        return;
+    };
+    let (a, _) = bus(&server, options("t9:"));
+    ready(&a).await;
+    a.publish(event(0)); // before B exists: not for B
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a.stats().appended < 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.stop();
+    let (b, got_b) = bus(&server, options("t9:"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.publish(event(1)); // after B was made, while Redis is down: waits in A's outbox
+    server.start_again();
+    assert!(got_b.wait_len(1, Duration::from_secs(20)).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(got_b.all(), vec![event(1)]);
+    drop(b);
+}
