@@ -85,24 +85,32 @@ impl Receiver {
 
     /// Judges `entry` (see the module docs); `now` stamps the origin as heard of.
     pub fn judge(&mut self, entry: Entry, mode: Mode, now: Instant) -> Verdict {
-        if let (Some(id), Some(last)) = (entry.id, self.last) {
-            if id <= last {
-                return Verdict::Duplicate;
-            }
-        }
         let own = entry.origin == self.own_origin;
         let previous = (!own)
             .then(|| self.origins.get(&entry.origin).map(|s| s.seq))
             .flatten();
-        if let Some(prev) = previous {
-            if entry.seq <= prev {
+        let passed = matches!((entry.id, self.last), (Some(id), Some(last)) if id <= last);
+        match previous {
+            Some(prev) if entry.seq <= prev => {
                 // Consumed (its id is behind us now), not delivered.
                 self.advance(entry.id);
                 return Verdict::Duplicate;
             }
-            if entry.seq > prev + 1 && mode == Mode::Live && self.log && entry.id.is_some() {
+            Some(_) if passed => {
+                // A new event of a known publisher at an id already passed: the log was made
+                // again (Redis lost it) on a clock behind the old one. Follow the new ids, or
+                // everything until the clock catches up would be taken for duplicates.
+                self.last = entry.id;
+            }
+            Some(prev)
+                if entry.seq > prev + 1 && mode == Mode::Live && self.log && entry.id.is_some() =>
+            {
                 return Verdict::Gap;
             }
+            Some(_) => {}
+            // No number to tell by: the id decides.
+            None if passed => return Verdict::Duplicate,
+            None => {}
         }
         self.advance(entry.id);
         if own {
@@ -282,6 +290,41 @@ mod tests {
         assert_eq!(r.origins(), 2);
         r.forget_idle(now + Duration::from_secs(10), Duration::from_secs(5));
         assert_eq!(r.origins(), 0);
+    }
+
+    #[test]
+    fn ids_that_start_again_lower_are_followed_for_known_publishers() {
+        let now = Instant::now();
+        let mut r = receiver();
+        assert_eq!(
+            r.judge(entry(100, "a", 1), Mode::Live, now),
+            deliver("a#1", 0)
+        );
+        // Redis restarted empty on a clock 50 ms behind: a's next events get lower ids.
+        assert_eq!(
+            r.judge(entry(60, "a", 2), Mode::Live, now),
+            deliver("a#2", 0)
+        );
+        assert_eq!(r.last(), Some(EntryId::at(60)));
+        assert_eq!(
+            r.judge(entry(70, "b", 1), Mode::Live, now),
+            deliver("b#1", 0)
+        );
+        assert_eq!(
+            r.judge(entry(80, "a", 3), Mode::Live, now),
+            deliver("a#3", 0)
+        );
+        // A catch-up over the new ids still skips what was delivered.
+        assert_eq!(
+            r.judge(entry(60, "a", 2), Mode::CatchUp, now),
+            Verdict::Duplicate
+        );
+        // With a hole, the publisher's event at a passed id is delivered, the hole counted: a
+        // catch-up could not read it back from the old position.
+        assert_eq!(
+            r.judge(entry(65, "a", 6), Mode::Live, now),
+            deliver("a#6", 2)
+        );
     }
 
     #[test]
