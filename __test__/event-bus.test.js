@@ -97,11 +97,20 @@ describeRedis("RedisServerEventBus: the in-process contract, as InMemoryServerEv
     expect(calls).toBe(1);
     expect(() => u2()).not.toThrow();
     const u3 = bus.subscribe(f);
-    u1(); // an old unsubscribe does not remove the new registration... as the SDK's Set does:
+    u1(); // spent (its `live` flag): f stays registered
     bus.publish({ kind: "prompts_list_changed" });
-    // InMemoryServerEventBus: u1 is spent (its `live` flag), so f stays registered.
     expect(calls).toBe(2);
     u3();
+    // An unsubscribe not called yet removes the function, also when it was subscribed again
+    // since (the SDK's Set.delete(f)).
+    const ua = bus.subscribe(f);
+    const ub = bus.subscribe(f);
+    ua();
+    bus.subscribe(f);
+    ub();
+    bus.publish({ kind: "prompts_list_changed" });
+    expect(calls).toBe(2);
+    expect(bus.listenerCount).toBe(0);
   });
 
   test.each(flavours)("%s: unsubscribing mid-dispatch skips that listener; one added mid-dispatch is called", (_n, make) => {

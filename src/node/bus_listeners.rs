@@ -58,7 +58,8 @@ fn index(env: &Env, listeners: &Listeners) -> JsResult<Value> {
     }
 }
 
-/// Registers `listener` (a function) and returns its registration id.
+/// Registers `listener` (a function), once however often it is added; returns its
+/// registration id.
 pub fn add(env: &Env, listeners: &Listeners, listener: Value) -> JsResult<u64> {
     let map = index(env, listeners)?;
     let known = js::call_method(env, map, "get", &[listener])?
@@ -78,14 +79,22 @@ pub fn add(env: &Env, listeners: &Listeners, listener: Value) -> JsResult<u64> {
     Ok(id)
 }
 
-/// Removes registration `id` of `listener`, if it is still there.
-pub fn remove(env: &Env, listeners: &Listeners, id: u64, listener: Value) -> JsResult<()> {
+/// Removes `listener`'s registration, whichever `subscribe` made it: as the SDK's
+/// `Set.delete(listener)`, an unsubscribe function removes the function, also when it was
+/// subscribed again since.
+pub fn remove(env: &Env, listeners: &Listeners, listener: Value) -> JsResult<()> {
+    let map = index(env, listeners)?;
+    let known = js::call_method(env, map, "get", &[listener])?
+        .map_err(|m| JsError::Error(format!("Map.get threw: {m}")))?;
+    if js::kind(env, known)? != Kind::Number {
+        return Ok(());
+    }
+    let id = js::number_value(env, known)? as u64;
     let removed = listeners.lock().by_id.remove(&id);
     if let Some(r) = removed {
         r.release(env);
-        let map = index(env, listeners)?;
-        let _ = js::call_method(env, map, "delete", &[listener])?;
     }
+    let _ = js::call_method(env, map, "delete", &[listener])?;
     Ok(())
 }
 

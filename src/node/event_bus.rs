@@ -9,7 +9,6 @@
 //! Events of other processes arrive in batches through the completion queue, each parsed once
 //! and handed to every listener.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -133,22 +132,20 @@ impl RedisServerEventBus {
                     js::kind(&env, listener)?.describe()
                 )));
             }
-            let id = listeners::add(&env, &self.listeners, listener)?;
-            let held = js::JsRef::new(&env, listener)?;
+            listeners::add(&env, &self.listeners, listener)?;
             let registry = self.listeners.clone();
-            let live = AtomicBool::new(true);
-            let held = parking_lot::Mutex::new(Some(held));
+            // Each returned function is spent by its first call, as the SDK's `live` flag.
+            // It holds the listener until then (the registry removes by function, as a Set).
+            let held = parking_lot::Mutex::new(Some(js::JsRef::new(&env, listener)?));
             js::function(&env, "unsubscribe", move |env, _| {
-                if !live.swap(false, Ordering::AcqRel) {
-                    return;
-                }
                 let Some(held) = held.lock().take() else {
                     return;
                 };
-                if let Ok(f) = held.get(env) {
-                    if let Err(e) = listeners::remove(env, &registry, id, f) {
-                        tracing::debug!(error = %e.message(), "event bus: unsubscribe failed");
-                    }
+                let removed = held
+                    .get(env)
+                    .and_then(|f| listeners::remove(env, &registry, f));
+                if let Err(e) = removed {
+                    tracing::debug!(error = %e.message(), "event bus: unsubscribe failed");
                 }
                 held.release(env);
             })
