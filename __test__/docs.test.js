@@ -47,7 +47,7 @@ const EXERCISED = {
   "node bench/calls.mjs": ["__test__/docs.test.js", "bench/calls.mjs"],
   // docs/event-bus.md
   "npm run start:bus-fleet": ["__test__/bus-fleet.test.js", "npm run start:bus-fleet"],
-  // the full run takes ~3 minutes and rewrites bench/results/bus.json: the quick one runs here
+  // the full run takes ~2 minutes and rewrites bench/results/bus.json: the quick one runs here
   "npm run bench:bus": ["__test__/docs.test.js", "bench/bus.mjs --quick"],
 };
 
