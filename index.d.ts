@@ -208,6 +208,68 @@ export type RedisStreamManagerConfig =
   | (RedisStreamManagerOptions & RedisSentinelConfig & { pubSubClient?: RedisClient | RedisClientLike })
 
 /**
+ * A change event of `@modelcontextprotocol/server` 2.x (`ServerEvent`), structurally: the
+ * SDK's own type is assignable to it and back.
+ */
+export type ServerEvent = (
+  | { kind: "tools_list_changed" }
+  | { kind: "prompts_list_changed" }
+  | { kind: "resources_list_changed" }
+  | { kind: "resource_updated"; uri: string }
+) & {
+  /** Forwarded notification params; kept exactly through Redis (JSON). */
+  params?: { [key: string]: unknown }
+}
+
+interface RedisServerEventBusOptions extends RedisConnectionConfig {
+  /**
+   * Prefix of the bus's key and channel: `{<prefix>}log` (a Redis Stream) and
+   * `{<prefix>}live`, the prefix being their Redis Cluster hash tag. New keys, which
+   * mcp-use's classes never read. Default `"mcp:events:"`.
+   */
+  prefix?: string
+  /** Most events the log keeps (`MAXLEN ~`, so a few more may stay). Default 10000. */
+  retentionMaxLength?: number
+  /**
+   * How long the log keeps an event, in ms (`MINID ~` at each append; the key expires after
+   * this long without appends). A process away longer misses what fell out, counted in
+   * `stats().lost`. 0: no age limit. Default 300000 (5 minutes).
+   */
+  retentionMaxAgeMs?: number
+  /**
+   * Most events waiting here to be appended (while Redis is unreachable, or in a burst that
+   * outpaces it); beyond it the oldest are dropped, counted in `stats().outboxDropped`.
+   * Default 100000.
+   */
+  outboxMaxLength?: number
+  /** How long an event may wait here while Redis is unreachable, in ms. Default 300000. */
+  outboxMaxAgeMs?: number
+  /** How often an idle subscriber connection is checked (one PING), in ms. Default 15000. */
+  healthIntervalMs?: number
+  /** How long `close()` waits for waiting events to be appended, in ms. Default 5000. */
+  closeTimeoutMs?: number
+  /**
+   * On a Redis Cluster, `SPUBLISH`/`SSUBSCRIBE` on the bus's slot (Redis 7+) rather than
+   * classic pub/sub, which every node relays. Every process of a fleet must agree. No effect
+   * on one node or Sentinel. Default `true`.
+   */
+  shardedPubSub?: boolean
+  /** Receives what a listener throws (as `InMemoryServerEventBus`'s `onerror`). */
+  onerror?: (error: Error) => void
+}
+
+/**
+ * Where `RedisServerEventBus` connects: as `RedisStreamManager`. `driver: "client"` (or an
+ * object that is not node-redis / ioredis) drives the objects' `publish`/`subscribe`: pub/sub
+ * only, no retention or catch-up (`health().mode === "pubsub"`).
+ */
+export type RedisServerEventBusConfig =
+  | (RedisServerEventBusOptions & { client: RedisClient | RedisClientLike; pubSubClient?: RedisClient | RedisClientLike })
+  | (RedisServerEventBusOptions & { url: string; client?: RedisClient | RedisClientLike; pubSubClient?: RedisClient | RedisClientLike; driver?: "auto" | "native" })
+  | (RedisServerEventBusOptions & RedisClusterConfig & { pubSubClient?: RedisClient | RedisClientLike })
+  | (RedisServerEventBusOptions & RedisSentinelConfig & { pubSubClient?: RedisClient | RedisClientLike })
+
+/**
  * Sessions in memory, persisted to one JSON file (mcp-use's format) so they survive a
  * restart. Saves are serialized and written off the JS thread, atomically and durably
  * (temp file with mode 0600, fsync, rename, fsync of the directory). Unsaved changes are
@@ -289,6 +351,47 @@ export declare class InMemoryStreamManager {
 }
 
 /**
+ * A `ServerEventBus` (`@modelcontextprotocol/server` 2.x) shared by every process of a fleet
+ * through Redis: one subscription and one command connection per bus, a Redis Stream log so
+ * an event published while Redis or a subscriber is away is still delivered once both are
+ * back (within the retention window).
+ */
+export declare class RedisServerEventBus {
+  constructor(config: RedisServerEventBusConfig)
+  /**
+   * Delivers `event` to this process's listeners now and to every other process's through
+   * Redis. Synchronous and never rejects: while Redis is unreachable the event waits in the
+   * outbox. Throws a TypeError (publishing nothing) when `event` is not a `ServerEvent`.
+   */
+  publish(event: ServerEvent): void
+  /**
+   * Registers `listener` for every event, from this process and the others; returns an
+   * idempotent unsubscribe function.
+   */
+  subscribe(listener: (event: ServerEvent) => void): () => void
+  /** The number of registered listeners (as `InMemoryServerEventBus.listenerCount`). */
+  get listenerCount(): number
+  /**
+   * Waits (at most `closeTimeoutMs`) until the events published here are appended, then
+   * stops reading from Redis. Rejects, naming how many, when Redis did not take them in
+   * time. Listeners stay registered; `publish` after `close` reaches only this process.
+   */
+  close(): Promise<void>
+  /** Counters and gauges since the bus was made (plain numbers, synchronous). */
+  stats(): EventBusStats
+  /**
+   * Whether the bus reaches Redis: `"ok"`, `"degraded"` (one connection down, events
+   * waiting, or pub/sub only) or `"down"` (both connections down, or closed), and why.
+   */
+  health(): EventBusHealth
+  /**
+   * `"client"` when the passed clients' own methods are driven (pub/sub only), `"native"`
+   * when the addon's own connections are used.
+   */
+  get driver(): "native" | "client"
+}
+
+/**
  * Session metadata in Redis under `{prefix}{sessionId}` as JSON, the keys and values of
  * mcp-use's class. `get`/`has`/`keys` log a Redis failure and resolve `null`/`false`/`[]`;
  * the other methods reject with an error naming Redis and the command.
@@ -361,6 +464,71 @@ export declare class RedisStreamManager {
   forwardInboundResponse(message: { id: string | number; [key: string]: unknown }, sessionId: string): Promise<boolean>
   /** Sets the handler for responses forwarded here by other instances. */
   onForwardedResponse(handler: (message: unknown, sessionId: string) => void): void
+}
+
+/** `bus.health()`. */
+export interface EventBusHealth {
+  status: "ok" | "degraded" | "down"
+  /** Why it is not `"ok"` (empty when it is). */
+  reason: string
+  /** `"log"`: Redis Streams with catch-up; `"pubsub"`: pub/sub only (driver `"client"`). */
+  mode: "log" | "pubsub"
+  redis: EventBusRedisHealth
+}
+
+/** `bus.health().redis`. */
+export interface EventBusRedisHealth {
+  /** The command connection (appends, catch-up reads). */
+  commands: "up" | "down" | "unknown"
+  /** The subscriber connection. */
+  subscriber: "up" | "down" | "unknown"
+  /** The last Redis error, if any. */
+  lastError: string | null
+  /** When it happened (Unix ms). */
+  lastErrorAt: number | null
+  /** Since when a connection is down (Unix ms), `null` while both are up. */
+  downSince: number | null
+}
+
+/** `bus.stats()`. */
+export interface EventBusStats {
+  /** Listeners registered here. */
+  listeners: number
+  /** Events published here. */
+  published: number
+  /** Of those, appended to Redis (seen by the other processes). */
+  appended: number
+  /** Append attempts that failed (retried while the events wait in the outbox). */
+  appendFailures: number
+  /** Listener calls for events published here. */
+  deliveredLocal: number
+  /** Events of other processes delivered here. */
+  receivedRemote: number
+  /** Of those, read back from the log (after a reconnect, at start, or a gap). */
+  replayed: number
+  /** Events received twice and skipped. */
+  duplicatesSkipped: number
+  /**
+   * Events of other processes this one never received (outside the retention window, or
+   * dropped by their publisher's outbox; pub/sub only: published while it was away).
+   */
+  lost: number
+  /** Events waiting in the outbox now. */
+  outbox: number
+  /** Events dropped from the outbox over `outboxMaxLength`. */
+  outboxDropped: number
+  /** Events dropped from the outbox over `outboxMaxAgeMs`. */
+  outboxExpired: number
+  /** Events not appended because the bus closed first. */
+  unsentAtClose: number
+  /** Listener calls that threw. */
+  listenerErrors: number
+  /** Catch-up reads of the log. */
+  catchUps: number
+  /** Channel messages that were not the bus's (ignored). */
+  malformed: number
+  /** Publishing processes tracked for order and duplicates. */
+  origins: number
 }
 
 /** Store-and-forward counters of one manager, since it was made (`manager.pendingStats()`). */

@@ -833,5 +833,6 @@ module.exports = nativeBinding
 module.exports.FileSystemSessionStore = nativeBinding.FileSystemSessionStore
 module.exports.InMemorySessionStore = nativeBinding.InMemorySessionStore
 module.exports.InMemoryStreamManager = nativeBinding.InMemoryStreamManager
+module.exports.RedisServerEventBus = nativeBinding.RedisServerEventBus
 module.exports.RedisSessionStore = nativeBinding.RedisSessionStore
 module.exports.RedisStreamManager = nativeBinding.RedisStreamManager

@@ -8,5 +8,6 @@ export const {
   RedisSessionStore,
   InMemoryStreamManager,
   RedisStreamManager,
+  RedisServerEventBus,
 } = binding
 export default binding

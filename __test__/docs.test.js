@@ -16,7 +16,7 @@ const { TARGETS } = require("../loader-error.js");
 
 jest.setTimeout(180_000);
 
-const PAGES = ["README.md", "CONTRIBUTING.md", "docs/architecture.md", "docs/performance.md", "docs/redis.md", "docs/compatibility.md"];
+const PAGES = ["README.md", "CONTRIBUTING.md", "docs/architecture.md", "docs/performance.md", "docs/redis.md", "docs/compatibility.md", "docs/event-bus.md"];
 const read = (f) => fs.readFileSync(path.join(ROOT, f), "utf8");
 const PKG = JSON.parse(read("package.json"));
 const script = (name) => PKG.scripts[name];
@@ -53,6 +53,10 @@ const EXERCISED = {
   "node bench/run.mjs --only rstore:ops,stream:latency": ["__test__/docs.test.js", "bench/run.mjs --list"],
   "node bench/run.mjs --cpu-prof": ["bench/run.mjs", 'flag("--cpu-prof")'],
   "node bench/calls.mjs": ["__test__/docs.test.js", "bench/calls.mjs"],
+  // docs/event-bus.md
+  "npm run start:bus-fleet": ["__test__/bus-fleet.test.js", "npm run start:bus-fleet"],
+  // the full run takes ~2 minutes and rewrites bench/results/bus.json: the quick one runs here
+  "npm run bench:bus": ["__test__/docs.test.js", "bench/bus.mjs --quick"],
 };
 
 /** The command lines of every ```sh block: comments and blank lines dropped. */
@@ -88,6 +92,8 @@ describe("the commands of README.md, CONTRIBUTING.md and docs/", () => {
     expect(script("test")).toMatch(/npm run test:jest && npm run test:cargo/);
     expect(script("test:cargo")).toBe("cargo test");
     expect(script("bench")).toBe("node bench/run.mjs");
+    expect(script("start:bus-fleet")).toBe("node examples/bus-fleet/fleet.mjs");
+    expect(script("bench:bus")).toBe("node bench/bus.mjs");
     expect(fs.existsSync(path.join(ROOT, "__test__/example.test.js"))).toBe(true);
   });
 
@@ -174,7 +180,7 @@ test("the TypeScript snippets of README.md and docs/redis.md type-check against 
   fs.mkdirSync(dir, { recursive: true });
   try {
     const files = [];
-    for (const page of ["README.md", "docs/redis.md"]) {
+    for (const page of ["README.md", "docs/redis.md", "docs/event-bus.md"]) {
       [...read(page).matchAll(/^```ts\n([\s\S]*?)^```$/gm)].forEach((m, i) => {
         const name = `${path.basename(page, ".md")}-${i}.ts`;
         fs.writeFileSync(path.join(dir, name), `${m[1]}export {};\n`);
@@ -250,6 +256,21 @@ describe("commands run here", () => {
     expect(r.code).toBe(0);
     const tasks = r.stdout.split("\n").map((l) => l.split(/\s+/)[0]).filter(Boolean);
     for (const t of ["rstore:ops", "stream:latency"]) expect(tasks).toContain(t);
+  });
+
+  test("npm run bench:bus: bench/bus.mjs --quick measures both buses and writes its JSON", async () => {
+    const out = path.join(os.tmpdir(), `bus-bench-${process.pid}.json`);
+    try {
+      const r = await runNode([path.join(ROOT, "bench", "bus.mjs"), "--quick", "--out", out], { cwd: ROOT, timeoutMs: 170_000 });
+      expect([r.code, r.stderr]).toEqual([0, expect.any(String)]);
+      const j = JSON.parse(fs.readFileSync(out, "utf8"));
+      expect(j.memory.crossLatencyUs.delivered).toBe(false);
+      expect(j.redis.crossLatencyUs.delivered).toBe(true);
+      expect(j.redis.fanout).toMatchObject({ delivered: true, listeners: 10_000 });
+      expect(j.redis.lostOrDropped).toBe(0);
+    } finally {
+      fs.rmSync(out, { force: true });
+    }
   });
 
   test("node bench/calls.mjs prints the per-call costs docs/performance.md cites", async () => {

@@ -38,6 +38,7 @@ const CLASSES = [
   "RedisSessionStore",
   "InMemoryStreamManager",
   "RedisStreamManager",
+  "RedisServerEventBus",
 ];
 // The README's command, and the one examples/app/Dockerfile's build stage runs.
 const PACK_LOCAL = "npm run pack:local";

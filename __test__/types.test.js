@@ -33,3 +33,9 @@ test("extensions.ts (driver, url, commandTimeoutMs) type-checks against index.d.
   expect(r.output).toBe("");
   expect(r.status).toBe(0);
 });
+
+test("event-bus.ts: RedisServerEventBus is the SDK v2's ServerEventBus (incl. expected errors)", () => {
+  const r = tsc("__test__/types/tsconfig.event-bus.json");
+  expect(r.output).toBe("");
+  expect(r.status).toBe(0);
+});

@@ -206,3 +206,65 @@ export type RedisStreamManagerConfig =
   | (RedisStreamManagerOptions & { url: string; client?: RedisClient | RedisClientLike; pubSubClient?: RedisClient | RedisClientLike; driver?: "auto" | "native" })
   | (RedisStreamManagerOptions & RedisClusterConfig & { pubSubClient?: RedisClient | RedisClientLike })
   | (RedisStreamManagerOptions & RedisSentinelConfig & { pubSubClient?: RedisClient | RedisClientLike })
+
+/**
+ * A change event of `@modelcontextprotocol/server` 2.x (`ServerEvent`), structurally: the
+ * SDK's own type is assignable to it and back.
+ */
+export type ServerEvent = (
+  | { kind: "tools_list_changed" }
+  | { kind: "prompts_list_changed" }
+  | { kind: "resources_list_changed" }
+  | { kind: "resource_updated"; uri: string }
+) & {
+  /** Forwarded notification params; kept exactly through Redis (JSON). */
+  params?: { [key: string]: unknown }
+}
+
+interface RedisServerEventBusOptions extends RedisConnectionConfig {
+  /**
+   * Prefix of the bus's key and channel: `{<prefix>}log` (a Redis Stream) and
+   * `{<prefix>}live`, the prefix being their Redis Cluster hash tag. New keys, which
+   * mcp-use's classes never read. Default `"mcp:events:"`.
+   */
+  prefix?: string
+  /** Most events the log keeps (`MAXLEN ~`, so a few more may stay). Default 10000. */
+  retentionMaxLength?: number
+  /**
+   * How long the log keeps an event, in ms (`MINID ~` at each append; the key expires after
+   * this long without appends). A process away longer misses what fell out, counted in
+   * `stats().lost`. 0: no age limit. Default 300000 (5 minutes).
+   */
+  retentionMaxAgeMs?: number
+  /**
+   * Most events waiting here to be appended (while Redis is unreachable, or in a burst that
+   * outpaces it); beyond it the oldest are dropped, counted in `stats().outboxDropped`.
+   * Default 100000.
+   */
+  outboxMaxLength?: number
+  /** How long an event may wait here while Redis is unreachable, in ms. Default 300000. */
+  outboxMaxAgeMs?: number
+  /** How often an idle subscriber connection is checked (one PING), in ms. Default 15000. */
+  healthIntervalMs?: number
+  /** How long `close()` waits for waiting events to be appended, in ms. Default 5000. */
+  closeTimeoutMs?: number
+  /**
+   * On a Redis Cluster, `SPUBLISH`/`SSUBSCRIBE` on the bus's slot (Redis 7+) rather than
+   * classic pub/sub, which every node relays. Every process of a fleet must agree. No effect
+   * on one node or Sentinel. Default `true`.
+   */
+  shardedPubSub?: boolean
+  /** Receives what a listener throws (as `InMemoryServerEventBus`'s `onerror`). */
+  onerror?: (error: Error) => void
+}
+
+/**
+ * Where `RedisServerEventBus` connects: as `RedisStreamManager`. `driver: "client"` (or an
+ * object that is not node-redis / ioredis) drives the objects' `publish`/`subscribe`: pub/sub
+ * only, no retention or catch-up (`health().mode === "pubsub"`).
+ */
+export type RedisServerEventBusConfig =
+  | (RedisServerEventBusOptions & { client: RedisClient | RedisClientLike; pubSubClient?: RedisClient | RedisClientLike })
+  | (RedisServerEventBusOptions & { url: string; client?: RedisClient | RedisClientLike; pubSubClient?: RedisClient | RedisClientLike; driver?: "auto" | "native" })
+  | (RedisServerEventBusOptions & RedisClusterConfig & { pubSubClient?: RedisClient | RedisClientLike })
+  | (RedisServerEventBusOptions & RedisSentinelConfig & { pubSubClient?: RedisClient | RedisClientLike })

@@ -7,7 +7,8 @@
 //!   driven-client implementation, inbound messages);
 //! * `local_store.rs`: the methods the two local session stores share;
 //! * one file per class: `memory_session_store.rs`, `file_session_store.rs`,
-//!   `redis_session_store.rs`, `memory_stream_manager.rs`, `redis_stream_manager.rs`.
+//!   `redis_session_store.rs`, `memory_stream_manager.rs`, `redis_stream_manager.rs`,
+//!   `redis_server_event_bus.rs`.
 
 mod file_session_store;
 mod js;
@@ -15,6 +16,7 @@ mod local_store;
 mod memory_session_store;
 mod memory_stream_manager;
 mod redis;
+mod redis_server_event_bus;
 mod redis_session_store;
 mod redis_stream_manager;
 

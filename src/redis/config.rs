@@ -77,6 +77,17 @@ pub fn backends(
     class: &str,
     pub_sub_field: Option<&str>,
 ) -> ConfigResult<Backends> {
+    backends_sharded_by_default(config, class, pub_sub_field, false)
+}
+
+/// [`backends`], with `shardedPubSub` defaulting to `sharded_default` (the event bus's log
+/// and channel share a slot, so sharded pub/sub fits it by default).
+pub fn backends_sharded_by_default(
+    config: &Object,
+    class: &str,
+    pub_sub_field: Option<&str>,
+    sharded_default: bool,
+) -> ConfigResult<Backends> {
     let driver = driver(config, class)?;
     let client = client_field(config, "client", class)?;
     let pub_sub = match pub_sub_field {
@@ -145,7 +156,7 @@ pub fn backends(
         },
     };
     let sharded = match pub_sub_field {
-        Some(_) => bool_field(config, "shardedPubSub", class)?.unwrap_or(false),
+        Some(_) => bool_field(config, "shardedPubSub", class)?.unwrap_or(sharded_default),
         None => false,
     };
     let Some((mut commands, mut subscriber)) = native else {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 pub mod backend;
 pub mod config;
+pub mod event_log;
 pub mod fallback;
 pub mod native;
 pub mod slot;

@@ -2,12 +2,14 @@
 //! napi-rs's handles (`values.rs`, with the few raw N-API calls in `raw.rs`), argument checks
 //! (`args.rs`), configs read as plain values (`config.rs`), the completion queue that brings results back to the JS thread (`queue.rs`),
 //! promises (`promise.rs`), values held from any thread (`shared_ref.rs`), stream
-//! controllers (`controller.rs`) and the process-exit hooks (`exit.rs`).
+//! controllers (`controller.rs`), the process-exit hooks (`exit.rs`) and listener sets with
+//! an `EventTarget`-like dispatch (`listeners.rs`).
 
 pub mod args;
 pub mod config;
 pub mod controller;
 pub mod exit;
+pub mod listeners;
 pub mod promise;
 #[cfg(feature = "napi-async")]
 mod promise_napi;

@@ -10,7 +10,9 @@ use super::driven::{ClientCommands, ClientPubSub};
 use crate::config::Object;
 use crate::node::js::{self, JsError, JsResult, Value};
 use crate::redis::config::Backends as Plan;
-use crate::redis::{connect_lazy, connect_subscriber_lazy, Commands, PubSub};
+use crate::redis::{
+    connect_lazy, connect_subscriber_lazy, Commands, Connection, PubSub, Subscriber,
+};
 
 /// The backends of a Redis class.
 pub struct Backends {
@@ -31,7 +33,51 @@ pub fn backends(
     class: &str,
     pub_sub_field: Option<&'static str>,
 ) -> JsResult<Backends> {
-    match crate::redis::config::backends(options, class, pub_sub_field)? {
+    let plan = crate::redis::config::backends(options, class, pub_sub_field)?;
+    build(env, config, plan, class, pub_sub_field)
+}
+
+/// The backends of the event bus: the native connections as their own types (the bus runs
+/// its own scripts on them, through [`crate::redis::event_log::EventLog`]), or the driven
+/// objects.
+pub enum BusBackends {
+    Native(Connection, Box<Subscriber>),
+    Driven(Backends),
+}
+
+/// [`BusBackends`] for `config` (read into `options`) of `class`: the options of
+/// [`backends`] with `pubSubClient`, sharded pub/sub on by default.
+pub fn bus_backends(
+    env: &Env,
+    config: Value,
+    options: &Object,
+    class: &str,
+) -> JsResult<BusBackends> {
+    let field = Some("pubSubClient");
+    match crate::redis::config::backends_sharded_by_default(options, class, field, true)? {
+        Plan::Native {
+            commands,
+            subscriber,
+        } => {
+            let failed = |e: crate::redis::RedisError| JsError::Error(format!("new {class}: {e}"));
+            Ok(BusBackends::Native(
+                connect_lazy(&commands).map_err(failed)?,
+                Box::new(connect_subscriber_lazy(&subscriber).map_err(failed)?),
+            ))
+        }
+        plan => build(env, config, plan, class, field).map(BusBackends::Driven),
+    }
+}
+
+/// The backends `plan` names, opened or driven.
+fn build(
+    env: &Env,
+    config: Value,
+    plan: Plan,
+    class: &str,
+    pub_sub_field: Option<&'static str>,
+) -> JsResult<Backends> {
+    match plan {
         Plan::Native {
             commands,
             subscriber,

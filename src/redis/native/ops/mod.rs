@@ -7,12 +7,14 @@
 //! * `active_set.rs`: broadcast, prune and release over mcp-use's active set;
 //! * `instances.rs`: the registry of live instances and the clean-up after dead ones;
 //! * `kept.rs`: store-and-forward (publish or keep, take, put back);
+//! * `event_log.rs`: the event bus's log (append and announce, read after an id);
 //! * `fan_out.rs`: asking a Cluster (commands issued together, questions for every node).
 //!
 //! Each scripted feature is one file holding its Lua and both topologies.
 
 mod active_set;
 mod commands;
+mod event_log;
 mod fan_out;
 mod instances;
 mod kept;
