@@ -12,7 +12,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::config::{number_field, ConfigResult, Object, MAX_TIMER_MS};
+use crate::config::{
+    count_field, number_field, warn_unknown_keys, ConfigResult, Object, MAX_TIMER_MS,
+};
 
 /// How much is kept per session, and for how long. `ttl_secs == 0` turns store-and-forward
 /// off: messages that reach no stream are dropped, as mcp-use does.
@@ -42,17 +44,29 @@ impl PendingLimits {
         self.ttl_secs > 0
     }
 
+    /// The keys of the store-and-forward options.
+    pub const KEYS: [&'static str; 3] = ["pendingTtl", "pendingMaxMessages", "pendingMaxBytes"];
+
+    /// [`PendingLimits::read`] for a config that holds nothing else (`InMemoryStreamManager`'s):
+    /// warns about keys no option has.
+    pub fn read_all(config: Option<&Object>, class: &str) -> ConfigResult<Self> {
+        if let Some(config) = config {
+            warn_unknown_keys(config, &Self::KEYS, class);
+        }
+        Self::read(config, class)
+    }
+
     /// The store-and-forward options of a stream manager's config (`pendingTtl` seconds,
     /// `pendingMaxMessages`, `pendingMaxBytes`) over the defaults.
     pub fn read(config: Option<&Object>, class: &str) -> ConfigResult<Self> {
         let defaults = Self::default();
         let ttl = number_field(config, "pendingTtl", class, 0.0, MAX_TIMER_MS / 1000.0)?;
-        let max_messages = number_field(config, "pendingMaxMessages", class, 1.0, 1e7)?;
-        let max_bytes = number_field(config, "pendingMaxBytes", class, 1.0, 1e10)?;
+        let max_messages = count_field(config, "pendingMaxMessages", class, 1, 10_000_000)?;
+        let max_bytes = count_field(config, "pendingMaxBytes", class, 1, 10_000_000_000)?;
         Ok(PendingLimits {
             ttl_secs: ttl.map_or(defaults.ttl_secs, |t| t.ceil() as u64),
-            max_messages: max_messages.map_or(defaults.max_messages, |n| n.floor() as u64),
-            max_bytes: max_bytes.map_or(defaults.max_bytes, |n| n.floor() as u64),
+            max_messages: max_messages.unwrap_or(defaults.max_messages),
+            max_bytes: max_bytes.unwrap_or(defaults.max_bytes),
         })
     }
 }
@@ -257,7 +271,7 @@ mod tests {
     }
 
     #[test]
-    fn limits_read_from_a_config_round_up_the_ttl_and_down_the_counts() {
+    fn limits_read_from_a_config_round_up_the_ttl_and_take_whole_counts() {
         use crate::config::{ConfigError, Value};
         let config = |pairs: Vec<(&str, f64)>| {
             Object(
@@ -271,12 +285,16 @@ mod tests {
         let read = PendingLimits::read(
             Some(&config(vec![
                 ("pendingTtl", 0.5),
-                ("pendingMaxMessages", 10.9),
+                ("pendingMaxMessages", 10.0),
                 ("pendingMaxBytes", 2048.0),
             ])),
             "C",
         );
         assert_eq!(read, Ok(limits(1, 10, 2048)));
+        assert!(matches!(
+            PendingLimits::read(Some(&config(vec![("pendingMaxMessages", 1.5)])), "C"),
+            Err(ConfigError::Range(_))
+        ));
         assert_eq!(
             PendingLimits::read(Some(&config(vec![("pendingTtl", 0.0)])), "C").map(|l| l.enabled()),
             Ok(false)

@@ -133,6 +133,12 @@ function negatives(client: ReturnType<typeof createClient>) {
   new RedisSessionStore({ url: "redis://127.0.0.1:6379", driver: "client" });
   // @ts-expect-error heartbeatInterval is a number of seconds
   new RedisStreamManager({ client, pubSubClient: client, heartbeatInterval: "10" });
+  // @ts-expect-error a typo of path: no such option (at run time, a warning naming path)
+  new FileSystemSessionStore({ pth: "x.json" });
+  // @ts-expect-error a typo of url: no such option
+  new RedisSessionStore({ urll: "redis://127.0.0.1:6379" });
+  // @ts-expect-error a typo of pendingMaxMessages: no such option
+  new InMemoryStreamManager({ pendingMaxMessage: 10 });
   const mem = new InMemorySessionStore();
   // @ts-expect-error metadata must be an object with lastAccessedAt
   void mem.set("sid", "not metadata");

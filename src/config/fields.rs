@@ -65,6 +65,26 @@ pub fn number_field(
     Ok(Some(n))
 }
 
+/// Optional count `field` of `config`: a whole number within `min..=max` (a RangeError
+/// otherwise: `1.5` messages means nothing).
+pub fn count_field(
+    config: Option<&Object>,
+    field: &str,
+    class: &str,
+    min: u64,
+    max: u64,
+) -> ConfigResult<Option<u64>> {
+    let Some(n) = number_field(config, field, class, min as f64, max as f64)? else {
+        return Ok(None);
+    };
+    if n.fract() != 0.0 {
+        return Err(ConfigError::Range(format!(
+            "new {class}: {field} must be a whole number from {min} to {max}, got {n}"
+        )));
+    }
+    Ok(Some(n as u64))
+}
+
 /// Optional boolean `field` of `config`.
 pub fn bool_field(config: &Object, field: &str, class: &str) -> ConfigResult<Option<bool>> {
     match config.get(field) {
@@ -149,6 +169,18 @@ mod tests {
             number_field(Some(&c), "text", "C", 1.0, 10.0),
             Err(ConfigError::Type(
                 "new C: text must be a number, got a string".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn counts_are_whole_numbers() {
+        let c = config(&[("n", Value::Number(3.0)), ("half", Value::Number(1.5))]);
+        assert_eq!(count_field(Some(&c), "n", "C", 1, 10), Ok(Some(3)));
+        assert_eq!(
+            count_field(Some(&c), "half", "C", 1, 10),
+            Err(ConfigError::Range(
+                "new C: half must be a whole number from 1 to 10, got 1.5".into()
             ))
         );
     }

@@ -7,12 +7,14 @@
 //! them, with cargo tests, and the bindings only convert.
 
 mod fields;
+mod known;
 mod value;
 
 pub use fields::{
-    bool_field, number_field, opt_number, opt_string, string_field, ConfigError, ConfigResult,
-    MAX_TIMER_MS, MAX_TTL_MS,
+    bool_field, count_field, number_field, opt_number, opt_string, string_field, ConfigError,
+    ConfigResult, MAX_TIMER_MS, MAX_TTL_MS,
 };
+pub use known::{unknown_keys, warn_unknown_keys};
 #[cfg(test)]
 pub(crate) use value::build;
 pub use value::{ClientShape, Object, Value, CLIENT_METHODS};

@@ -42,7 +42,7 @@ impl InMemoryStreamManager {
         let limits = config
             .map(|c| read_config(&env, c, &[]))
             .transpose()
-            .and_then(|options| Ok(PendingLimits::read(options.as_ref(), CLASS)?))
+            .and_then(|options| Ok(PendingLimits::read_all(options.as_ref(), CLASS)?))
             .map_err(|e| args::throw(&env, e))?;
         Ok(InMemoryStreamManager {
             core: Mutex::new(MemoryStreams::new(limits)),

@@ -17,6 +17,27 @@ use crate::redis::native::conn::{
 };
 use crate::redis::RedisSettings;
 
+/// The keys of a Redis class's config that say how to reach Redis (the class adds its own).
+pub const CONNECTION_KEYS: [&str; 17] = [
+    "client",
+    "pubSubClient",
+    "url",
+    "nodes",
+    "sentinels",
+    "name",
+    "sentinelPassword",
+    "sentinelUsername",
+    "role",
+    "username",
+    "password",
+    "db",
+    "database",
+    "tls",
+    "driver",
+    "commandTimeoutMs",
+    "shardedPubSub",
+];
+
 /// The command time limit of driven clients when `commandTimeoutMs` is not given.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -21,7 +21,10 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::config::{number_field, string_field, ConfigResult, Object, MAX_TTL_MS};
+use crate::config::{
+    number_field, string_field, warn_unknown_keys, ConfigResult, Object, MAX_TTL_MS,
+};
+use crate::redis::config::CONNECTION_KEYS;
 use crate::redis::{glob_escape, scan_all, Commands, RedisError, RedisErrorKind, Result, Write};
 
 /// Default key prefix, as in the reference.
@@ -38,7 +41,13 @@ pub struct StoreOptions {
 }
 
 impl StoreOptions {
+    /// The keys of a `RedisSessionStore` config beyond [`CONNECTION_KEYS`].
+    pub const KEYS: [&'static str; 2] = ["prefix", "defaultTTL"];
+
+    /// Reads them, and warns about keys no option has (a typo is not ignored silently).
     pub fn read(config: &Object, class: &str) -> ConfigResult<Self> {
+        let known: Vec<&'static str> = CONNECTION_KEYS.iter().chain(&Self::KEYS).copied().collect();
+        warn_unknown_keys(config, &known, class);
         let prefix = string_field(Some(config), "prefix", class)?
             .unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
         let ttl = number_field(Some(config), "defaultTTL", class, 1.0, MAX_TTL_MS / 1000.0)?;

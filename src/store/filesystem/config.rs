@@ -4,7 +4,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::FileStoreConfig;
-use crate::config::{number_field, string_field, ConfigError, ConfigResult, Object, MAX_TIMER_MS};
+use crate::config::{
+    number_field, string_field, warn_unknown_keys, ConfigError, ConfigResult, Object, MAX_TIMER_MS,
+};
 
 /// Where the sessions are written when no `path` is given, under the working directory.
 pub const DEFAULT_PATH: [&str; 2] = [".mcp-use", "sessions.json"];
@@ -14,9 +16,15 @@ pub const DEFAULT_DEBOUNCE_MS: f64 = 100.0;
 pub const DEFAULT_MAX_AGE_MS: f64 = 86_400_000.0;
 
 impl FileStoreConfig {
+    /// The keys of a `FileSystemSessionStore` config.
+    pub const KEYS: [&'static str; 3] = ["path", "debounceMs", "maxAgeMs"];
+
     /// `path` (relative to `cwd`; `.mcp-use/sessions.json` by default), `debounceMs` and
-    /// `maxAgeMs`.
+    /// `maxAgeMs`; warns about keys no option has (a typo is not ignored silently).
     pub fn read(config: Option<&Object>, cwd: &Path, class: &str) -> ConfigResult<Self> {
+        if let Some(config) = config {
+            warn_unknown_keys(config, &Self::KEYS, class);
+        }
         let path = string_field(config, "path", class)?;
         let debounce_ms = number_field(config, "debounceMs", class, 0.0, MAX_TIMER_MS)?
             .unwrap_or(DEFAULT_DEBOUNCE_MS);

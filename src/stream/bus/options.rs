@@ -3,14 +3,33 @@
 use std::time::Duration;
 
 use super::{BusOptions, DEFAULT_BUS_PREFIX};
-use crate::config::{number_field, string_field, ConfigError, ConfigResult, Object, MAX_TIMER_MS};
+use crate::config::{
+    count_field, number_field, string_field, warn_unknown_keys, ConfigError, ConfigResult, Object,
+    MAX_TIMER_MS,
+};
+use crate::redis::config::CONNECTION_KEYS;
 use crate::redis::event_log::{LogNames, Retention};
 
 impl BusOptions {
+    /// The keys of a `RedisServerEventBus` config beyond [`CONNECTION_KEYS`].
+    pub const KEYS: [&'static str; 8] = [
+        "prefix",
+        "retentionMaxLength",
+        "retentionMaxAgeMs",
+        "outboxMaxLength",
+        "outboxMaxAgeMs",
+        "healthIntervalMs",
+        "closeTimeoutMs",
+        "onerror",
+    ];
+
     /// `prefix`, `retentionMaxLength`, `retentionMaxAgeMs`, `outboxMaxLength`,
     /// `outboxMaxAgeMs`, `healthIntervalMs` and `closeTimeoutMs`.
     pub fn read(config: &Object, class: &str) -> ConfigResult<Self> {
+        let known: Vec<&'static str> = CONNECTION_KEYS.iter().chain(&Self::KEYS).copied().collect();
+        warn_unknown_keys(config, &known, class);
         let d = BusOptions::default();
+        let count = |field: &str| count_field(Some(config), field, class, 1, 1_000_000_000);
         let num =
             |field: &str, min: f64, max: f64| number_field(Some(config), field, class, min, max);
         let ms = |v: f64| Duration::from_millis(v.ceil() as u64);
@@ -24,13 +43,11 @@ impl BusOptions {
         Ok(BusOptions {
             prefix,
             retention: Retention {
-                max_len: num("retentionMaxLength", 1.0, 1e9)?
-                    .map_or(d.retention.max_len, |n| n.floor() as u64),
+                max_len: count("retentionMaxLength")?.unwrap_or(d.retention.max_len),
                 max_age_ms: num("retentionMaxAgeMs", 0.0, MAX_TIMER_MS)?
                     .map_or(d.retention.max_age_ms, |n| n.ceil() as u64),
             },
-            outbox_max: num("outboxMaxLength", 1.0, 1e9)?
-                .map_or(d.outbox_max, |n| n.floor() as usize),
+            outbox_max: count("outboxMaxLength")?.map_or(d.outbox_max, |n| n as usize),
             outbox_max_age: num("outboxMaxAgeMs", 1.0, MAX_TIMER_MS)?.map_or(d.outbox_max_age, ms),
             health_interval: num("healthIntervalMs", 100.0, MAX_TIMER_MS)?
                 .map_or(d.health_interval, ms),

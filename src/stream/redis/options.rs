@@ -1,7 +1,10 @@
 //! What a `RedisStreamManager` config sets beyond its connection.
 
-use crate::config::{number_field, string_field, ConfigResult, Object, MAX_TIMER_MS};
+use crate::config::{
+    number_field, string_field, warn_unknown_keys, ConfigResult, Object, MAX_TIMER_MS,
+};
 use crate::pending::PendingLimits;
+use crate::redis::config::CONNECTION_KEYS;
 
 use super::{DEFAULT_HEARTBEAT_SECS, DEFAULT_PREFIX};
 
@@ -14,7 +17,19 @@ pub struct ManagerOptions {
 }
 
 impl ManagerOptions {
+    /// The keys of a `RedisStreamManager` config beyond [`CONNECTION_KEYS`] and
+    /// [`PendingLimits::KEYS`].
+    pub const KEYS: [&'static str; 2] = ["prefix", "heartbeatInterval"];
+
+    /// Reads them, and warns about keys no option has (a typo is not ignored silently).
     pub fn read(config: &Object, class: &str) -> ConfigResult<Self> {
+        let known: Vec<&'static str> = CONNECTION_KEYS
+            .iter()
+            .chain(&Self::KEYS)
+            .chain(&PendingLimits::KEYS)
+            .copied()
+            .collect();
+        warn_unknown_keys(config, &known, class);
         let prefix = string_field(Some(config), "prefix", class)?
             .unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
         let heartbeat = number_field(

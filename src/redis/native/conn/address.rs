@@ -76,13 +76,15 @@ fn is_credential(name: &str) -> bool {
         .any(|word| name.contains(word))
 }
 
-/// `url` as messages show it: the password of its user-info and every query parameter that
-/// carries a credential replaced by `***`. Text that is no URL comes back as it is.
+/// `url` as messages and log lines show it: its user-info (user name and password) and
+/// every query parameter that carries a credential replaced by `***`. The one rule every
+/// address in a message goes through; text with no `scheme://` is taken as an address whose
+/// user-info, if any, ends at its last `@`.
 pub fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
+    let (scheme, rest) = match url.find("://") {
+        Some(end) => url.split_at(end + 3),
+        None => ("", url),
     };
-    let (scheme, rest) = url.split_at(scheme_end + 3);
     let (before_query, query) = match rest.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (rest, None),
@@ -93,16 +95,8 @@ pub fn redact(url: &str) -> String {
     out.push_str(scheme);
     match before_query.rfind('@') {
         Some(at) => {
-            let (userinfo, host_and_path) = before_query.split_at(at);
-            match userinfo.split_once(':') {
-                Some((user, _)) => {
-                    out.push_str(user);
-                    out.push(':');
-                    out.push_str(MASK);
-                }
-                None => out.push_str(userinfo),
-            }
-            out.push_str(host_and_path);
+            out.push_str(MASK);
+            out.push_str(&before_query[at..]);
         }
         None => out.push_str(before_query),
     }
@@ -120,16 +114,12 @@ pub fn redact(url: &str) -> String {
     out
 }
 
-/// Typed settings as a URL for messages: `redis[s]://[user[:***]@]host:port/db` or
-/// `redis+unix://path?db=N`.
+/// Typed settings as a URL for messages: `redis[s]://[***@]host:port/db` or
+/// `redis+unix://path?db=N` (user name and password masked, as [`redact`] does).
 pub fn describe(addr: &ConnectionAddr, redis: &RedisConnectionInfo) -> String {
     let mut auth = String::new();
     if redis.username().is_some() || redis.password().is_some() {
-        auth.push_str(redis.username().unwrap_or(""));
-        if redis.password().is_some() {
-            auth.push(':');
-            auth.push_str(MASK);
-        }
+        auth.push_str(MASK);
         auth.push('@');
     }
     let db = redis.db();
@@ -177,16 +167,17 @@ mod tests {
 
     #[test]
     fn redaction_masks_passwords_and_credential_parameters() {
-        assert_eq!(redact("redis://u:secret@h:1/0"), "redis://u:***@h:1/0");
-        assert_eq!(redact("redis://:secret@h"), "redis://:***@h");
-        assert_eq!(redact("redis://u@h"), "redis://u@h");
+        assert_eq!(redact("redis://u:secret@h:1/0"), "redis://***@h:1/0");
+        assert_eq!(redact("redis://:secret@h"), "redis://***@h");
+        assert_eq!(redact("redis://user-secret@h"), "redis://***@h");
         assert_eq!(redact("redis://h:1"), "redis://h:1");
         // Unencoded `/` and `@` in a password still stay inside the user-info.
-        assert_eq!(redact("rediss://u:se/c@ret@h/2"), "rediss://u:***@h/2");
+        assert_eq!(redact("rediss://u:se/c@ret@h/2"), "rediss://***@h/2");
         assert_eq!(
             redact("redis+sentinel://u:p@a:1,b/m?db=1&sentinelPassword=S&x=1&token=T"),
-            "redis+sentinel://u:***@a:1,b/m?db=1&sentinelPassword=***&x=1&token=***"
+            "redis+sentinel://***@a:1,b/m?db=1&sentinelPassword=***&x=1&token=***"
         );
+        assert_eq!(redact("u:secret@h:1"), "***@h:1");
         assert_eq!(redact("not a url"), "not a url");
     }
 }

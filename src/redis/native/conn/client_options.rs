@@ -248,7 +248,7 @@ mod tests {
         ]));
         assert_eq!(
             read(&node_redis).unwrap().redacted_url(),
-            "redis://u:***@h:6380/3"
+            "redis://***@h:6380/3"
         );
         let ioredis = client(object(&[
             ("host", text("::1")),

@@ -3,7 +3,7 @@
 //! node-redis v5 `createCluster` object, an ioredis `Cluster` or an ioredis client in
 //! Sentinel mode.
 
-use super::address::{host_port, port, REDIS_PORT, SENTINEL_PORT};
+use super::address::{host_port, port, redact, REDIS_PORT, SENTINEL_PORT};
 use super::endpoint::RedisEndpoint;
 use super::sentinel::SentinelGroup;
 use super::settings::RedisSettings;
@@ -35,7 +35,10 @@ pub fn nodes_settings(
             // ioredis also takes "host:port" and bare ports.
             Value::String(text) if !text.contains("://") => {
                 let (host, port) = host_port(text, REDIS_PORT).map_err(|_| {
-                    ConfigError::Range(format!("new {class}: {what} holds {text:?}, not host:port"))
+                    ConfigError::Range(format!(
+                        "new {class}: {what} holds {:?}, not host:port",
+                        redact(text)
+                    ))
                 })?;
                 with_auth(
                     auth,
@@ -88,7 +91,8 @@ fn with_auth(auth: Option<&Value>, mut endpoint: RedisEndpoint) -> RedisSettings
 fn checked_url(text: &str, what: &str, class: &str) -> ConfigResult<RedisSettings> {
     if !(text.starts_with("redis://") || text.starts_with("rediss://")) {
         return Err(ConfigError::Type(format!(
-            "new {class}: {what} holds {text:?}, not a redis:// or rediss:// URL"
+            "new {class}: {what} holds {:?}, not a redis:// or rediss:// URL",
+            redact(text)
         )));
     }
     Ok(RedisSettings::from_url(text))
@@ -223,8 +227,8 @@ mod tests {
         let settings = nodes_settings(&nodes, Some(&auth), "config.nodes", "C").unwrap();
         assert_eq!(
             settings.redacted_url(),
-            "Redis Cluster (redis://a:7000, redis://:***@b:7001/0, redis://:***@[::1]:6379/0, \
-             redis://:***@127.0.0.1:7002/0, redis://:***@c:7003/0, rediss://d:7004)"
+            "Redis Cluster (redis://a:7000, redis://***@b:7001/0, redis://***@[::1]:6379/0, \
+             redis://***@127.0.0.1:7002/0, redis://***@c:7003/0, rediss://d:7004)"
         );
     }
 

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use redis::{ConnectionAddr, RedisConnectionInfo};
 
 /// Connection settings as a node-redis / ioredis client exposes them (the bindings read these
-/// from the client object the user passes).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// from the client object the user passes). Its `Debug` shows no user name or password.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct RedisEndpoint {
     /// Host name or IP address (IPv6 with or without brackets); `127.0.0.1` when empty.
     pub host: String,
@@ -24,6 +24,20 @@ pub struct RedisEndpoint {
     pub db: i64,
     /// Connect with TLS (`rediss://`).
     pub tls: bool,
+}
+
+impl std::fmt::Debug for RedisEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisEndpoint")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("path", &self.path)
+            .field("username", &self.username.as_ref().map(|_| "***"))
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("db", &self.db)
+            .field("tls", &self.tls)
+            .finish()
+    }
 }
 
 impl RedisEndpoint {

@@ -44,7 +44,7 @@ fn from_parts_carries_typed_settings() {
     assert_eq!(i.redis_settings().username(), Some("u@x:y"));
     assert_eq!(i.redis_settings().password(), Some("p@ss:/w %ü"));
     assert_eq!(i.redis_settings().db(), 2);
-    assert_eq!(s.redacted_url(), "rediss://u@x:y:***@[::1]:6380/2");
+    assert_eq!(s.redacted_url(), "rediss://***@[::1]:6380/2");
     assert_same(
         &tls,
         "rediss://u%40x%3Ay:p%40ss%3A%2Fw%20%25%C3%BC@[::1]:6380/2",
@@ -68,7 +68,7 @@ fn from_parts_carries_typed_settings() {
     };
     assert_eq!(
         RedisSettings::from_parts(&pw_only).redacted_url(),
-        "redis://:***@h:1/0"
+        "redis://***@h:1/0"
     );
     assert_same(&pw_only, "redis://:x@h:1/0");
 
@@ -109,11 +109,18 @@ fn from_parts_unix_socket() {
 #[test]
 fn urls_are_parsed_as_given_and_redacted() {
     let s = RedisSettings::from_url("rediss://u:secret@h:1/3");
-    assert_eq!(s.redacted_url(), "rediss://u:***@h:1/3");
+    assert_eq!(s.redacted_url(), "rediss://***@h:1/3");
     let i = info(&s);
     assert_eq!(i.redis_settings().password(), Some("secret"));
-    assert!(format!("{s:?}").contains("u:***@h"), "{s:?}");
+    assert!(format!("{s:?}").contains("***@h"), "{s:?}");
     assert!(!format!("{s:?}").contains("secret"), "{s:?}");
+    let endpoint = RedisEndpoint {
+        username: Some("who".into()),
+        password: Some("secret".into()),
+        ..Default::default()
+    };
+    assert!(!format!("{endpoint:?}").contains("secret"), "{endpoint:?}");
+    assert!(!format!("{endpoint:?}").contains("who"), "{endpoint:?}");
     assert!(RedisSettings::from_url("nonsense")
         .connection_info()
         .is_err());
