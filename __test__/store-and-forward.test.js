@@ -80,6 +80,18 @@ describe("InMemoryStreamManager store-and-forward", () => {
     expect(off.pendingStats()).toEqual(stats({}));
   });
 
+  test("a flood of 10,000 sessions that never come back stays within pendingMaxTotalMessages, oldest dropped first", async () => {
+    const m = new native.InMemoryStreamManager({ pendingMaxTotalMessages: 1000 });
+    const ids = Array.from({ length: 10_000 }, (_, i) => `s${i}`);
+    for (let i = 0; i < ids.length; i += 500) await m.send(ids.slice(i, i + 500), "kept");
+    expect(m.pendingStats()).toEqual(stats({ buffered: 10_000, dropped: 9_000 }));
+    const first = openStream();
+    await m.create("s0", first.controller);
+    const last = openStream();
+    await m.create("s9999", last.controller);
+    expect([first.received, last.received]).toEqual([[], ["kept"]]);
+  });
+
   test("delete forgets what was kept for the session", async () => {
     const m = new native.InMemoryStreamManager();
     await m.send(["s"], "old");
@@ -180,6 +192,22 @@ describeRedis("RedisStreamManager store-and-forward", () => {
     await ours.send(["t"], "after");
     await waitFor(() => u.received.length >= 1, "one message");
     expect(u.received).toEqual(["after"]);
+  });
+
+  test("a flood of 10,000 sessions that never come back stays within pendingMaxTotalMessages in Redis too", async () => {
+    const prefix = uniquePrefix("sf-flood");
+    const m = await manager(native, prefix, { pendingMaxTotalMessages: 1000 });
+    const ids = Array.from({ length: 10_000 }, (_, i) => `s${String(i).padStart(5, "0")}`);
+    for (let i = 0; i < ids.length; i += 500) await m.send(ids.slice(i, i + 500), "kept");
+    expect(m.pendingStats()).toEqual(stats({ buffered: 10_000, dropped: 9_000 }));
+    const redis = await client();
+    expect(await redis.hGet(`${prefix}pending-total`, "n")).toBe("1000");
+    const first = openStream();
+    await m.create("s00000", first.controller);
+    const last = openStream();
+    await m.create("s09999", last.controller);
+    await waitFor(() => last.received.length >= 1, "the newest kept message");
+    expect([first.received, last.received]).toEqual([[], ["kept"]]);
   });
 
   test("pendingTtl: 0 keeps nothing, as mcp-use", async () => {

@@ -8,8 +8,9 @@
 //! Redis manager keeps them in Redis (see `crate::redis::native` for the scripts); the
 //! in-memory manager in [`PendingQueues`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{
@@ -27,6 +28,12 @@ pub struct PendingLimits {
     /// Bytes of message text kept per session; beyond it the oldest are dropped (default
     /// 1 MiB).
     pub max_bytes: u64,
+    /// Messages kept for all sessions together; beyond it the oldest across sessions are
+    /// dropped, so a flood of sessions that never come back cannot hold sessions x
+    /// `max_bytes` (default 100,000).
+    pub max_total_messages: u64,
+    /// Bytes kept for all sessions together (default 256 MiB).
+    pub max_total_bytes: u64,
 }
 
 impl Default for PendingLimits {
@@ -35,6 +42,8 @@ impl Default for PendingLimits {
             ttl_secs: 3600,
             max_messages: 1000,
             max_bytes: 1 << 20,
+            max_total_messages: 100_000,
+            max_total_bytes: 256 << 20,
         }
     }
 }
@@ -45,7 +54,13 @@ impl PendingLimits {
     }
 
     /// The keys of the store-and-forward options.
-    pub const KEYS: [&'static str; 3] = ["pendingTtl", "pendingMaxMessages", "pendingMaxBytes"];
+    pub const KEYS: [&'static str; 5] = [
+        "pendingTtl",
+        "pendingMaxMessages",
+        "pendingMaxBytes",
+        "pendingMaxTotalMessages",
+        "pendingMaxTotalBytes",
+    ];
 
     /// [`PendingLimits::read`] for a config that holds nothing else (`InMemoryStreamManager`'s):
     /// warns about keys no option has.
@@ -57,16 +72,19 @@ impl PendingLimits {
     }
 
     /// The store-and-forward options of a stream manager's config (`pendingTtl` seconds,
-    /// `pendingMaxMessages`, `pendingMaxBytes`) over the defaults.
+    /// `pendingMaxMessages`, `pendingMaxBytes`, `pendingMaxTotalMessages`,
+    /// `pendingMaxTotalBytes`) over the defaults.
     pub fn read(config: Option<&Object>, class: &str) -> ConfigResult<Self> {
-        let defaults = Self::default();
+        let d = Self::default();
+        let count = |field: &str, max: u64| count_field(config, field, class, 1, max);
         let ttl = number_field(config, "pendingTtl", class, 0.0, MAX_TIMER_MS / 1000.0)?;
-        let max_messages = count_field(config, "pendingMaxMessages", class, 1, 10_000_000)?;
-        let max_bytes = count_field(config, "pendingMaxBytes", class, 1, 10_000_000_000)?;
         Ok(PendingLimits {
-            ttl_secs: ttl.map_or(defaults.ttl_secs, |t| t.ceil() as u64),
-            max_messages: max_messages.unwrap_or(defaults.max_messages),
-            max_bytes: max_bytes.unwrap_or(defaults.max_bytes),
+            ttl_secs: ttl.map_or(d.ttl_secs, |t| t.ceil() as u64),
+            max_messages: count("pendingMaxMessages", 10_000_000)?.unwrap_or(d.max_messages),
+            max_bytes: count("pendingMaxBytes", 10_000_000_000)?.unwrap_or(d.max_bytes),
+            max_total_messages: count("pendingMaxTotalMessages", 1_000_000_000)?
+                .unwrap_or(d.max_total_messages),
+            max_total_bytes: count("pendingMaxTotalBytes", 1 << 50)?.unwrap_or(d.max_total_bytes),
         })
     }
 }
@@ -112,19 +130,35 @@ impl PendingCounters {
     }
 }
 
+/// One kept message: its number (the order it was kept in, across sessions), when, the text.
+struct Kept {
+    seq: u64,
+    at: Instant,
+    text: String,
+}
+
 #[derive(Default)]
 struct Queue {
-    messages: VecDeque<(Instant, String)>,
+    messages: VecDeque<Kept>,
     bytes: u64,
 }
 
-/// The in-memory manager's pending messages, per session. Expiry is checked when a session's
-/// queue is touched and by [`PendingQueues::sweep`], which callers run now and then (at most
-/// once per [`SWEEP_EVERY`]), so an abandoned session's messages do not outlive the TTL by
-/// much and no timer is needed.
+/// The in-memory manager's pending messages, per session, bounded per session and in total.
+/// Expiry is checked when a session's queue is touched and by [`PendingQueues::sweep`], which
+/// callers run now and then (at most once per [`SWEEP_EVERY`]), so an abandoned session's
+/// messages do not outlive the TTL by much and no timer is needed.
+///
+/// Over the total bound the message dropped is the front (oldest) of the session whose front
+/// was kept first: `oldest` indexes each session by its front's number. Messages put back
+/// after a failed replay get new numbers, so they count as kept then.
 pub struct PendingQueues {
     limits: PendingLimits,
-    queues: HashMap<String, Queue>,
+    queues: HashMap<Arc<str>, Queue>,
+    /// Each non-empty session by the number of its front message.
+    oldest: BTreeMap<u64, Arc<str>>,
+    next_seq: u64,
+    total_messages: u64,
+    total_bytes: u64,
     stats: PendingStats,
     last_sweep: Instant,
 }
@@ -137,6 +171,10 @@ impl PendingQueues {
         PendingQueues {
             limits,
             queues: HashMap::new(),
+            oldest: BTreeMap::new(),
+            next_seq: 0,
+            total_messages: 0,
+            total_bytes: 0,
             stats: PendingStats::default(),
             last_sweep: Instant::now(),
         }
@@ -155,48 +193,110 @@ impl PendingQueues {
         self.queues.len()
     }
 
+    /// Messages and bytes kept now, for all sessions.
+    pub fn kept(&self) -> (u64, u64) {
+        (self.total_messages, self.total_bytes)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    /// Takes `id`'s queue out of the maps (its index entry and its share of the totals go
+    /// with it); [`PendingQueues::store`] puts it back.
+    fn take_queue(&mut self, id: &str) -> Option<(Arc<str>, Queue)> {
+        let (id, queue) = self.queues.remove_entry(id)?;
+        if let Some(front) = queue.messages.front() {
+            self.oldest.remove(&front.seq);
+        }
+        self.total_messages -= queue.messages.len() as u64;
+        self.total_bytes -= queue.bytes;
+        Some((id, queue))
+    }
+
+    /// Stores `queue` for `id` after dropping (and counting) its oldest messages beyond the
+    /// per-session limits, then drops the oldest across sessions beyond the total limits.
+    fn store(&mut self, id: Arc<str>, mut queue: Queue) {
+        while queue.messages.len() as u64 > self.limits.max_messages
+            || queue.bytes > self.limits.max_bytes
+        {
+            let Some(old) = queue.messages.pop_front() else {
+                break;
+            };
+            queue.bytes -= old.text.len() as u64;
+            self.stats.dropped += 1;
+        }
+        if let Some(front) = queue.messages.front() {
+            self.oldest.insert(front.seq, id.clone());
+            self.total_messages += queue.messages.len() as u64;
+            self.total_bytes += queue.bytes;
+            self.queues.insert(id, queue);
+        }
+        self.enforce_total();
+    }
+
+    /// Drops the oldest messages across sessions while the totals are over their limits.
+    fn enforce_total(&mut self) {
+        while self.total_messages > self.limits.max_total_messages
+            || self.total_bytes > self.limits.max_total_bytes
+        {
+            let Some((_, id)) = self.oldest.pop_first() else {
+                break;
+            };
+            let Some(queue) = self.queues.get_mut(&id) else {
+                continue;
+            };
+            let Some(old) = queue.messages.pop_front() else {
+                continue;
+            };
+            queue.bytes -= old.text.len() as u64;
+            self.total_messages -= 1;
+            self.total_bytes -= old.text.len() as u64;
+            self.stats.dropped += 1;
+            match queue.messages.front() {
+                Some(front) => {
+                    self.oldest.insert(front.seq, id);
+                }
+                None => {
+                    self.queues.remove(&id);
+                }
+            }
+        }
+    }
+
     /// Keeps `message` for `id`, after any it already holds; the oldest go beyond the limits.
     pub fn push(&mut self, id: &str, message: String, now: Instant) {
         if !self.limits.enabled() {
             return;
         }
-        let mut queue = self.queues.remove(id).unwrap_or_default();
+        let (id, mut queue) = self
+            .take_queue(id)
+            .unwrap_or_else(|| (Arc::from(id), Queue::default()));
         queue.bytes += message.len() as u64;
-        queue.messages.push_back((now, message));
+        let seq = self.next();
+        queue.messages.push_back(Kept {
+            seq,
+            at: now,
+            text: message,
+        });
         self.stats.buffered += 1;
-        self.store_bounded(id, queue);
-    }
-
-    /// Stores `queue` for `id` after dropping (and counting) its oldest messages beyond the
-    /// limits.
-    fn store_bounded(&mut self, id: &str, mut queue: Queue) {
-        while queue.messages.len() as u64 > self.limits.max_messages
-            || queue.bytes > self.limits.max_bytes
-        {
-            let Some((_, old)) = queue.messages.pop_front() else {
-                break;
-            };
-            queue.bytes -= old.len() as u64;
-            self.stats.dropped += 1;
-        }
-        if !queue.messages.is_empty() {
-            self.queues.insert(id.to_owned(), queue);
-        }
+        self.store(id, queue);
     }
 
     /// Takes the messages kept for `id`, oldest first, leaving out (and counting) those older
     /// than the TTL.
     pub fn take(&mut self, id: &str, now: Instant) -> Vec<String> {
-        let Some(queue) = self.queues.remove(id) else {
+        let Some((_, queue)) = self.take_queue(id) else {
             return Vec::new();
         };
         let ttl = Duration::from_secs(self.limits.ttl_secs);
         let mut out = Vec::with_capacity(queue.messages.len());
-        for (at, message) in queue.messages {
-            if now.saturating_duration_since(at) >= ttl {
+        for kept in queue.messages {
+            if now.saturating_duration_since(kept.at) >= ttl {
                 self.stats.expired += 1;
             } else {
-                out.push(message);
+                out.push(kept.text);
             }
         }
         self.stats.replayed += out.len() as u64;
@@ -210,43 +310,62 @@ impl PendingQueues {
             return;
         }
         self.stats.replayed = self.stats.replayed.saturating_sub(messages.len() as u64);
-        let later = self.queues.remove(id).unwrap_or_default();
+        let (id, later) = self
+            .take_queue(id)
+            .unwrap_or_else(|| (Arc::from(id), Queue::default()));
         let mut queue = Queue::default();
-        for (at, m) in messages.into_iter().map(|m| (now, m)).chain(later.messages) {
-            queue.bytes += m.len() as u64;
-            queue.messages.push_back((at, m));
+        for text in messages {
+            let seq = self.next();
+            queue.bytes += text.len() as u64;
+            queue.messages.push_back(Kept { seq, at: now, text });
         }
-        self.store_bounded(id, queue);
+        queue.bytes += later.bytes;
+        queue.messages.extend(later.messages);
+        self.store(id, queue);
     }
 
     /// Forgets what is kept for `id` (its session ended).
     pub fn remove(&mut self, id: &str) {
-        self.queues.remove(id);
+        self.take_queue(id);
     }
 
     /// Forgets everything.
     pub fn clear(&mut self) {
         self.queues.clear();
+        self.oldest.clear();
+        self.total_messages = 0;
+        self.total_bytes = 0;
     }
 
     /// Drops (and counts) every message older than the TTL.
     pub fn sweep(&mut self, now: Instant) {
         self.last_sweep = now;
         let ttl = Duration::from_secs(self.limits.ttl_secs);
-        let mut expired = 0;
-        self.queues.retain(|_, queue| {
-            while let Some((at, _)) = queue.messages.front() {
-                if now.saturating_duration_since(*at) < ttl {
+        let stale: Vec<Arc<str>> = self
+            .queues
+            .iter()
+            .filter(|(_, q)| {
+                q.messages
+                    .front()
+                    .is_some_and(|m| now.saturating_duration_since(m.at) >= ttl)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in stale {
+            let Some((id, mut queue)) = self.take_queue(&id) else {
+                continue;
+            };
+            while let Some(front) = queue.messages.front() {
+                if now.saturating_duration_since(front.at) < ttl {
                     break;
                 }
-                if let Some((_, old)) = queue.messages.pop_front() {
-                    queue.bytes -= old.len() as u64;
-                    expired += 1;
+                if let Some(old) = queue.messages.pop_front() {
+                    queue.bytes -= old.text.len() as u64;
+                    self.stats.expired += 1;
                 }
             }
-            !queue.messages.is_empty()
-        });
-        self.stats.expired += expired;
+            self.store(id, queue);
+        }
     }
 
     /// [`PendingQueues::sweep`] if the last one is [`SWEEP_EVERY`] ago.
@@ -267,7 +386,64 @@ mod tests {
             ttl_secs,
             max_messages,
             max_bytes,
+            ..PendingLimits::default()
         }
+    }
+
+    #[test]
+    fn a_flood_of_sessions_stays_within_the_total_dropping_the_oldest_first() {
+        let limits = PendingLimits {
+            max_total_messages: 1000,
+            max_total_bytes: 1 << 20,
+            ..PendingLimits::default()
+        };
+        let mut q = PendingQueues::new(limits);
+        let now = Instant::now();
+        // 10,000 sessions that never come back, 3 messages each.
+        for round in 0..3 {
+            for s in 0..10_000 {
+                q.push(&format!("s{s}"), format!("m{round}"), now);
+            }
+        }
+        assert_eq!(q.kept().0, 1000);
+        assert_eq!(q.stats().buffered, 30_000);
+        assert_eq!(q.stats().dropped, 29_000);
+        // What is left is the newest: the last 1,000 sessions of the last round.
+        assert!(q.take("s0", now).is_empty());
+        assert_eq!(q.take("s9999", now), vec!["m2"]);
+        assert_eq!(q.kept().0, 999);
+
+        // Bytes too: a few big messages push out the oldest small ones.
+        let mut q = PendingQueues::new(PendingLimits {
+            max_total_bytes: 100,
+            ..PendingLimits::default()
+        });
+        q.push("a", "x".repeat(40), now);
+        q.push("b", "y".repeat(40), now);
+        q.push("c", "z".repeat(40), now);
+        assert_eq!(q.kept(), (2, 80));
+        assert!(q.take("a", now).is_empty(), "the oldest went");
+        assert_eq!(q.take("c", now), vec!["z".repeat(40)]);
+    }
+
+    #[test]
+    fn totals_follow_takes_put_backs_removals_and_expiry() {
+        let mut q = PendingQueues::new(limits(10, 100, 1 << 20));
+        let now = Instant::now();
+        q.push("a", "12345".into(), now);
+        q.push("a", "678".into(), now);
+        q.push("b", "9".into(), now);
+        assert_eq!(q.kept(), (3, 9));
+        let taken = q.take("a", now);
+        assert_eq!(q.kept(), (1, 1));
+        q.put_back("a", taken, now);
+        assert_eq!(q.kept(), (3, 9));
+        q.remove("b");
+        assert_eq!(q.kept(), (2, 8));
+        q.sweep(now + Duration::from_secs(11));
+        assert_eq!(q.kept(), (0, 0));
+        assert_eq!(q.sessions(), 0);
+        assert_eq!(q.stats().expired, 2);
     }
 
     #[test]

@@ -886,6 +886,7 @@ async fn kept_messages_stay_within_the_limits() {
         ttl_secs: 60,
         max_messages: 5,
         max_bytes: 1 << 20,
+        ..PendingLimits::default()
     };
     let (a, _a_in) = manager_with(&server, "sf3:", limits).await;
     for i in 0..50 {
@@ -907,6 +908,7 @@ async fn kept_messages_stay_within_the_limits() {
         ttl_secs: 60,
         max_messages: 1000,
         max_bytes: 10,
+        ..PendingLimits::default()
     };
     let (b, _b_in) = manager_with(&server, "sf4:", limits).await;
     for m in ["12345", "67890", "abc"] {

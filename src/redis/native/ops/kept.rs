@@ -14,104 +14,237 @@ use crate::redis::backend::{unsupported, PendingKeys, Taken};
 use crate::redis::native::conn::Connection;
 use crate::redis::{RedisError, RedisErrorKind, Result};
 
-/// Lua helper shared by the scripts that add to a list: drops the oldest entries beyond the
-/// limits and refreshes both keys' expiry. Entries are `"<unix seconds>:<message>"`; the
-/// byte count counts message text only.
-const TRIM_LUA: &str = r"
+/// Lua helpers shared by the scripts. Entries are `"<unix seconds>.<micros>:<message>"` (the
+/// micros order the entries of one second; entries of earlier versions have seconds only,
+/// which read the same); the byte counts count message text only. What anyone else wrote
+/// cannot make a script fail: an entry without a number before its `:` is sized as a whole
+/// or a time in the future counts as expired when taken, a byte count that is no integer starts again from 0,
+/// and a key of another type is left alone (a message for it is dropped, counted).
+///
+/// The total bound (one node or a Sentinel primary; on a Cluster the sessions' keys live in
+/// different slots and only the per-session bounds apply): `G.index` (ZSET: each session by
+/// the time of its front entry), `G.sizes` (HASH: each session's `"<messages> <bytes>"` as
+/// last seen) and `G.totals` (HASH `n`, `b`: their sums). `note` derives a session's
+/// contribution from its list again whenever a script touches it, so keys that changed
+/// outside the scripts (a session's `DEL` on delete, an expiry) are corrected the next time:
+/// `sweep` visits sessions whose front is older than the TTL, and `enforce` visits the
+/// oldest first when over the totals.
+const HELPERS_LUA: &str = r"
+local function stamp()
+  local t = redis.call('TIME')
+  return string.format('%s.%06d', t[1], tonumber(t[2])), tonumber(t[1])
+end
+local function is_list(key)
+  local t = redis.call('TYPE', key).ok
+  return t == 'list' or t == 'none'
+end
+local function add_bytes(bkey, delta)
+  local cur = redis.call('GET', bkey)
+  if cur and not string.match(cur, '^%-?%d+$') then
+    redis.call('SET', bkey, 0)
+    cur = '0'
+  end
+  -- 0 would be sent as the Lua number -0 after a negation, which INCRBY refuses.
+  if delta == 0 then return tonumber(cur or '0') end
+  return redis.call('INCRBY', bkey, delta)
+end
+local function entry_secs(e)
+  local at = string.find(e, ':', 1, true)
+  if not at then return nil end
+  return tonumber(string.sub(e, 1, at - 1))
+end
+local function entry_size(e)
+  local at = string.find(e, ':', 1, true)
+  if not at then return #e end
+  return #e - at
+end
 local function trim(key, bkey, n, b, ttl, maxn, maxb)
   local dropped = 0
   while (n > maxn or b > maxb) and n > 0 do
     local old = redis.call('LPOP', key)
+    if not old then break end
     n = n - 1
-    b = redis.call('DECRBY', bkey, #old - string.find(old, ':', 1, true))
+    b = add_bytes(bkey, -entry_size(old))
     dropped = dropped + 1
   end
   redis.call('EXPIRE', key, ttl)
   redis.call('EXPIRE', bkey, ttl)
   return dropped
 end
-";
-
-/// KEYS: list and bytes key of each session, in pairs; ARGV: message, ttl, max messages,
-/// max bytes, the publish command (`PUBLISH`, or `SPUBLISH` on a sharded cluster), then each
-/// session's channel. Publishes to each channel; where that reached nobody, appends the
-/// message to the session's list. Returns { buffered, dropped }.
-const PUBLISH_OR_KEEP_LUA: &str = r"
-local now = redis.call('TIME')[1]
-local msg = ARGV[1]
-local ttl, maxn, maxb = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local buffered, dropped = 0, 0
-for i = 1, #KEYS / 2 do
-  if redis.call(ARGV[5], ARGV[5 + i], msg) == 0 then
-    local key, bkey = KEYS[2 * i - 1], KEYS[2 * i]
-    local n = redis.call('RPUSH', key, now .. ':' .. msg)
-    local b = redis.call('INCRBY', bkey, #msg)
-    buffered = buffered + 1
-    dropped = dropped + trim(key, bkey, n, b, ttl, maxn, maxb)
+local function globals(at)
+  return { on = ARGV[at] == '1', index = ARGV[at + 1], totals = ARGV[at + 2], sizes = ARGV[at + 3],
+    lprefix = ARGV[at + 4], bprefix = ARGV[at + 5], maxn = tonumber(ARGV[at + 6]),
+    maxb = tonumber(ARGV[at + 7]), ttl = tonumber(ARGV[at + 8]) }
+end
+local function note(G, sid)
+  if not G.on then return end
+  local key, bkey = G.lprefix .. sid, G.bprefix .. sid
+  local n = 0
+  if is_list(key) then n = redis.call('LLEN', key) end
+  local b = 0
+  if n > 0 then b = tonumber(redis.call('GET', bkey) or '0') or 0 end
+  local was, on, ob = redis.call('HGET', G.sizes, sid), 0, 0
+  if was then
+    local c = string.find(was, ' ', 1, true)
+    if c then on, ob = tonumber(string.sub(was, 1, c - 1)) or 0, tonumber(string.sub(was, c + 1)) or 0 end
+  end
+  if n ~= on then redis.call('HINCRBY', G.totals, 'n', n - on) end
+  if b ~= ob then redis.call('HINCRBY', G.totals, 'b', b - ob) end
+  if n > 0 then
+    redis.call('HSET', G.sizes, sid, n .. ' ' .. b)
+    redis.call('ZADD', G.index, entry_secs(redis.call('LINDEX', key, 0)) or 0, sid)
+  else
+    redis.call('HDEL', G.sizes, sid)
+    redis.call('ZREM', G.index, sid)
+    redis.call('DEL', bkey)
   end
 end
-return { buffered, dropped }
+local function sweep(G, now)
+  local expired = 0
+  if not G.on then return 0 end
+  for _, sid in ipairs(redis.call('ZRANGEBYSCORE', G.index, '-inf', now - G.ttl, 'LIMIT', 0, 16)) do
+    local key, bkey = G.lprefix .. sid, G.bprefix .. sid
+    while is_list(key) do
+      local front = redis.call('LINDEX', key, 0)
+      if not front or (entry_secs(front) or 0) > now - G.ttl then break end
+      redis.call('LPOP', key)
+      add_bytes(bkey, -entry_size(front))
+      expired = expired + 1
+    end
+    note(G, sid)
+  end
+  return expired
+end
+local function enforce(G)
+  local dropped = 0
+  if not G.on then return 0 end
+  for _ = 1, 100000 do
+    local n = tonumber(redis.call('HGET', G.totals, 'n') or '0') or 0
+    local b = tonumber(redis.call('HGET', G.totals, 'b') or '0') or 0
+    if n <= G.maxn and b <= G.maxb then break end
+    local first = redis.call('ZRANGE', G.index, 0, 0)
+    if #first == 0 then
+      redis.call('DEL', G.totals)
+      break
+    end
+    local sid = first[1]
+    local old = nil
+    if is_list(G.lprefix .. sid) then old = redis.call('LPOP', G.lprefix .. sid) end
+    if old then
+      add_bytes(G.bprefix .. sid, -entry_size(old))
+      dropped = dropped + 1
+    end
+    note(G, sid)
+  end
+  for _, k in ipairs({ G.index, G.totals, G.sizes }) do
+    redis.call('EXPIRE', k, G.ttl)
+  end
+  return dropped
+end
 ";
 
-/// KEYS: list key, bytes key; ARGV: ttl, max messages, max bytes, channel, the subscriber
-/// count command (`NUMSUB`, or `SHARDNUMSUB` on a sharded cluster), messages (oldest
-/// first)... Puts the messages at the head of the list, unless another instance listens to
-/// the session's channel: its stream was open when they were published (a client that
-/// moved while our stream lingered), so they reached it, and keeping them would deliver them
-/// twice. Returns { buffered, dropped }.
-const REQUEUE_LUA: &str = r"
-if redis.call('PUBSUB', ARGV[5], ARGV[4])[2] > 0 then
-  return { 0, 0 }
+/// KEYS: list and bytes key of each session, in pairs; ARGV: the totals (9, see
+/// `globals`), message, ttl, max messages, max bytes, the publish command (`PUBLISH`, or
+/// `SPUBLISH` on a sharded cluster), then each session's id and channel, in pairs. Publishes
+/// to each channel; where that reached nobody, appends the message to the session's list.
+/// Returns { buffered, dropped, expired }.
+const PUBLISH_OR_KEEP_LUA: &str = r"
+local G = globals(1)
+local at, now = stamp()
+local msg = ARGV[10]
+local ttl, maxn, maxb = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
+local buffered, dropped = 0, 0
+for i = 1, #KEYS / 2 do
+  if redis.call(ARGV[14], ARGV[14 + 2 * i], msg) == 0 then
+    local key, bkey = KEYS[2 * i - 1], KEYS[2 * i]
+    buffered = buffered + 1
+    if is_list(key) then
+      local n = redis.call('RPUSH', key, at .. ':' .. msg)
+      local b = add_bytes(bkey, #msg)
+      dropped = dropped + trim(key, bkey, n, b, ttl, maxn, maxb)
+      note(G, ARGV[13 + 2 * i])
+    else
+      dropped = dropped + 1
+    end
+  end
 end
-local now = redis.call('TIME')[1]
+local expired = sweep(G, now)
+dropped = dropped + enforce(G)
+return { buffered, dropped, expired }
+";
+
+/// KEYS: list key, bytes key; ARGV: the totals (9), ttl, max messages, max bytes, session
+/// id, channel, the subscriber count command (`NUMSUB`, or `SHARDNUMSUB` on a sharded
+/// cluster), messages (oldest first)... Puts the messages at the head of the list, unless
+/// another instance listens to the session's channel: its stream was open when they were
+/// published (a client that moved while our stream lingered), so they reached it, and
+/// keeping them would deliver them twice. Returns { buffered, dropped, expired }.
+const REQUEUE_LUA: &str = r"
+local G = globals(1)
+if redis.call('PUBSUB', ARGV[15], ARGV[14])[2] > 0 then
+  return { 0, 0, 0 }
+end
+if not is_list(KEYS[1]) then
+  return { #ARGV - 15, #ARGV - 15, 0 }
+end
+local at, now = stamp()
 local size = 0
-for i = #ARGV, 6, -1 do
-  redis.call('LPUSH', KEYS[1], now .. ':' .. ARGV[i])
+for i = #ARGV, 16, -1 do
+  redis.call('LPUSH', KEYS[1], at .. ':' .. ARGV[i])
   size = size + #ARGV[i]
 end
 local n = redis.call('LLEN', KEYS[1])
-local b = redis.call('INCRBY', KEYS[2], size)
-local dropped = trim(KEYS[1], KEYS[2], n, b, tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
-return { #ARGV - 5, dropped }
+local b = add_bytes(KEYS[2], size)
+local dropped = trim(KEYS[1], KEYS[2], n, b, tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12]))
+note(G, ARGV[13])
+local expired = sweep(G, now)
+dropped = dropped + enforce(G)
+return { #ARGV - 15, dropped, expired }
 ";
 
-/// KEYS: list and bytes key of each session, in pairs; ARGV: ttl. Reads and deletes each
-/// list. Returns, per session, { expired, messages... } with the messages that are younger
-/// than the TTL.
+/// KEYS: list and bytes key of each session, in pairs; ARGV: the totals (9), ttl, then each
+/// session's id. Reads and deletes each list. Returns, per session, { expired, messages... }
+/// with the messages that are younger than the TTL (a foreign entry counts as expired).
 const TAKE_LUA: &str = r"
-local now = tonumber(redis.call('TIME')[1])
-local ttl = tonumber(ARGV[1])
+local G = globals(1)
+local _, now = stamp()
+local ttl = tonumber(ARGV[10])
 local out = {}
 for i = 1, #KEYS / 2 do
   local key = KEYS[2 * i - 1]
-  local entries = redis.call('LRANGE', key, 0, -1)
+  local entries = {}
+  if is_list(key) then entries = redis.call('LRANGE', key, 0, -1) end
   local res = { 0 }
   if #entries > 0 then
     redis.call('DEL', key, KEYS[2 * i])
     for _, e in ipairs(entries) do
-      local at = string.find(e, ':', 1, true)
-      if now - tonumber(string.sub(e, 1, at - 1)) >= ttl then
+      local secs = entry_secs(e)
+      -- From the future (beyond clock skew): not one of ours either.
+      if not secs or now - secs >= ttl or secs > now + 60 then
         res[1] = res[1] + 1
       else
-        res[#res + 1] = string.sub(e, at + 1)
+        res[#res + 1] = string.sub(e, string.find(e, ':', 1, true) + 1)
       end
     end
   end
+  note(G, ARGV[10 + i])
   out[#out + 1] = res
 end
 return out
 ";
 
 static PUBLISH_OR_KEEP: LazyLock<redis::Script> =
-    LazyLock::new(|| redis::Script::new(&format!("{TRIM_LUA}{PUBLISH_OR_KEEP_LUA}")));
+    LazyLock::new(|| redis::Script::new(&format!("{HELPERS_LUA}{PUBLISH_OR_KEEP_LUA}")));
 static REQUEUE: LazyLock<redis::Script> =
-    LazyLock::new(|| redis::Script::new(&format!("{TRIM_LUA}{REQUEUE_LUA}")));
-static TAKE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(TAKE_LUA));
+    LazyLock::new(|| redis::Script::new(&format!("{HELPERS_LUA}{REQUEUE_LUA}")));
+static TAKE: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(&format!("{HELPERS_LUA}{TAKE_LUA}")));
 
-fn counts((buffered, dropped): (u64, u64)) -> PendingStats {
+fn counts((buffered, dropped, expired): (u64, u64, u64)) -> PendingStats {
     PendingStats {
         buffered,
         dropped,
+        expired,
         ..PendingStats::default()
     }
 }
@@ -120,6 +253,7 @@ fn add(a: PendingStats, b: PendingStats) -> PendingStats {
     PendingStats {
         buffered: a.buffered + b.buffered,
         dropped: a.dropped + b.dropped,
+        expired: a.expired + b.expired,
         ..PendingStats::default()
     }
 }
@@ -225,6 +359,7 @@ async fn publish_or_keep_in(
         for id in group {
             invocation.key(layout.list(id)).key(layout.bytes(id));
         }
+        layout.totals(&mut invocation, limits);
         invocation
             .arg(message)
             .arg(limits.ttl_secs)
@@ -232,7 +367,9 @@ async fn publish_or_keep_in(
             .arg(limits.max_bytes)
             .arg(layout.publish());
         for id in group {
-            invocation.arg(format!("{}{id}", keys.channel_prefix));
+            invocation
+                .arg(id)
+                .arg(format!("{}{id}", keys.channel_prefix));
         }
         conn.invoke_script(&invocation, || describe(group))
             .await
@@ -251,11 +388,13 @@ async fn requeue_in(
 ) -> Result<PendingStats> {
     let keys = layout.keys;
     let mut invocation = REQUEUE.key(layout.list(id));
+    invocation.key(layout.bytes(id));
+    layout.totals(&mut invocation, limits);
     invocation
-        .key(layout.bytes(id))
         .arg(limits.ttl_secs)
         .arg(limits.max_messages)
         .arg(limits.max_bytes)
+        .arg(id)
         .arg(format!("{}{id}", keys.channel_prefix))
         .arg(layout.numsub())
         .arg(messages);
@@ -279,7 +418,8 @@ async fn take_in(
         for id in group {
             invocation.key(layout.list(id)).key(layout.bytes(id));
         }
-        invocation.arg(limits.ttl_secs);
+        layout.totals(&mut invocation, limits);
+        invocation.arg(limits.ttl_secs).arg(group);
         let replies: Vec<Vec<redis::Value>> = conn.invoke_script(&invocation, what).await?;
         replies
             .into_iter()
@@ -354,6 +494,23 @@ impl<'a> Layout<'a> {
         } else {
             "PUBLISH"
         }
+    }
+
+    /// The scripts' first nine arguments: whether the total bound applies (one node, where
+    /// a script may touch every session's keys), its keys, the per-session key prefixes, the
+    /// totals and the TTL.
+    fn totals(&self, invocation: &mut redis::ScriptInvocation<'_>, limits: PendingLimits) {
+        let prefix = &self.keys.channel_prefix;
+        invocation
+            .arg(if self.cluster.is_none() { "1" } else { "0" })
+            .arg(format!("{prefix}pending-index"))
+            .arg(format!("{prefix}pending-total"))
+            .arg(format!("{prefix}pending-sizes"))
+            .arg(&self.keys.list_prefix)
+            .arg(&self.keys.bytes_prefix)
+            .arg(limits.max_total_messages)
+            .arg(limits.max_total_bytes)
+            .arg(limits.ttl_secs);
     }
 
     fn numsub(&self) -> &'static str {
