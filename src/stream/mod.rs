@@ -1,5 +1,6 @@
 //! Stream routing: which sessions have a live SSE stream, and how messages reach them.
 
+pub mod counters;
 pub mod handover;
 pub mod local;
 pub mod memory;

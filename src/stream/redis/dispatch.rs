@@ -103,6 +103,11 @@ pub(super) async fn dispatch_loop(
         }
         if !batch.is_empty() {
             let items = std::mem::take(&mut batch);
+            let messages = items
+                .iter()
+                .filter(|i| matches!(i, Inbound::Message { .. }))
+                .count();
+            inner.streams.delivered(messages);
             let sink = sink.clone();
             if std::panic::catch_unwind(AssertUnwindSafe(move || sink(items))).is_err() {
                 tracing::warn!(prefix = %inner.prefix, "stream message sink panicked; batch dropped");
@@ -160,6 +165,8 @@ impl Inner {
         let (channel, payload) = match event {
             PubSubEvent::Disconnected => {
                 self.subscriber_down.store(true, Ordering::Release);
+                self.subscriber_meter
+                    .disconnected("Redis connection lost (reconnecting)");
                 tracing::debug!(prefix = %self.prefix, "Redis subscriber disconnected; reconnecting");
                 return;
             }
