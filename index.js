@@ -835,3 +835,4 @@ module.exports.InMemorySessionStore = nativeBinding.InMemorySessionStore
 module.exports.InMemoryStreamManager = nativeBinding.InMemoryStreamManager
 module.exports.RedisSessionStore = nativeBinding.RedisSessionStore
 module.exports.RedisStreamManager = nativeBinding.RedisStreamManager
+module.exports.renderPrometheus = nativeBinding.renderPrometheus

@@ -8,5 +8,6 @@ export const {
   RedisSessionStore,
   InMemoryStreamManager,
   RedisStreamManager,
+  renderPrometheus,
 } = binding
 export default binding

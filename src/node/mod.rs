@@ -6,6 +6,8 @@
 //! * `redis/`: what the two Redis classes share (driver choice, client options, errors, the
 //!   driven-client implementation, inbound messages);
 //! * `local_store.rs`: the methods the two local session stores share;
+//! * `report.rs`: `stats()` and `health()` as JS objects; `prometheus.rs`:
+//!   `renderPrometheus`;
 //! * one file per class: `memory_session_store.rs`, `file_session_store.rs`,
 //!   `redis_session_store.rs`, `memory_stream_manager.rs`, `redis_stream_manager.rs`.
 
@@ -14,9 +16,13 @@ mod js;
 mod local_store;
 mod memory_session_store;
 mod memory_stream_manager;
+// napi-derive registers a free function only outside `cfg(test)`: unused in test builds.
+#[cfg_attr(test, allow(dead_code))]
+mod prometheus;
 mod redis;
 mod redis_session_store;
 mod redis_stream_manager;
+mod report;
 
 /// Process-wide set-up, run by every constructor: diagnostics.
 fn init() {
