@@ -53,6 +53,9 @@ const EXERCISED = {
   "node bench/run.mjs --only rstore:ops,stream:latency": ["__test__/docs.test.js", "bench/run.mjs --list"],
   "node bench/run.mjs --cpu-prof": ["bench/run.mjs", 'flag("--cpu-prof")'],
   "node bench/calls.mjs": ["__test__/docs.test.js", "bench/calls.mjs"],
+  // README "What a probe costs": run here with fewer calls (the full run takes a minute and
+  // rewrites bench/results/probes.json)
+  "node bench/probes.mjs": ["__test__/docs.test.js", '"bench", "probes.mjs"), "--calls"'],
 };
 
 /** The command lines of every ```sh block: comments and blank lines dropped. */
@@ -250,6 +253,16 @@ describe("commands run here", () => {
     expect(r.code).toBe(0);
     const tasks = r.stdout.split("\n").map((l) => l.split(/\s+/)[0]).filter(Boolean);
     for (const t of ["rstore:ops", "stream:latency"]) expect(tasks).toContain(t);
+  });
+
+  test("node bench/probes.mjs prints what stats() and health() cost per class, as the README's table", async () => {
+    const r = await runNode([path.join(ROOT, "bench", "probes.mjs"), "--calls", "200"], { cwd: ROOT, timeoutMs: 120_000 });
+    expect(r.code).toBe(0);
+    const classes = ["InMemorySessionStore", "FileSystemSessionStore", "RedisSessionStore", "InMemoryStreamManager", "RedisStreamManager"];
+    for (const c of classes) expect(r.stdout).toMatch(new RegExp(`^${c} +\\d+ ns +\\d+ ns +\\d+ ns +[\\d.]+x +[\\d.]+x$`, "m"));
+    expect(r.stdout).toMatch(/^renderPrometheus of a RedisSessionStore and a RedisStreamManager: [\d.]+ µs per call$/m);
+    const readme = read("README.md");
+    for (const c of classes) expect(readme).toContain(`| \`${c}\` |`);
   });
 
   test("node bench/calls.mjs prints the per-call costs docs/performance.md cites", async () => {
