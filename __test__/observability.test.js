@@ -178,8 +178,12 @@ describeRedis("stats(), health() and ready() of the Redis classes", () => {
     expect(a.health()).toMatchObject({ status: "ok", commands: { state: "up" }, subscriber: { state: "up" } });
   });
 
-  test("a driven client is measured the same way; without ping() it counts as ready", async () => {
+  test("a driven client is measured the same way; without ping() it counts as ready, and as up until its traffic fails", async () => {
     const world = new FakeRedis();
+    const idle = new native.RedisSessionStore({ client: world.client("idle"), driver: "client" });
+    expect(idle.health()).toMatchObject({ status: "down", reason: "Redis not reached yet" }); // the probe starts
+    await waitFor(() => idle.health().status === "ok", "an idle driven client without ping() counted as up");
+    expect(idle.stats().redisOperations).toBe(0);
     const s = new native.RedisSessionStore({ client: world.client("c"), driver: "client" });
     await s.ready({ timeoutMs: 1000 });
     await s.set("a", META);

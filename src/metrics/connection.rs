@@ -176,6 +176,14 @@ impl ConnectionMeter {
         self.detail.lock().last_error = Some((error, now_ms()));
     }
 
+    /// Nothing can be checked on the connection (a driven client without `ping`): one never
+    /// seen counts as up, as `ready()` counts it ready, until an operation says otherwise.
+    pub fn unchecked(&self) {
+        if self.state() == ConnectionState::Connecting {
+            self.set(ConnectionState::Up);
+        }
+    }
+
     /// The connection reported that it dropped (a pub/sub connection's disconnect event):
     /// down until an operation succeeds on it again.
     pub fn disconnected(&self, error: &str) {
@@ -301,6 +309,20 @@ mod tests {
             "only a success brings it back"
         );
         assert_eq!(m.stats().errors, 3);
+    }
+
+    #[test]
+    fn a_connection_that_cannot_be_checked_counts_as_up_until_an_operation_fails() {
+        let m = ConnectionMeter::default();
+        m.unchecked();
+        assert_eq!((m.state(), m.stats().operations), (ConnectionState::Up, 0));
+        m.record(refused(), MS);
+        m.unchecked();
+        assert_eq!(
+            m.state(),
+            ConnectionState::Down,
+            "only a success brings it back"
+        );
     }
 
     #[test]

@@ -44,16 +44,22 @@ const RETRY_MAX: Duration = Duration::from_millis(500);
 /// Starts one PING on `backend` in the background if `meter` saw no operation for
 /// [`PROBE_IDLE`] and none is running; its outcome is recorded by the metered backend, for
 /// the next `health()`. A backend without PING (a driven client with no `ping` method)
-/// reports what its traffic shows.
+/// counts as up until its traffic shows otherwise, as `ready()` counts it ready: otherwise a
+/// probe would keep an instance that has had no request yet out of rotation for ever.
 pub fn probe_commands(meter: &Arc<ConnectionMeter>, backend: &Arc<dyn Commands>) {
     let Some(probe) = meter.probe_due(PROBE_IDLE) else {
         return;
     };
     if let Ok(rt) = crate::runtime::handle() {
         let backend = backend.clone();
+        let meter = meter.clone();
         rt.spawn(async move {
             let _running = probe;
-            let _ = backend.ping().await;
+            if let Err(e) = backend.ping().await {
+                if e.kind() == RedisErrorKind::Unsupported {
+                    meter.unchecked();
+                }
+            }
         });
     }
 }
