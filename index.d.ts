@@ -242,12 +242,12 @@ export declare class FileSystemSessionStore {
    * Sessions held and expired, saves and their failures, unsaved changes, save latency.
    * Synchronous and cheap: for a probe or a scrape.
    */
-  stats(): FileStoreStatsJs
+  stats(): FileSystemSessionStoreStats
   /**
    * `ok`, or `degraded` (with the reason) when the last save failed or a newer store of
    * this process took the file over; never `down`: it serves from memory.
    */
-  health(): FileHealthJs
+  health(): FileSystemSessionStoreHealth
   /** Absolute path of the session file (an addition to the reference API). */
   get path(): string
 }
@@ -275,9 +275,9 @@ export declare class InMemorySessionStore {
    * The number of sessions.
    * Sessions held and expired so far. Synchronous and cheap: for a probe or a scrape.
    */
-  stats(): MemoryStoreStatsJs
+  stats(): InMemorySessionStoreStats
   /** Always `{ status: "ok", sessions }`: nothing an in-memory store depends on can fail. */
-  health(): MemoryHealthJs
+  health(): InMemoryHealth
   get size(): number
   clear(): Promise<void>
 }
@@ -312,9 +312,9 @@ export declare class InMemoryStreamManager {
    * Streams held, messages sent, delivered and kept, streams dropped. Synchronous and
    * cheap: for a probe or a scrape.
    */
-  stats(): MemoryManagerStatsJs
+  stats(): InMemoryStreamManagerStats
   /** Always `{ status: "ok", streams }`: nothing an in-memory manager depends on can fail. */
-  health(): MemoryHealthJs
+  health(): InMemoryHealth
   /** The number of streams. */
   get size(): number
 }
@@ -351,14 +351,14 @@ export declare class RedisSessionStore {
    * Redis operations, errors, reconnects, whether the connection is up, and operation
    * latency. Synchronous and cheap: for a probe or a scrape.
    */
-  stats(): RedisStoreStatsJs
+  stats(): RedisSessionStoreStats
   /**
    * `ok` while the connection reaches Redis; `down` (with the reason) when it does not,
    * has not yet, or the store is closed. Answers at once from what the connection last
    * saw; after a second without any operation it also sends a PING in the background,
    * which the next call reports.
    */
-  health(): RedisHealthJs
+  health(): RedisHealth
   /**
    * Resolves once Redis answers a PING, trying again until `timeoutMs` (default 10000);
    * then rejects with an Error naming Redis and the cause.
@@ -403,7 +403,7 @@ export declare class RedisStreamManager {
    * connections' operations, errors, reconnects and state, with command latency.
    * Synchronous and cheap: for a probe or a scrape.
    */
-  stats(): RedisManagerStatsJs
+  stats(): RedisStreamManagerStats
   /**
    * `ok` while both connections reach Redis; `degraded` when only the subscriber does not
    * (sessions work; streams held here miss other instances' messages until it is back);
@@ -411,7 +411,7 @@ export declare class RedisStreamManager {
    * Answers at once; an idle connection also gets a PING in the background, which the
    * next call reports.
    */
-  health(): RedisHealthJs
+  health(): RedisHealth
   /**
    * Resolves once both connections answer a PING, trying again until `timeoutMs`
    * (default 10000); then rejects with an Error naming Redis and the cause.

@@ -11,6 +11,10 @@
 //! * one file per class: `memory_session_store.rs`, `file_session_store.rs`,
 //!   `redis_session_store.rs`, `memory_stream_manager.rs`, `redis_stream_manager.rs`.
 
+// `report` first: napi-derive names a method's return type in index.d.ts by the `js_name` of
+// an object type it has already seen, and by its Rust name otherwise.
+mod report;
+
 mod file_session_store;
 mod js;
 mod local_store;
@@ -22,7 +26,6 @@ mod prometheus;
 mod redis;
 mod redis_session_store;
 mod redis_stream_manager;
-mod report;
 
 /// Process-wide set-up, run by every constructor: diagnostics.
 fn init() {
