@@ -44,6 +44,14 @@ export interface StreamManager {
   onForwardedResponse?(handler: (message: unknown, sessionId: string) => void): void
 }
 
+/**
+ * What `health()` answers: `ok` (serving, nothing failing), `degraded` (serving with something
+ * missing: a stream manager's subscriber, a file store's last save) or `down` (cannot serve:
+ * Redis unreachable, not reached yet, or the instance closed). A readiness probe takes an
+ * instance out of rotation on `down` only.
+ */
+export type HealthStatus = "ok" | "degraded" | "down"
+
 export interface FileSystemSessionStoreConfig {
   /** Path of the session file, resolved against `process.cwd()`. Default `.mcp-use/sessions.json`. */
   path?: string
@@ -292,6 +300,16 @@ export declare class FileSystemSessionStore {
   clear(): Promise<void>
   /** Resolves once every change made before the call is on disk; rejects with the disk error. */
   flush(): Promise<void>
+  /**
+   * Sessions held and expired, saves and their failures, unsaved changes, save latency.
+   * Synchronous and cheap: for a probe or a scrape.
+   */
+  stats(): FileSystemSessionStoreStats
+  /**
+   * `ok`, or `degraded` (with the reason) when the last save failed or a newer store of
+   * this process took the file over; never `down`: it serves from memory.
+   */
+  health(): FileSystemSessionStoreHealth
   /** Absolute path of the session file (an addition to the reference API). */
   get path(): string
 }
@@ -315,7 +333,13 @@ export declare class InMemorySessionStore {
    * replacing any earlier deadline of the id.
    */
   setWithTTL(sessionId: string, data: SessionMetadata, ttlMs: number): Promise<void>
-  /** The number of sessions. */
+  /**
+   * The number of sessions.
+   * Sessions held and expired so far. Synchronous and cheap: for a probe or a scrape.
+   */
+  stats(): InMemorySessionStoreStats
+  /** Always `{ status: "ok", sessions }`: nothing an in-memory store depends on can fail. */
+  health(): InMemoryHealth
   get size(): number
   clear(): Promise<void>
 }
@@ -346,6 +370,13 @@ export declare class InMemoryStreamManager {
    * stream that opened, expired, and dropped over the limits.
    */
   pendingStats(): PendingStats
+  /**
+   * Streams held, messages sent, delivered and kept, streams dropped. Synchronous and
+   * cheap: for a probe or a scrape.
+   */
+  stats(): InMemoryStreamManagerStats
+  /** Always `{ status: "ok", streams }`: nothing an in-memory manager depends on can fail. */
+  health(): InMemoryHealth
   /** The number of streams. */
   get size(): number
 }
@@ -419,6 +450,23 @@ export declare class RedisSessionStore {
    * addon's own connections are used.
    */
   get driver(): "native" | "client"
+  /**
+   * Redis operations, errors, reconnects, whether the connection is up, and operation
+   * latency. Synchronous and cheap: for a probe or a scrape.
+   */
+  stats(): RedisSessionStoreStats
+  /**
+   * `ok` while the connection reaches Redis; `down` (with the reason) when it does not,
+   * has not yet, or the store is closed. Answers at once from what the connection last
+   * saw; after a second without any operation it also sends a PING in the background,
+   * which the next call reports.
+   */
+  health(): RedisHealth
+  /**
+   * Resolves once Redis answers a PING, trying again until `timeoutMs` (default 10000);
+   * then rejects with an Error naming Redis and the cause.
+   */
+  ready(options?: { timeoutMs?: number }): Promise<void>
   /** Closes the native connection and calls the passed client's `quit()`. */
   close(): Promise<void>
 }
@@ -453,6 +501,25 @@ export declare class RedisStreamManager {
    * stream that opened, expired, and dropped over the limits.
    */
   pendingStats(): PendingStats
+  /**
+   * Streams held, messages sent, delivered and kept, streams dropped, and both
+   * connections' operations, errors, reconnects and state, with command latency.
+   * Synchronous and cheap: for a probe or a scrape.
+   */
+  stats(): RedisStreamManagerStats
+  /**
+   * `ok` while both connections reach Redis; `degraded` when only the subscriber does not
+   * (sessions work; streams held here miss other instances' messages until it is back);
+   * `down` when the command connection does not, has not yet, or the manager is closed.
+   * Answers at once; an idle connection also gets a PING in the background, which the
+   * next call reports.
+   */
+  health(): RedisHealth
+  /**
+   * Resolves once both connections answer a PING, trying again until `timeoutMs`
+   * (default 10000); then rejects with an Error naming Redis and the cause.
+   */
+  ready(options?: { timeoutMs?: number }): Promise<void>
   /** Streams held by this instance. */
   get localSize(): number
   /**
@@ -531,6 +598,91 @@ export interface EventBusStats {
   origins: number
 }
 
+/**
+ * `FileSystemSessionStore.health()`: `degraded` when the last save failed or a newer store
+ * of this process took the file over (it serves from memory either way); never `down`.
+ */
+export interface FileSystemSessionStoreHealth {
+  status: HealthStatus
+  reason?: string
+  sessions: number
+  /** Changes not written to the file yet. */
+  unsavedChanges: number
+  /** When the last save ended (ms since the epoch), successful or not. */
+  lastSaveAt?: number
+  /** Why the last save failed (with the path); absent when it succeeded. */
+  lastSaveError?: string
+}
+
+/** `FileSystemSessionStore.stats()`. */
+export interface FileSystemSessionStoreStats {
+  /** Sessions held. */
+  sessions: number
+  /** Sessions removed when their TTL ran out. */
+  sessionsExpired: number
+  /** Writes of the session file that succeeded. */
+  saves: number
+  /** Writes of the session file that failed (each is retried). */
+  saveErrors: number
+  /** Changes not written to the file yet. */
+  unsavedChanges: number
+  /** How long the writes took (serialize, write, fsync, rename), failures included. */
+  saveLatency: LatencySummary
+}
+
+/** `health()` of the in-memory classes: always `ok` (nothing they depend on can fail). */
+export interface InMemoryHealth {
+  status: "ok"
+  /** Sessions held (`InMemorySessionStore`). */
+  sessions?: number
+  /** Streams held (`InMemoryStreamManager`). */
+  streams?: number
+}
+
+/** `InMemorySessionStore.stats()`. */
+export interface InMemorySessionStoreStats {
+  /** Sessions held. */
+  sessions: number
+  /** Sessions removed when their TTL ran out. */
+  sessionsExpired: number
+}
+
+/** `InMemoryStreamManager.stats()`. */
+export interface InMemoryStreamManagerStats {
+  /** Streams held. */
+  streams: number
+  /** Messages given to `send`: one per listed session, one per broadcast. */
+  messagesSent: number
+  /** Messages handed to a stream, replays of kept messages included. */
+  messagesDelivered: number
+  /** Messages kept because no stream took them (as `pendingStats().buffered`). */
+  messagesKept: number
+  /** Kept messages delivered to a stream that opened. */
+  messagesReplayed: number
+  /** Kept messages that outlived `pendingTtl`. */
+  messagesExpired: number
+  /** Kept messages dropped to stay within `pendingMaxMessages` / `pendingMaxBytes`. */
+  messagesDropped: number
+  /** Streams let go of because a write to them failed (the client left, or stopped reading). */
+  streamsDropped: number
+}
+
+/** One bucket of a latency summary: how many operations took at most `leMs`. */
+export interface LatencyBucket {
+  leMs: number
+  count: number
+}
+
+/**
+ * Operation latencies in fixed buckets (cumulative, as Prometheus' histograms): `count`
+ * operations took `sumMs` in all; slower than the last bucket counts in `count` only.
+ */
+export interface LatencySummary {
+  count: number
+  sumMs: number
+  buckets: Array<LatencyBucket>
+}
+
 /** Store-and-forward counters of one manager, since it was made (`manager.pendingStats()`). */
 export interface PendingStats {
   /** Messages kept because no stream took them. */
@@ -542,3 +694,96 @@ export interface PendingStats {
   /** Kept messages dropped to stay within `pendingMaxMessages` / `pendingMaxBytes`. */
   dropped: number
 }
+
+/** A Redis connection's state, as its last operation showed. */
+export interface RedisConnectionHealth {
+  /**
+   * `connecting`: nothing finished on it yet; `up`: the last operation reached Redis;
+   * `down`: it could not (or Redis said it cannot serve).
+   */
+  state: "connecting" | "up" | "down"
+  /** When the state last changed (ms since the epoch). */
+  since: number
+  /** While `down`: since when. */
+  downSince?: number
+  /**
+   * The last failure: `Redis <COMMAND> failed: <cause>` (never a key, a password or
+   * session metadata).
+   */
+  lastError?: string
+  lastErrorAt?: number
+  /** Times it worked again after being down. */
+  reconnects: number
+}
+
+/**
+ * `health()` of the Redis classes: `down` when the command connection does not reach Redis
+ * (or not yet) or the instance is closed; `degraded` when only a stream manager's subscriber
+ * does not; else `ok`.
+ */
+export interface RedisHealth {
+  status: HealthStatus
+  reason?: string
+  commands: RedisConnectionHealth
+  /** `RedisStreamManager` only. */
+  subscriber?: RedisConnectionHealth
+}
+
+/** `RedisSessionStore.stats()`: its command connection. */
+export interface RedisSessionStoreStats {
+  /**
+   * Operations on Redis: a command, a pipeline or a script (one round trip with the native
+   * connection), or one batch of calls on a driven client.
+   */
+  redisOperations: number
+  /** Those that failed. */
+  redisErrors: number
+  /** Times the connection worked again after Redis was unreachable. */
+  redisReconnects: number
+  /** 1 when the last operation reached Redis, else 0. */
+  redisUp: number
+  /** How long the operations took, failures included. */
+  redisLatency: LatencySummary
+}
+
+/**
+ * `RedisStreamManager.stats()`: its streams and messages, its command connection (`redis*`)
+ * and its subscriber (`subscriber*`).
+ */
+export interface RedisStreamManagerStats {
+  /** Streams held by this instance (as `localSize`). */
+  streams: number
+  /** Messages given to `send` here: one per listed session, one per broadcast. */
+  messagesSent: number
+  /** Messages handed to a stream held here (from any instance), replays included. */
+  messagesDelivered: number
+  /** Messages kept because no stream took them (as `pendingStats().buffered`). */
+  messagesKept: number
+  /** Kept messages delivered to a stream that opened here. */
+  messagesReplayed: number
+  /** Kept messages found expired by this instance. */
+  messagesExpired: number
+  /** Kept messages dropped to stay within `pendingMaxMessages` / `pendingMaxBytes`. */
+  messagesDropped: number
+  /** Streams let go of because a write to them failed (the client left, or stopped reading). */
+  streamsDropped: number
+  /** Operations on the command connection (a command, a pipeline or a script). */
+  redisOperations: number
+  redisErrors: number
+  redisReconnects: number
+  redisUp: number
+  redisLatency: LatencySummary
+  /** Subscribes, unsubscribes and PINGs on the subscriber connection. */
+  subscriberOperations: number
+  subscriberErrors: number
+  /** Times the subscriber worked again after a drop or an outage. */
+  subscriberReconnects: number
+  subscriberUp: number
+}
+
+/**
+ * The Prometheus text exposition (format 0.0.4) of the instances' `stats()`: `{ name:
+ * instance }` or `[[name, instance], ...]`. Each sample is labelled with its instance's
+ * `name` and `class`. Serve it with `Content-Type: text/plain; version=0.0.4`.
+ */
+export declare function renderPrometheus(instances: Record<string, { stats(): object }> | Array<[string, { stats(): object }]>): string

@@ -836,3 +836,4 @@ module.exports.InMemoryStreamManager = nativeBinding.InMemoryStreamManager
 module.exports.RedisServerEventBus = nativeBinding.RedisServerEventBus
 module.exports.RedisSessionStore = nativeBinding.RedisSessionStore
 module.exports.RedisStreamManager = nativeBinding.RedisStreamManager
+module.exports.renderPrometheus = nativeBinding.renderPrometheus

@@ -9,5 +9,6 @@ export const {
   InMemoryStreamManager,
   RedisStreamManager,
   RedisServerEventBus,
+  renderPrometheus,
 } = binding
 export default binding

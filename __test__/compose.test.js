@@ -2,8 +2,8 @@
 // compose.yaml cannot run here (no Docker engine on these machines), so it is checked
 // statically: it parses as YAML, and it describes the same fleet as `npm run start:fleet`
 // (LAYOUT in examples/fleet/fleet.mjs, which fleet.test.js runs): the same Redis, the same
-// instances running the same command, nginx in front with round robin and no stickiness,
-// SSE unbuffered, on the same public port. nginx.conf itself was checked by hand with
+// instances running the same command and judged ready by the same endpoint, nginx in front
+// (once they are) with round robin and no stickiness, SSE unbuffered, on the same public port. nginx.conf itself was checked by hand with
 // `nginx -t` and by running it in front of the Node fleet's instances.
 const fs = require("node:fs");
 const path = require("node:path");
@@ -37,6 +37,11 @@ test("each instance runs the fleet's command on the shared Redis, built from thi
     expect(s.command).toEqual(layout.command);
     expect(s.environment).toEqual({ REDIS_URL: "redis://redis:6379", HOST: "0.0.0.0", PORT: "3000", INSTANCE: name });
     expect(s.depends_on).toEqual({ redis: { condition: "service_healthy" } });
+    // healthy when the instance's readiness endpoint (the one start:fleet waits for) answers 200
+    const [cmd, node, flag, script] = s.healthcheck.test;
+    expect([cmd, node, flag]).toEqual(["CMD", "node", "-e"]);
+    expect(script).toContain(`fetch('http://localhost:${s.environment.PORT}${layout.readiness}')`);
+    expect(script).toMatch(/process\.exit\(r\.ok \? 0 : 1\), \(\) => process\.exit\(1\)/);
     expect(fs.existsSync(path.join(ROOT, s.build.context, s.build.dockerfile))).toBe(true);
     const dockerfile = fs.readFileSync(path.join(ROOT, s.build.dockerfile), "utf8");
     expect(dockerfile).toContain(`CMD ${JSON.stringify(layout.command).replace(/,/g, ", ")}`);
@@ -55,5 +60,5 @@ test("nginx: round robin over exactly those instances, no stickiness, SSE unbuff
   expect(nginx).toMatch(/proxy_http_version\s+1\.1;/);
   const listen = /listen\s+(\d+);/.exec(nginx)[1];
   expect(compose.services.lb.ports).toEqual([`${layout.publicPort}:${listen}`]);
-  expect(compose.services.lb.depends_on).toEqual(layout.instances);
+  expect(compose.services.lb.depends_on).toEqual(Object.fromEntries(layout.instances.map((name) => [name, { condition: "service_healthy" }])));
 });

@@ -57,6 +57,9 @@ const EXERCISED = {
   "npm run start:bus-fleet": ["__test__/bus-fleet.test.js", "npm run start:bus-fleet"],
   // the full run takes ~2 minutes and rewrites bench/results/bus.json: the quick one runs here
   "npm run bench:bus": ["__test__/docs.test.js", "bench/bus.mjs --quick"],
+  // README "What a probe costs": run here with fewer calls (the full run takes a minute and
+  // rewrites bench/results/probes.json)
+  "node bench/probes.mjs": ["__test__/docs.test.js", '"bench", "probes.mjs"), "--calls"'],
 };
 
 /** The command lines of every ```sh block: comments and blank lines dropped. */
@@ -271,6 +274,16 @@ describe("commands run here", () => {
     } finally {
       fs.rmSync(out, { force: true });
     }
+  });
+
+  test("node bench/probes.mjs prints what stats() and health() cost per class, as the README's table", async () => {
+    const r = await runNode([path.join(ROOT, "bench", "probes.mjs"), "--calls", "200"], { cwd: ROOT, timeoutMs: 120_000 });
+    expect(r.code).toBe(0);
+    const classes = ["InMemorySessionStore", "FileSystemSessionStore", "RedisSessionStore", "InMemoryStreamManager", "RedisStreamManager"];
+    for (const c of classes) expect(r.stdout).toMatch(new RegExp(`^${c} +\\d+ ns +\\d+ ns +\\d+ ns +[\\d.]+x +[\\d.]+x$`, "m"));
+    expect(r.stdout).toMatch(/^renderPrometheus of a RedisSessionStore and a RedisStreamManager: [\d.]+ µs per call$/m);
+    const readme = read("README.md");
+    for (const c of classes) expect(readme).toContain(`| \`${c}\` |`);
   });
 
   test("node bench/calls.mjs prints the per-call costs docs/performance.md cites", async () => {

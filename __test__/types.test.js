@@ -28,7 +28,7 @@ test("usage.ts type-checks against mcp-sessions-native's index.d.ts (incl. expec
   expect(r.status).toBe(0);
 });
 
-test("extensions.ts (driver, url, commandTimeoutMs) type-checks against index.d.ts (incl. expected errors)", () => {
+test("extensions.ts (driver, url, commandTimeoutMs, stats/health/ready, renderPrometheus) type-checks against index.d.ts (incl. expected errors)", () => {
   const r = tsc("__test__/types/tsconfig.extensions.json");
   expect(r.output).toBe("");
   expect(r.status).toBe(0);

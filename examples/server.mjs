@@ -13,6 +13,12 @@
 //   echo            the smallest tool there is
 // Sessions survive a restart: stop the server, start it again, and a client that kept its session id
 // goes on without a new initialize.
+//
+// Operations, next to /mcp:
+//   GET /healthz    200 while the process serves HTTP (liveness)
+//   GET /readyz     health() of the session store and the stream manager: 200 when each is ok or
+//                   degraded (still serving), 503 with the reason when one is down (readiness)
+//   GET /metrics    their stats() in the Prometheus text format (renderPrometheus)
 import net from "node:net";
 import path from "node:path";
 import { z } from "zod";
@@ -21,6 +27,7 @@ import {
   InMemoryStreamManager,
   RedisSessionStore,
   RedisStreamManager,
+  renderPrometheus,
 } from "../index.mjs";
 
 // mcp-use 1.34.6's listen() looks for a built widget bundle (./dist/mcp-use.json,
@@ -54,63 +61,21 @@ function displayUrl(url) {
   return u.toString().replace(/\/$/, "");
 }
 
-// Redis: connected node-redis clients, exactly as with mcp-use's classes. Unreachable at
-// startup: retry for about 5 s, then exit with one clear line. After startup, an outage is
-// ridden out (the addon's connections reconnect by themselves; commands fail after 5 s).
-const REDIS_CONNECT_ATTEMPTS = 10;
-const REDIS_CONNECT_DELAY_MS = 500;
-
-async function connectRedis(url) {
-  const { createClient } = await import("redis");
-  const where = displayUrl(url);
-  let connected = false;
-  let down = false;
-  const client = createClient({
-    url,
-    socket: {
-      reconnectStrategy: (retries, cause) => {
-        if (connected) return Math.min(100 * 2 ** retries, 5000);
-        if (retries + 1 >= REDIS_CONNECT_ATTEMPTS) return new Error(`${cause?.message ?? cause}`);
-        return REDIS_CONNECT_DELAY_MS;
-      },
-    },
-  });
-  const pubSubClient = client.duplicate();
-  for (const c of [client, pubSubClient]) {
-    c.on("error", (e) => {
-      if (!connected && !down) console.error(`[redis] waiting for ${where} (${e.message})`);
-      else if (connected && !down) console.error(`[redis] connection to ${where} lost (${e.message}); reconnecting`);
-      down = true;
-    });
-    c.on("ready", () => {
-      if (connected && down) console.error(`[redis] reconnected to ${where}`);
-      down = false;
-    });
-  }
-  try {
-    await client.connect();
-    await pubSubClient.connect();
-  } catch (e) {
-    fail(
-      `cannot reach Redis at ${where} after ${REDIS_CONNECT_ATTEMPTS} attempts (${e.message}).\n` +
-        "  Start redis-server, or point REDIS_URL at a reachable server, or unset REDIS_URL to use the file store.",
-    );
-  }
-  connected = true;
-  down = false;
-  return { client, pubSubClient, where };
-}
-
 let sessionStore;
 let streamManager;
-let redisClients = [];
 let layer; // what the startup line and session-info say about the session layer
 
 if (process.env.REDIS_URL) {
-  const { client, pubSubClient, where } = await connectRedis(process.env.REDIS_URL);
-  redisClients = [client, pubSubClient];
-  sessionStore = new RedisSessionStore({ client });
-  streamManager = new RedisStreamManager({ client, pubSubClient });
+  // The addon's own connections: they connect on first use and reconnect by themselves, so the
+  // server starts whether or not Redis is up yet, and /readyz says when it can serve.
+  const url = process.env.REDIS_URL;
+  const where = displayUrl(url);
+  try {
+    sessionStore = new RedisSessionStore({ url });
+    streamManager = new RedisStreamManager({ url });
+  } catch (e) {
+    fail(`REDIS_URL: ${e.message}`);
+  }
   layer = {
     sessions: `RedisSessionStore at ${where}`,
     streams: `RedisStreamManager at ${where} (pub/sub across instances)`,
@@ -129,6 +94,40 @@ const server = new MCPServer({
   sessionStore,
   streamManager,
 });
+
+/** health() of both: ready unless one is down (a degraded one still serves every request). */
+function readiness() {
+  const sessions = sessionStore.health();
+  const streams = streamManager.health();
+  const parts = { sessions, streams };
+  const down = Object.entries(parts).filter(([, h]) => h.status === "down");
+  const degraded = Object.entries(parts).filter(([, h]) => h.status === "degraded");
+  const status = down.length ? "down" : degraded.length ? "degraded" : "ok";
+  const reason = [...down, ...degraded].map(([name, h]) => `${name}: ${h.reason}`).join("; ");
+  return { status, ...(reason ? { reason } : {}), sessions, streams };
+}
+
+server.app.get("/healthz", (c) => c.text("ok\n"));
+server.app.get("/readyz", (c) => {
+  const r = readiness();
+  return c.json(r, r.status === "down" ? 503 : 200);
+});
+server.app.get("/metrics", (c) =>
+  c.body(renderPrometheus({ sessions: sessionStore, streams: streamManager }), 200, {
+    "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
+  }),
+);
+
+// One line whenever the status changes (nothing while connections are still opening): an
+// outage and its end show in the log too. health() also keeps an idle connection checked.
+let reported = "ok";
+setInterval(() => {
+  const r = readiness();
+  const opening = [r.sessions, r.streams].some((h) => h.commands?.state === "connecting" || h.subscriber?.state === "connecting");
+  if (opening || r.status === reported) return;
+  console.error(`[health] ${r.status}${r.reason ? `: ${r.reason}` : ""}`);
+  reported = r.status;
+}, 1000).unref();
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -237,8 +236,7 @@ async function shutdown(signal) {
   try {
     await streamManager.close?.();
     if (sessionStore.flush) await sessionStore.flush(); // file store: everything is on disk
-    if (sessionStore.close) await sessionStore.close(); // Redis: closes its connections, quits the client
-    for (const c of redisClients) if (c.isOpen) await c.quit().catch(() => {});
+    if (sessionStore.close) await sessionStore.close(); // Redis: closes its connections
   } finally {
     process.exit(0);
   }

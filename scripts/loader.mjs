@@ -22,8 +22,8 @@ const { writeJsBinding } = await import(require.resolve('@napi-rs/cli'))
 
 const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
 const cliVersion = JSON.parse(readFileSync(require.resolve('@napi-rs/cli/package.json'), 'utf8')).version
-// The exported classes, as index.d.ts declares them.
-const idents = [...readFileSync(path.join(ROOT, 'index.d.ts'), 'utf8').matchAll(/^export declare class (\w+)/gm)].map((m) => m[1])
+// The exported classes and functions, as index.d.ts declares them.
+const idents = [...readFileSync(path.join(ROOT, 'index.d.ts'), 'utf8').matchAll(/^export declare (?:class|function) (\w+)/gm)].map((m) => m[1])
 if (idents.length === 0) throw new Error('no `export declare class` in index.d.ts')
 
 export async function generate() {

@@ -4,9 +4,10 @@
 //!
 //! Folders by role, each importing only the ones below it:
 //!
-//! * [`metadata`], [`pending`], [`runtime`], [`config`], [`diagnostics`]: what everything
-//!   shares: session metadata as JSON text, the store-and-forward limits and queues, the one
-//!   tokio runtime, a class's options as plain values (and their checks), and logging.
+//! * [`metadata`], [`pending`], [`runtime`], [`config`], [`diagnostics`], [`metrics`]: what
+//!   everything shares: session metadata as JSON text, the store-and-forward limits and
+//!   queues, the one tokio runtime, a class's options as plain values (and their checks),
+//!   logging, and what the classes report about themselves (counters, health, Prometheus).
 //! * [`store`]: the three session stores.
 //! * [`stream`]: stream routing, in one process and across a fleet over Redis.
 //! * [`redis`]: what the Redis classes need from Redis, as two traits; their native
@@ -21,6 +22,7 @@
 pub mod config;
 pub mod diagnostics;
 pub mod metadata;
+pub mod metrics;
 pub mod pending;
 pub mod redis;
 pub mod runtime;

@@ -44,6 +44,14 @@ export interface StreamManager {
   onForwardedResponse?(handler: (message: unknown, sessionId: string) => void): void
 }
 
+/**
+ * What `health()` answers: `ok` (serving, nothing failing), `degraded` (serving with something
+ * missing: a stream manager's subscriber, a file store's last save) or `down` (cannot serve:
+ * Redis unreachable, not reached yet, or the instance closed). A readiness probe takes an
+ * instance out of rotation on `down` only.
+ */
+export type HealthStatus = "ok" | "degraded" | "down"
+
 export interface FileSystemSessionStoreConfig {
   /** Path of the session file, resolved against `process.cwd()`. Default `.mcp-use/sessions.json`. */
   path?: string

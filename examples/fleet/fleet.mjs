@@ -1,7 +1,8 @@
 // `npm run start:fleet`: a fleet on one command, without Docker. It starts
 //   - a private redis-server on a free loopback port (nothing saved; or REDIS_URL's server),
 //   - two instances of examples/server.mjs on RedisSessionStore + RedisStreamManager,
-//   - a round-robin proxy in front of them (examples/fleet/proxy.mjs), no stickiness,
+//   - a round-robin proxy in front of them (examples/fleet/proxy.mjs), no stickiness, once
+//     every instance's /readyz answers 200 (compose.yaml's healthchecks ask the same),
 // and prints the one URL to connect to. Ctrl-C stops all of it. compose.yaml is the same
 // fleet for `docker compose up` (nginx instead of the Node proxy); __test__/compose.test.js
 // keeps the two in step through LAYOUT below.
@@ -23,6 +24,8 @@ export const LAYOUT = {
   publicPort: 3000,
   command: ["node", "examples/server.mjs"],
   redis: ["redis-server", "--save", "", "--appendonly", "no"],
+  /** An instance serves once this answers 200 (503 with the reason until then). */
+  readiness: "/readyz",
 };
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -113,6 +116,24 @@ function startInstance(name, port, redisUrl, children) {
   });
 }
 
+/** Resolves once the instance's readiness endpoint answers 200; throws its last answer after `ms`. */
+async function ready(child, ms = 30_000) {
+  const url = `http://localhost:${child.port}${LAYOUT.readiness}`;
+  const deadline = Date.now() + ms;
+  let last = "no answer";
+  for (;;) {
+    try {
+      const res = await fetch(url);
+      if (res.status === 200) return;
+      last = `${res.status} ${(await res.json()).reason ?? ""}`;
+    } catch (e) {
+      last = e.cause?.message ?? e.message;
+    }
+    if (Date.now() > deadline) throw new Error(`instance ${child.name} not ready within ${ms} ms (${LAYOUT.readiness}: ${last})`);
+    await sleep(100);
+  }
+}
+
 export async function main() {
   const publicPort = Number(process.env.PORT || LAYOUT.publicPort);
   const ports = process.env.INSTANCE_PORTS
@@ -155,6 +176,7 @@ export async function main() {
   try {
     const redisUrl = process.env.REDIS_URL || (await startRedis(children, cleanups));
     const instances = await Promise.all(LAYOUT.instances.map((name, i) => startInstance(name, ports[i], redisUrl, children)));
+    await Promise.all(instances.map((c) => ready(c)));
     for (const c of children) {
       c.proc.on("exit", (code, signal) => {
         if (stopping) return;

@@ -12,6 +12,7 @@ use super::js::config::read_config;
 use super::js::promise;
 use super::js::{self, JsError, Value};
 use super::local_store;
+use super::report::{FileHealthJs, FileStoreStatsJs};
 use crate::store::filesystem::{FileStore, FileStoreConfig};
 use crate::store::LocalStore;
 
@@ -159,6 +160,20 @@ impl FileSystemSessionStore {
                 },
             )
         })
+    }
+
+    /// Sessions held and expired, saves and their failures, unsaved changes, save latency.
+    /// Synchronous and cheap: for a probe or a scrape.
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> FileStoreStatsJs {
+        self.store.stats().into()
+    }
+
+    /// `ok`, or `degraded` (with the reason) when the last save failed or a newer store of
+    /// this process took the file over; never `down`: it serves from memory.
+    #[napi(catch_unwind)]
+    pub fn health(&self) -> FileHealthJs {
+        self.store.health().into()
     }
 
     /// Absolute path of the session file (an addition to the reference API).

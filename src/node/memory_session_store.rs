@@ -6,6 +6,7 @@ use napi_derive::napi;
 
 use super::js::Value;
 use super::local_store;
+use super::report::{MemoryHealthJs, MemoryStoreStatsJs};
 use crate::store::memory::MemoryStore;
 use crate::store::LocalStore;
 
@@ -102,6 +103,18 @@ impl InMemorySessionStore {
     }
 
     /// The number of sessions.
+    /// Sessions held and expired so far. Synchronous and cheap: for a probe or a scrape.
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> MemoryStoreStatsJs {
+        self.store.stats().into()
+    }
+
+    /// Always `{ status: "ok", sessions }`: nothing an in-memory store depends on can fail.
+    #[napi(catch_unwind)]
+    pub fn health(&self) -> MemoryHealthJs {
+        MemoryHealthJs::sessions(self.store.len())
+    }
+
     #[napi(getter, catch_unwind)]
     pub fn size(&self) -> u32 {
         self.store.len() as u32

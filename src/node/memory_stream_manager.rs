@@ -13,6 +13,7 @@ use super::js::config::read_config;
 use super::js::controller::{close_controller, controller_arg, enqueue, enqueue_checked};
 use super::js::promise;
 use super::js::{self, JsRef, Value};
+use super::report::{MemoryHealthJs, MemoryManagerStatsJs};
 use crate::pending::PendingLimits;
 use crate::stream::memory::MemoryStreams;
 
@@ -179,6 +180,19 @@ impl InMemoryStreamManager {
     #[napi(js_name = "pendingStats", catch_unwind)]
     pub fn pending_stats(&self) -> args::PendingStatsJs {
         self.core.lock().pending_stats().into()
+    }
+
+    /// Streams held, messages sent, delivered and kept, streams dropped. Synchronous and
+    /// cheap: for a probe or a scrape.
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> MemoryManagerStatsJs {
+        self.core.lock().stats().into()
+    }
+
+    /// Always `{ status: "ok", streams }`: nothing an in-memory manager depends on can fail.
+    #[napi(catch_unwind)]
+    pub fn health(&self) -> MemoryHealthJs {
+        MemoryHealthJs::streams(self.core.lock().len())
     }
 
     /// The number of streams.

@@ -15,7 +15,11 @@ use super::js::promise::{self, run};
 use super::js::{self, JsError, JsRef, JsResult, Value};
 use super::redis::backends::{backends, quit};
 use super::redis::errors::{self, unit};
+use super::report::{RedisHealthJs, RedisStoreStatsJs};
+use crate::metrics::connection::ConnectionMeter;
+use crate::metrics::health::redis_health;
 use crate::redis::fallback::read_or;
+use crate::redis::ready::ready_timeout;
 use crate::store::redis::{RedisSessionStore as Core, StoreOptions};
 
 const CLASS: &str = "RedisSessionStore";
@@ -31,6 +35,8 @@ pub struct RedisSessionStore {
     client: Mutex<Option<JsRef>>,
     /// Whether the client's own methods are driven (rather than native connections).
     driven: bool,
+    /// The connection's counters and state, kept after `close()`.
+    meter: Arc<ConnectionMeter>,
 }
 
 #[napi]
@@ -61,6 +67,7 @@ impl RedisSessionStore {
         };
         let core = Core::with_backend(backends.commands, prefix, default_ttl_secs);
         Ok(RedisSessionStore {
+            meter: core.meter(),
             core: Mutex::new(Some(Arc::new(core))),
             client: Mutex::new(client),
             driven: backends.driven,
@@ -243,6 +250,46 @@ impl RedisSessionStore {
         } else {
             "native"
         }
+    }
+
+    /// Redis operations, errors, reconnects, whether the connection is up, and operation
+    /// latency. Synchronous and cheap: for a probe or a scrape.
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> RedisStoreStatsJs {
+        self.meter.stats().into()
+    }
+
+    /// `ok` while the connection reaches Redis; `down` (with the reason) when it does not,
+    /// has not yet, or the store is closed. Answers at once from what the connection last
+    /// saw; after a second without any operation it also sends a PING in the background,
+    /// which the next call reports.
+    #[napi(catch_unwind)]
+    pub fn health(&self) -> RedisHealthJs {
+        match self.core.lock().clone() {
+            Some(core) => core.health().into(),
+            None => redis_health(self.meter.health(), None, true).into(),
+        }
+    }
+
+    /// Resolves once Redis answers a PING, trying again until `timeoutMs` (default 10000);
+    /// then rejects with an Error naming Redis and the cause.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "options?: { timeoutMs?: number }",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn ready(&self, env: Env, options: Value) -> napi::Result<Value> {
+        let method = "RedisSessionStore.ready";
+        run(&env, || {
+            let options = args::ready_options(&env, options, method)?;
+            let timeout = ready_timeout(options.as_ref(), method)?;
+            let core = self.core(method)?;
+            promise::spawn(
+                &env,
+                async move { core.ready(timeout).await },
+                move |env, r| unit(env, r, method),
+            )
+        })
     }
 
     /// Closes the native connection and calls the passed client's `quit()`.

@@ -17,6 +17,8 @@ use super::js::{self, JsError, JsRef, JsResult, Kind, Value};
 use super::redis::backends::backends;
 use super::redis::errors::{self, unit};
 use super::redis::inbound::{sink, Controllers, Handler};
+use super::report::{RedisHealthJs, RedisManagerStatsJs};
+use crate::redis::ready::ready_timeout;
 use crate::stream::redis::{ManagerOptions, RedisStreamManager as Core};
 
 const CLASS: &str = "RedisStreamManager";
@@ -222,6 +224,45 @@ impl RedisStreamManager {
     #[napi(js_name = "pendingStats", catch_unwind)]
     pub fn pending_stats(&self) -> args::PendingStatsJs {
         self.core.pending_stats().into()
+    }
+
+    /// Streams held, messages sent, delivered and kept, streams dropped, and both
+    /// connections' operations, errors, reconnects and state, with command latency.
+    /// Synchronous and cheap: for a probe or a scrape.
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> RedisManagerStatsJs {
+        self.core.stats().into()
+    }
+
+    /// `ok` while both connections reach Redis; `degraded` when only the subscriber does not
+    /// (sessions work; streams held here miss other instances' messages until it is back);
+    /// `down` when the command connection does not, has not yet, or the manager is closed.
+    /// Answers at once; an idle connection also gets a PING in the background, which the
+    /// next call reports.
+    #[napi(catch_unwind)]
+    pub fn health(&self) -> RedisHealthJs {
+        self.core.health().into()
+    }
+
+    /// Resolves once both connections answer a PING, trying again until `timeoutMs`
+    /// (default 10000); then rejects with an Error naming Redis and the cause.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "options?: { timeoutMs?: number }",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn ready(&self, env: Env, options: Value) -> napi::Result<Value> {
+        let method = "RedisStreamManager.ready";
+        run(&env, || {
+            let options = args::ready_options(&env, options, method)?;
+            let timeout = ready_timeout(options.as_ref(), method)?;
+            let core = self.core.clone();
+            promise::spawn(
+                &env,
+                async move { core.ready(timeout).await },
+                move |env, r| unit(env, r, method),
+            )
+        })
     }
 
     /// Streams held by this instance.

@@ -259,6 +259,13 @@ pub trait Commands: Send + Sync + 'static {
         })
     }
 
+    /// `PING`: whether Redis answers (what `ready()` waits for). A driven client without a
+    /// `ping` method, or any backend without one: [`RedisErrorKind::Unsupported`], which
+    /// means there is nothing to check.
+    fn ping(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Err(unsupported("PING", "ping")) })
+    }
+
     /// Whether this backend runs server-side scripts: the per-instance liveness
     /// ([`Commands::beat`]) and store-and-forward need them.
     fn scripts(&self) -> bool {

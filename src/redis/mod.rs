@@ -8,6 +8,9 @@
 //! * [`RedisError`]: what any of them fails with; the message names Redis, the operation
 //!   and the cause.
 //! * [`slot`]: Redis Cluster hash slots of keys.
+//! * [`metered`]: both traits measured at the boundary (operations, errors, latency, up/down),
+//!   around whichever backend a class got; [`ready`]: PINGs on purpose (`ready()`, and the
+//!   one `health()` sends on an idle connection).
 
 use std::any::Any;
 use std::fmt;
@@ -17,7 +20,9 @@ pub mod backend;
 pub mod config;
 pub mod event_log;
 pub mod fallback;
+pub mod metered;
 pub mod native;
+pub mod ready;
 pub mod slot;
 
 pub use backend::{

@@ -28,6 +28,15 @@ struct State {
     deadlines: BTreeMap<DeadlineKey, String>,
     next_seq: u64,
     sweeper_started: bool,
+    /// Sessions removed when their deadline passed.
+    expired: u64,
+}
+
+/// Sessions held now, and removed by their TTL so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryStats {
+    pub sessions: u64,
+    pub expired: u64,
 }
 
 struct Entry {
@@ -79,6 +88,14 @@ impl MemoryStore {
             .iter()
             .map(|(k, e)| (k.clone(), e.metadata.clone()))
             .collect()
+    }
+
+    pub fn stats(&self) -> MemoryStats {
+        let state = self.shared.state.lock();
+        MemoryStats {
+            sessions: state.sessions.len() as u64,
+            expired: state.expired,
+        }
     }
 
     /// Loads many sessions at once (no expiry), as on start-up.
@@ -206,6 +223,7 @@ impl State {
             let id = entry.remove();
             self.sessions.remove(&id);
             expired.push(id);
+            self.expired += 1;
         }
         (expired, self.deadlines.keys().next().map(|k| k.0))
     }
@@ -271,6 +289,13 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(!s.has("a"));
         assert!(s.has("b"));
+        assert_eq!(
+            s.stats(),
+            MemoryStats {
+                sessions: 1,
+                expired: 1
+            }
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -13,18 +13,24 @@
 //! * A default TTL of 0 stores without expiry (the reference would send the invalid `EX 0`).
 //!
 //! The store is written once against [`Commands`]: the native connection, or a user's client
-//! object driven by the bindings (see [`crate::redis::backend`]).
+//! object driven by the bindings (see [`crate::redis::backend`]). Whichever it is, it is
+//! measured ([`crate::redis::metered`]): `stats()` and `health()` read that.
 //!
 //! Every method returns errors; the bindings decide, like the reference, that `get`, `has` and
 //! `keys` log and answer `null` / `false` / `[]` while the others throw.
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::{
     number_field, string_field, warn_unknown_keys, ConfigResult, Object, MAX_TTL_MS,
 };
+use crate::metrics::connection::{ConnectionMeter, ConnectionStats};
+use crate::metrics::health::{redis_health, RedisHealth};
 use crate::redis::config::CONNECTION_KEYS;
+use crate::redis::metered::MeteredCommands;
+use crate::redis::ready::{probe_commands, ready};
 use crate::redis::{glob_escape, scan_all, Commands, RedisError, RedisErrorKind, Result, Write};
 
 /// Default key prefix, as in the reference.
@@ -62,6 +68,7 @@ impl StoreOptions {
 #[derive(Clone)]
 pub struct RedisSessionStore {
     conn: Arc<dyn Commands>,
+    meter: Arc<ConnectionMeter>,
     prefix: String,
     default_ttl_secs: u64,
 }
@@ -84,11 +91,35 @@ impl RedisSessionStore {
 
     /// Like [`RedisSessionStore::new`], on a shared backend.
     pub fn with_backend(conn: Arc<dyn Commands>, prefix: String, default_ttl_secs: u64) -> Self {
+        let meter = Arc::new(ConnectionMeter::default());
         Self {
-            conn,
+            conn: Arc::new(MeteredCommands::new(conn, meter.clone())),
+            meter,
             prefix,
             default_ttl_secs,
         }
+    }
+
+    /// What the connection went through; it outlives the store (`health()` after `close()`).
+    pub fn meter(&self) -> Arc<ConnectionMeter> {
+        self.meter.clone()
+    }
+
+    /// The connection's counters.
+    pub fn stats(&self) -> ConnectionStats {
+        self.meter.stats()
+    }
+
+    /// Whether the store can serve (see [`crate::metrics::health`]). An idle connection gets
+    /// a PING in the background, whose outcome the next call reports.
+    pub fn health(&self) -> RedisHealth {
+        probe_commands(&self.meter, &self.conn);
+        redis_health(self.meter.health(), None, false)
+    }
+
+    /// Resolves once Redis answers a PING, trying until `timeout`.
+    pub async fn ready(&self, timeout: Duration) -> Result<()> {
+        ready(self.conn.as_ref(), None, timeout).await
     }
 
     /// The key prefix.

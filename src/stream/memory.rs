@@ -11,6 +11,7 @@
 use std::time::Instant;
 
 use crate::pending::{PendingLimits, PendingQueues, PendingStats};
+use crate::stream::counters::{StreamCounters, StreamStats};
 use crate::stream::local::LocalStreams;
 
 /// A stream as registered: the registration it came from, and its controller.
@@ -34,6 +35,7 @@ pub struct MemoryStreams<C> {
     streams: LocalStreams<Held<C>>,
     pending: PendingQueues,
     next_generation: u64,
+    counters: StreamCounters,
 }
 
 impl<C> MemoryStreams<C> {
@@ -42,6 +44,7 @@ impl<C> MemoryStreams<C> {
             streams: LocalStreams::default(),
             pending: PendingQueues::new(limits),
             next_generation: 0,
+            counters: StreamCounters::default(),
         }
     }
 
@@ -60,10 +63,12 @@ impl<C> MemoryStreams<C> {
             )
             .map(|h| h.controller);
         self.pending.maybe_sweep(now);
+        let kept = self.pending.take(id, now);
+        self.counters.delivered(kept.len());
         Opened {
             generation,
             replaced,
-            kept: self.pending.take(id, now),
+            kept,
         }
     }
 
@@ -79,6 +84,9 @@ impl<C> MemoryStreams<C> {
     ) -> Option<C> {
         let dropped = self.drop_stream(id, generation);
         self.pending.put_back(id, unsent, now);
+        if dropped.is_some() {
+            self.counters.stream_dropped();
+        }
         dropped
     }
 
@@ -92,6 +100,7 @@ impl<C> MemoryStreams<C> {
         now: Instant,
         view: impl Fn(&C) -> V,
     ) -> Vec<(String, u64, V)> {
+        self.counters.sent(ids);
         let targets: Vec<(String, u64, V)> = self
             .streams
             .targets(ids)
@@ -110,6 +119,7 @@ impl<C> MemoryStreams<C> {
                 self.pending.push(id, data.to_owned(), now);
             }
         }
+        self.counters.delivered(targets.len());
         targets
     }
 
@@ -125,6 +135,9 @@ impl<C> MemoryStreams<C> {
     ) -> Option<C> {
         let dropped = self.drop_stream(id, generation);
         self.pending.push(id, data, now);
+        if dropped.is_some() {
+            self.counters.stream_dropped();
+        }
         dropped
     }
 
@@ -165,6 +178,12 @@ impl<C> MemoryStreams<C> {
     pub fn pending_stats(&self) -> PendingStats {
         self.pending.stats()
     }
+
+    /// Streams held, messages sent, delivered and kept, streams dropped.
+    pub fn stats(&self) -> StreamStats {
+        self.counters
+            .stats(self.streams.len(), self.pending.stats())
+    }
 }
 
 #[cfg(test)]
@@ -193,6 +212,30 @@ mod tests {
         assert_eq!(m.open("t", 8, now).kept, ["three"], "t had no stream");
         let stats = m.pending_stats();
         assert_eq!((stats.buffered, stats.replayed), (3, 3));
+    }
+
+    #[test]
+    fn sends_deliveries_replays_and_dropped_streams_are_counted() {
+        let now = Instant::now();
+        let mut m = MemoryStreams::new(PendingLimits::default());
+        m.route(Some(&ids(&["s", "t"])), "kept", now, |c: &u8| *c);
+        let s = m.open("s", 1u8, now);
+        m.open("u", 2u8, now);
+        m.route(None, "all", now, |c| *c);
+        m.write_failed("u", 1, "all".into(), now);
+        assert_eq!(m.replay_failed("s", s.generation, vec![], now), Some(1));
+        let stats = m.stats();
+        assert_eq!(
+            (
+                stats.streams,
+                stats.sent,
+                stats.delivered,
+                stats.streams_dropped
+            ),
+            (0, 3, 3, 2),
+            "2 listed + 1 broadcast sent; 1 replay + 2 broadcast writes; u and s dropped"
+        );
+        assert_eq!((stats.pending.buffered, stats.pending.replayed), (3, 1));
     }
 
     #[test]

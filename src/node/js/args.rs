@@ -120,6 +120,19 @@ pub fn config(env: &Env, v: Value, class: &str) -> JsResult<Option<Value>> {
     }
 }
 
+/// `ready()`'s optional options object, as plain values (`undefined` → `None`); the core
+/// reads `timeoutMs` ([`crate::redis::ready::ready_timeout`]).
+pub fn ready_options(env: &Env, v: Value, method: &str) -> JsResult<Option<crate::config::Object>> {
+    match js::kind(env, v)? {
+        Kind::Undefined => Ok(None),
+        Kind::Object => Ok(Some(super::config::read_config(env, v, &[])?)),
+        k => Err(JsError::Type(format!(
+            "{method}: options must be an object {{ timeoutMs }}, got {}",
+            k.describe()
+        ))),
+    }
+}
+
 /// For constructors: throws `error` and returns the napi error that says so.
 pub fn throw(env: &Env, error: JsError) -> napi::Error {
     js::throw(env, &error);

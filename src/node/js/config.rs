@@ -100,7 +100,7 @@ fn client_shape(env: &Env, client: Value) -> ClientShape {
 }
 
 /// The own enumerable string keys of an object, as `Object.keys` lists them.
-fn own_keys(object: Value) -> JsResult<Vec<String>> {
+pub fn own_keys(object: Value) -> JsResult<Vec<String>> {
     let object = Object::from_unknown(object)?;
     let names = object.get_all_property_names(
         KeyCollectionMode::OwnOnly,

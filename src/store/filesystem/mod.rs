@@ -22,14 +22,15 @@
 //!
 //! Files: this one is the store (the map, the debounced saves, who may write the file,
 //! flush); `durable.rs` is the crash-safe write, `load.rs` reads and checks the file,
-//! `lock.rs` is the file lock and `error.rs` the error they share. None of them imports
-//! this one.
+//! `lock.rs` is the file lock, `saves.rs` counts what the saves went through (`stats()`,
+//! `health()`) and `error.rs` is the error they share. None of them imports this one.
 
 mod config;
 mod durable;
 mod error;
 mod load;
 mod lock;
+mod saves;
 #[cfg(test)]
 mod tests;
 
@@ -42,7 +43,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use crate::metadata::{now_ms, Metadata};
-use crate::store::memory::MemoryStore;
+use crate::metrics::health::{file_health, FileHealth};
+use crate::store::memory::{MemoryStats, MemoryStore};
 use crate::store::LocalStore;
 use load::load;
 use lock::{acquire_lock, canonical, FileLock};
@@ -50,6 +52,8 @@ use lock::{acquire_lock, canonical, FileLock};
 use durable::{encode, remove_stale_temp_files, write_atomically};
 pub use error::FileStoreError;
 pub use load::LoadReport;
+pub use saves::SaveStats;
+use saves::Saves;
 
 #[derive(Clone, Debug)]
 pub struct FileStoreConfig {
@@ -77,6 +81,7 @@ struct Inner {
     lock: Mutex<Option<FileLock>>,
     /// A newer store of this process took over the file: this one no longer writes it.
     superseded: AtomicBool,
+    saves: Saves,
 }
 
 static LIVE: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
@@ -135,6 +140,7 @@ impl FileStore {
                 timer_armed: AtomicBool::new(false),
                 lock: Mutex::new(Some(lock)),
                 superseded: AtomicBool::new(false),
+                saves: Saves::default(),
             }
         });
         let (sessions, report) = load(&path, config.max_age_ms, now_ms())?;
@@ -145,6 +151,29 @@ impl FileStore {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Sessions held and expired, and the saves' counters.
+    pub fn stats(&self) -> (MemoryStats, SaveStats, u64) {
+        let unsaved = self.unsaved();
+        (self.inner.map.stats(), self.inner.saves.stats(), unsaved)
+    }
+
+    /// Changes not written to the file yet.
+    fn unsaved(&self) -> u64 {
+        self.inner
+            .saves
+            .unsaved(self.inner.version.load(Ordering::SeqCst))
+    }
+
+    /// Whether the store serves with its file (see [`crate::metrics::health`]).
+    pub fn health(&self) -> FileHealth {
+        file_health(
+            self.inner.map.len() as u64,
+            self.unsaved(),
+            self.inner.saves.last(),
+            self.inner.superseded.load(Ordering::SeqCst),
+        )
     }
 
     /// Writes every change made before the call, off the caller's thread.
@@ -277,11 +306,14 @@ impl Inner {
         }
         if self.superseded.load(Ordering::SeqCst) {
             *saved = target;
+            self.saves.skipped(target);
             return Ok(());
         }
         let snapshot = self.map.snapshot();
         let started = std::time::Instant::now();
-        write_atomically(&self.path, &self.tmp_path, &encode(&snapshot))?;
+        let written = write_atomically(&self.path, &self.tmp_path, &encode(&snapshot));
+        self.saves.record(target, &written, started.elapsed());
+        written?;
         *saved = target;
         tracing::debug!(
             sessions = snapshot.len(),

@@ -262,3 +262,50 @@ fn stale_temp_files_are_removed_on_open() {
     assert!(dir.path().join("s.json.notes.tmp").exists());
     assert!(dir.path().join("other.json.1.tmp").exists());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stats_and_health_follow_the_saves_and_a_failed_one_degrades() {
+    use crate::metrics::health::Status;
+    let dir = tempfile::tempdir().unwrap();
+    let config = FileStoreConfig {
+        debounce: Duration::from_secs(3600), // only the flushes below save
+        ..config(dir.path())
+    };
+    let (store, _) = FileStore::open(config).unwrap();
+    assert_eq!(store.health().status, Status::Ok);
+    store.set("a".into(), meta(now_ms()));
+    store.set("b".into(), meta(now_ms()));
+    let (sessions, saves, unsaved) = store.stats();
+    assert_eq!((sessions.sessions, saves.saves, unsaved), (2, 0, 2));
+    store.flush().await.unwrap();
+    let health = store.health();
+    assert_eq!((health.status, health.unsaved_changes), (Status::Ok, 0));
+    assert!(health.last_save.is_some_and(|s| s.error.is_none()));
+
+    // The file's place taken by a directory: the rename over it fails.
+    let path = dir.path().join("sub/sessions.json");
+    fs::remove_file(&path).unwrap();
+    fs::create_dir(&path).unwrap();
+    store.delete("a");
+    assert!(store.flush().await.is_err());
+    let health = store.health();
+    assert_eq!(
+        (health.status, health.unsaved_changes),
+        (Status::Degraded, 1)
+    );
+    let reason = health.reason.unwrap();
+    assert!(
+        reason.starts_with("the last save failed (") && reason.contains("sessions.json"),
+        "{reason}"
+    );
+    let (_, saves, _) = store.stats();
+    assert_eq!(
+        (saves.saves, saves.save_errors, saves.latency.count),
+        (1, 1, 2)
+    );
+
+    fs::remove_dir(&path).unwrap();
+    store.flush().await.unwrap();
+    assert_eq!(store.health().status, Status::Ok, "a good save clears it");
+    assert_eq!(store.stats().2, 0);
+}

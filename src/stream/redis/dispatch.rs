@@ -103,6 +103,11 @@ pub(super) async fn dispatch_loop(
         }
         if !batch.is_empty() {
             let items = std::mem::take(&mut batch);
+            let messages = items
+                .iter()
+                .filter(|i| matches!(i, Inbound::Message { .. }))
+                .count();
+            inner.streams.delivered(messages);
             let sink = sink.clone();
             if std::panic::catch_unwind(AssertUnwindSafe(move || sink(items))).is_err() {
                 tracing::warn!(prefix = %inner.prefix, "stream message sink panicked; batch dropped");
@@ -165,6 +170,8 @@ impl Inner {
                     &"the connection was lost",
                     "reconnecting",
                 );
+                self.subscriber_meter
+                    .disconnected("Redis connection lost (reconnecting)");
                 return;
             }
             PubSubEvent::Message { channel, payload } => (channel, payload),

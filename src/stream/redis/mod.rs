@@ -51,7 +51,8 @@
 //! messages), `release.rs` (letting go of a failed stream), `end.rs` (`delete`, `close`),
 //! `dispatch.rs` (what arrives from Redis, to the sink in order), `routes.rs` (request
 //! routing), `heartbeat.rs` and `liveness.rs` (keeping streams alive), `recover.rs` (what is
-//! retried until Redis answers), `keys.rs` (names), `options.rs` (what a config sets).
+//! retried until Redis answers), `keys.rs` (names), `options.rs` (what a config sets),
+//! `status.rs` (`stats`, `health`, `ready`).
 //!
 //! # Backends
 //! The manager is written once against [`Commands`] and [`PubSub`]: the native connections,
@@ -72,8 +73,11 @@ use tokio::task::JoinHandle;
 
 use tokio::sync::oneshot;
 
+use super::counters::StreamCounters;
 use super::handover::{Barrier, Handover};
+use crate::metrics::connection::ConnectionMeter;
 use crate::pending::{PendingCounters, PendingLimits, PendingStats};
+use crate::redis::metered::{MeteredCommands, MeteredPubSub};
 use crate::redis::{Commands, Liveness, PendingKeys, PubSub, RedisError, RedisErrorKind, Result};
 
 mod dispatch;
@@ -87,11 +91,13 @@ mod recover;
 mod release;
 mod routes;
 mod send;
+mod status;
 
 use dispatch::{dispatch_loop, Control};
 use heartbeat::{heartbeat_loop, prune_once};
 pub use options::ManagerOptions;
 use recover::{recover_loop, Recovery};
+pub use status::ManagerStats;
 
 /// Default channel / key prefix, as in the reference.
 pub const DEFAULT_PREFIX: &str = "mcp:stream:";
@@ -169,6 +175,11 @@ struct Inner {
     control: UnboundedSender<Control>,
     /// What is retried until Redis answers (see [`recover`]).
     recovery: Recovery,
+    /// What `conn` and `subscriber` went through (both are measured at the boundary).
+    commands_meter: Arc<ConnectionMeter>,
+    subscriber_meter: Arc<ConnectionMeter>,
+    /// Messages sent and delivered, streams dropped.
+    streams: StreamCounters,
 }
 
 /// Distributed stream manager on Redis pub/sub (see the module docs).
@@ -244,6 +255,11 @@ impl RedisStreamManager {
                 "the subscriber is already used by another stream manager",
             )
         })?;
+        let commands_meter = Arc::new(ConnectionMeter::default());
+        let subscriber_meter = Arc::new(ConnectionMeter::default());
+        let conn: Arc<dyn Commands> = Arc::new(MeteredCommands::new(conn, commands_meter.clone()));
+        let subscriber: Arc<dyn PubSub> =
+            Arc::new(MeteredPubSub::new(subscriber, subscriber_meter.clone()));
         let interval_secs = heartbeat_interval_secs.max(1);
         let server_id = random_uuid_v4();
         let liveness = conn.scripts().then(|| Liveness {
@@ -288,6 +304,9 @@ impl RedisStreamManager {
             handover: Handover::with_cap(pending.max_messages.min(usize::MAX as u64) as usize),
             control,
             recovery: Recovery::new(Duration::from_secs(interval_secs)),
+            commands_meter,
+            subscriber_meter,
+            streams: StreamCounters::default(),
         });
         let dispatcher = handle.spawn(dispatch_loop(inner.clone(), receiver, control_rx, sink));
         let heartbeat = handle.spawn(heartbeat_loop(inner.clone()));

@@ -37,6 +37,7 @@ impl RedisStreamManager {
         undelivered: Vec<String>,
     ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
         let inner = self.inner.clone();
+        inner.streams.stream_dropped();
         if inner.pending.enabled() {
             inner.handover.releasing(session_id, undelivered);
         }

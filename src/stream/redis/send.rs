@@ -12,6 +12,7 @@ impl RedisStreamManager {
     /// is published to, as mcp-use does.
     pub async fn send(&self, session_ids: Option<&[String]>, data: &str) -> Result<()> {
         let inner = &self.inner;
+        inner.streams.sent(session_ids);
         let ids: Vec<String> = match session_ids {
             Some(ids) => ids.to_vec(),
             None => {

@@ -31,6 +31,8 @@ pub(super) enum Op {
     Exists(String),
     Keys(String),
     Members(String),
+    /// `ping()`, when the object has one (node-redis, ioredis).
+    Ping,
     Write(Write),
     Subscribe(String),
     /// ioredis' style: `subscribe(channel)` only; messages come through [`Op::Listen`].

@@ -114,6 +114,10 @@ impl Commands for ClientCommands {
                 .map(|_| ())
         })
     }
+
+    fn ping(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move { self.one(Op::Ping, &|| "PING".to_owned()).await.map(|_| ()) })
+    }
 }
 
 /// Every key matching `pattern` on every primary of the cluster `driven` drives: the

@@ -46,6 +46,8 @@ pub(super) fn plan(
         Op::Exists(key) => required("exists", vec![Arg::Str(key)], Expect::Bool),
         Op::Keys(pattern) => required("keys", vec![Arg::Str(pattern)], Expect::List),
         Op::Members(key) => required("sMembers", vec![Arg::Str(key)], Expect::List),
+        // Not in mcp-use's contract: without it, there is nothing to check (Unsupported).
+        Op::Ping => required("ping", vec![], Expect::Nothing),
         Op::Subscribe(channel) => required(
             "subscribe",
             vec![Arg::Str(channel.clone()), Arg::Listener(channel)],

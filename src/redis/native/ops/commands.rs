@@ -90,6 +90,10 @@ impl Commands for Connection {
         ))
     }
 
+    fn ping(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(Connection::ping(self))
+    }
+
     fn scripts(&self) -> bool {
         true
     }

@@ -1,0 +1,212 @@
+//! What `health()` answers, and the rules that make a class `ok`, `degraded` or `down`.
+//!
+//! * `ok`: it serves, and nothing it depends on is failing.
+//! * `degraded`: it serves, with something missing: a `RedisStreamManager` whose commands
+//!   work but whose subscriber does not (sessions are created, read and written; streams
+//!   held here miss other instances' messages until it is back, which store-and-forward then
+//!   delivers); a `FileSystemSessionStore` whose last save failed (sessions are served from
+//!   memory, and the changes since the last good save are lost if the process dies) or that
+//!   a newer store of the process took the file over from.
+//! * `down`: it cannot serve: a Redis class whose command connection cannot reach Redis (or
+//!   has not reached it yet), or that was closed.
+//!
+//! A readiness probe should take the instance out of rotation on `down` only: `degraded`
+//! still serves every request.
+
+use super::connection::{ConnectionHealth, ConnectionState};
+
+/// How a class is doing (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Degraded,
+    Down,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Degraded => "degraded",
+            Status::Down => "down",
+        }
+    }
+}
+
+/// The health of a Redis class: its command connection and, for a stream manager, its
+/// subscriber.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedisHealth {
+    pub status: Status,
+    pub reason: Option<String>,
+    pub commands: ConnectionHealth,
+    pub subscriber: Option<ConnectionHealth>,
+}
+
+/// The rule for the Redis classes: `closed`, or commands not up, is `down`; commands up with
+/// a subscriber not up is `degraded`; both up is `ok`.
+pub fn redis_health(
+    commands: ConnectionHealth,
+    subscriber: Option<ConnectionHealth>,
+    closed: bool,
+) -> RedisHealth {
+    let (status, reason) = if closed {
+        (Status::Down, Some("closed".to_owned()))
+    } else {
+        match (commands.state, subscriber.as_ref().map(|s| s.state)) {
+            (ConnectionState::Down, _) => (
+                Status::Down,
+                Some(format!(
+                    "Redis unreachable: {}",
+                    commands.last_error.as_deref().unwrap_or("no answer")
+                )),
+            ),
+            (ConnectionState::Connecting, _) => {
+                (Status::Down, Some("Redis not reached yet".to_owned()))
+            }
+            (ConnectionState::Up, Some(ConnectionState::Down)) => (
+                Status::Degraded,
+                Some(format!(
+                    "Redis subscriber down: {}; streams held here get other instances' messages once it is back",
+                    subscriber
+                        .as_ref()
+                        .and_then(|s| s.last_error.as_deref())
+                        .unwrap_or("no answer")
+                )),
+            ),
+            (ConnectionState::Up, Some(ConnectionState::Connecting)) => (
+                Status::Degraded,
+                Some("Redis subscriber not connected yet".to_owned()),
+            ),
+            (ConnectionState::Up, _) => (Status::Ok, None),
+        }
+    };
+    RedisHealth {
+        status,
+        reason,
+        commands,
+        subscriber,
+    }
+}
+
+/// The last save of a file store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SaveRecord {
+    /// When it ended, ms since the Unix epoch.
+    pub at: f64,
+    /// Its error (with the path), `None` when it succeeded.
+    pub error: Option<String>,
+}
+
+/// The health of a `FileSystemSessionStore`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileHealth {
+    pub status: Status,
+    pub reason: Option<String>,
+    pub sessions: u64,
+    /// Changes made since the last save that wrote them.
+    pub unsaved_changes: u64,
+    pub last_save: Option<SaveRecord>,
+}
+
+/// The rule for the file store: a newer store took the file over, or the last save failed:
+/// `degraded`; otherwise `ok`. It is never `down`: it always serves from memory.
+pub fn file_health(
+    sessions: u64,
+    unsaved_changes: u64,
+    last_save: Option<SaveRecord>,
+    superseded: bool,
+) -> FileHealth {
+    let failed = last_save.as_ref().and_then(|s| s.error.as_deref());
+    let (status, reason) = if superseded {
+        (
+            Status::Degraded,
+            Some("a newer FileSystemSessionStore of this process took the file over; this one keeps its sessions in memory only".to_owned()),
+        )
+    } else if let Some(error) = failed {
+        (
+            Status::Degraded,
+            Some(format!(
+                "the last save failed ({error}); {unsaved_changes} changes are not on disk yet (retrying)"
+            )),
+        )
+    } else {
+        (Status::Ok, None)
+    };
+    FileHealth {
+        status,
+        reason,
+        sessions,
+        unsaved_changes,
+        last_save,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(state: ConnectionState, error: Option<&str>) -> ConnectionHealth {
+        ConnectionHealth {
+            state,
+            since: 1.0,
+            down_since: (state == ConnectionState::Down).then_some(1.0),
+            last_error: error.map(str::to_owned),
+            last_error_at: error.map(|_| 1.0),
+            reconnects: 0,
+        }
+    }
+
+    #[test]
+    fn commands_decide_down_and_the_subscriber_degraded() {
+        use ConnectionState::*;
+        let h = |c, s: Option<ConnectionState>| {
+            let e = Some("Redis PING failed: refused");
+            redis_health(conn(c, e), s.map(|s| conn(s, e)), false)
+        };
+        assert_eq!(h(Up, None).status, Status::Ok);
+        assert_eq!(h(Up, Some(Up)).status, Status::Ok);
+        assert_eq!(h(Up, Some(Up)).reason, None);
+        let down = h(Down, Some(Up));
+        assert_eq!(down.status, Status::Down);
+        assert_eq!(
+            down.reason.as_deref(),
+            Some("Redis unreachable: Redis PING failed: refused")
+        );
+        assert_eq!(h(Down, Some(Down)).status, Status::Down);
+        assert_eq!(h(Connecting, None).status, Status::Down);
+        let degraded = h(Up, Some(Down));
+        assert_eq!(degraded.status, Status::Degraded);
+        assert!(degraded
+            .reason
+            .is_some_and(|r| r.starts_with("Redis subscriber down: Redis PING failed: refused; ")));
+        assert_eq!(h(Up, Some(Connecting)).status, Status::Degraded);
+        let closed = redis_health(conn(Up, None), None, true);
+        assert_eq!(
+            (closed.status, closed.reason.as_deref()),
+            (Status::Down, Some("closed"))
+        );
+    }
+
+    #[test]
+    fn a_file_store_is_degraded_by_a_failed_save_or_a_takeover_and_never_down() {
+        let ok = file_health(3, 0, None, false);
+        assert_eq!((ok.status, ok.reason), (Status::Ok, None));
+        let saved = SaveRecord {
+            at: 5.0,
+            error: None,
+        };
+        assert_eq!(file_health(3, 0, Some(saved), false).status, Status::Ok);
+        let failed = SaveRecord {
+            at: 6.0,
+            error: Some("save /x/sessions.json: No space left on device".to_owned()),
+        };
+        let h = file_health(3, 2, Some(failed), false);
+        assert_eq!(h.status, Status::Degraded);
+        assert_eq!(
+            h.reason.as_deref(),
+            Some("the last save failed (save /x/sessions.json: No space left on device); 2 changes are not on disk yet (retrying)")
+        );
+        assert_eq!(file_health(3, 0, None, true).status, Status::Degraded);
+    }
+}
