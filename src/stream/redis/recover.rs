@@ -37,6 +37,9 @@ pub(super) struct Recovery {
     unopened: Mutex<HashSet<String>>,
     /// `onForwardedResponse` was called: the server channel must be subscribed.
     server_channel_wanted: AtomicBool,
+    /// The subscriber cannot subscribe at all (a driven client without `subscribe`): said
+    /// once, never retried.
+    server_channel_unsupported: AtomicBool,
     /// One subscribe of the server channel at a time.
     server_channel: tokio::sync::Mutex<()>,
     wake: Notify,
@@ -48,6 +51,7 @@ impl Recovery {
         Recovery {
             unopened: Mutex::default(),
             server_channel_wanted: AtomicBool::new(false),
+            server_channel_unsupported: AtomicBool::new(false),
             server_channel: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
             // A line per heartbeat interval at most, and at most one per 5 s.
@@ -158,6 +162,9 @@ impl Inner {
                 self.recovery
                     .server_channel_wanted
                     .store(false, Ordering::Release);
+                self.recovery
+                    .server_channel_unsupported
+                    .store(true, Ordering::Release);
             }
         }
         result
@@ -166,6 +173,14 @@ impl Inner {
     /// Forwarded responses are wanted from now on: subscribes to the server channel now, and
     /// keeps retrying in the background if that fails.
     pub(super) async fn want_forwarded_responses(&self) -> Result<()> {
+        if self
+            .recovery
+            .server_channel_unsupported
+            .load(Ordering::Acquire)
+        {
+            // Already failed for good and said so: nothing more to try or to say.
+            return Ok(());
+        }
         self.recovery
             .server_channel_wanted
             .store(true, Ordering::Release);
