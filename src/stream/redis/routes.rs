@@ -51,13 +51,7 @@ impl RedisStreamManager {
         let inner = &self.inner;
         let key = inner.route_key(session_id, request_id);
         let raw = inner.conn.get(&key).await?;
-        let Some(raw) = raw.filter(|r| !r.is_empty()) else {
-            return Ok(false);
-        };
-        let Ok(route) = serde_json::from_str::<serde_json::Value>(&raw) else {
-            return Ok(false);
-        };
-        let Some(target) = route.get("serverId").and_then(|v| v.as_str()) else {
+        let Some((target, route_session)) = raw.as_deref().and_then(parse_route) else {
             return Ok(false);
         };
         if target == inner.server_id {
@@ -71,12 +65,9 @@ impl RedisStreamManager {
             );
             return Ok(false);
         }
-        let route_session = match route.get("sessionId") {
-            Some(v) if !v.is_null() => v.to_string(),
-            _ => json_string(session_id),
-        };
+        let route_session = route_session.unwrap_or_else(|| json_string(session_id));
         let payload = format!("{{\"response\":{response},\"sessionId\":{route_session}}}");
-        let channel = inner.server_channel(target);
+        let channel = inner.server_channel(&target);
         let writes = vec![
             Write::Publish {
                 channel: channel.clone(),
@@ -110,24 +101,9 @@ impl RedisStreamManager {
 
 impl Inner {
     pub(super) fn forwarded(&self, payload: &[u8], out: &mut Vec<Inbound>) {
-        // Keep the response's JSON text as published (key order, number spelling).
-        let parsed = serde_json::from_slice::<HashMap<String, Box<RawValue>>>(payload);
-        let Ok(mut obj) = parsed else {
+        let Some((session_id, response_json)) = parse_forwarded(payload) else {
             tracing::warn!(prefix = %self.prefix, "forwarded response is not a JSON object; dropped");
             return;
-        };
-        let session_id = match obj
-            .get("sessionId")
-            .map(|raw| serde_json::from_str(raw.get()))
-        {
-            Some(Ok(serde_json::Value::String(s))) => s,
-            Some(Ok(serde_json::Value::Null)) | None => String::new(),
-            Some(Ok(other)) => other.to_string(),
-            Some(Err(_)) => String::new(),
-        };
-        let response_json = match obj.remove("response") {
-            Some(raw) => raw.get().to_string(),
-            None => "null".to_string(),
         };
         out.push(Inbound::ForwardedResponse {
             session_id,
@@ -136,6 +112,80 @@ impl Inner {
     }
 }
 
+/// A request route as any instance stored it (`{"serverId":..,"sessionId":..}`, this
+/// package's or mcp-use's): the server id, and the session id as JSON text when there is one.
+/// `None` for anything else (another writer of the key).
+fn parse_route(raw: &str) -> Option<(String, Option<String>)> {
+    let route = serde_json::from_str::<serde_json::Value>(raw).ok()?;
+    let target = route.get("serverId")?.as_str()?.to_owned();
+    let session = route
+        .get("sessionId")
+        .filter(|v| !v.is_null())
+        .map(|v| v.to_string());
+    Some((target, session))
+}
+
+/// A forwarded response as any instance published it (`{"response":..,"sessionId":..}`):
+/// the session id and the response's JSON text as published (key order, number spelling).
+/// `None` for a payload that is no JSON object.
+fn parse_forwarded(payload: &[u8]) -> Option<(String, String)> {
+    let mut obj = serde_json::from_slice::<HashMap<String, Box<RawValue>>>(payload).ok()?;
+    let session_id = match obj
+        .get("sessionId")
+        .map(|raw| serde_json::from_str(raw.get()))
+    {
+        Some(Ok(serde_json::Value::String(s))) => s,
+        Some(Ok(serde_json::Value::Null)) | None => String::new(),
+        Some(Ok(other)) => other.to_string(),
+        Some(Err(_)) => String::new(),
+    };
+    let response_json = match obj.remove("response") {
+        Some(raw) => raw.get().to_string(),
+        None => "null".to_string(),
+    };
+    Some((session_id, response_json))
+}
+
 pub(super) fn json_string(s: &str) -> String {
     serde_json::Value::String(s.to_string()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn routes_of_either_writer_parse_and_others_do_not() {
+        assert_eq!(
+            parse_route(r#"{"serverId":"a","sessionId":"s"}"#),
+            Some(("a".to_owned(), Some(r#""s""#.to_owned())))
+        );
+        assert_eq!(
+            parse_route(r#"{"serverId":"a"}"#),
+            Some(("a".to_owned(), None))
+        );
+        for other in ["", "null", "[]", r#"{"serverId":5}"#, "not json", "{"] {
+            assert_eq!(parse_route(other), None, "{other:?}");
+        }
+    }
+
+    proptest! {
+        /// Whatever another writer left in a route key or published on a server channel, the
+        /// parsers answer (a value or None), never panic.
+        #[test]
+        fn foreign_routes_and_payloads_never_panic(text in ".{0,200}", bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = parse_route(&text);
+            let _ = parse_forwarded(text.as_bytes());
+            let _ = parse_forwarded(&bytes);
+        }
+
+        /// What forward_inbound_response publishes comes back as it was sent.
+        #[test]
+        fn a_forwarded_response_round_trips(session in ".{0,40}", id in any::<i64>(), text in ".{0,40}") {
+            let response = serde_json::json!({"jsonrpc": "2.0", "id": id, "result": {"text": text}}).to_string();
+            let payload = format!("{{\"response\":{response},\"sessionId\":{}}}", json_string(&session));
+            prop_assert_eq!(parse_forwarded(payload.as_bytes()), Some((session, response)));
+        }
+    }
 }

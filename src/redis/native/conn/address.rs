@@ -25,6 +25,16 @@ pub fn port_text(text: &str) -> Option<u16> {
     text.parse::<u16>().ok().filter(|p| *p != 0)
 }
 
+/// Whether `host` can be a host name, an IPv4 or an IPv6 address (brackets off; a zone after
+/// `%`): letters, digits, `.`, `-`, `_`, `:` and `%`. Anything else (`@`, `/`, spaces) means
+/// the text is not an address, and may hold a secret.
+pub fn valid_host(host: &str) -> bool {
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'%'))
+}
+
 /// `host`, `host:port`, `[v6]`, `[v6]:port`, or a bare IPv6 address (two colons or more and
 /// no brackets: all of it is the host); `default_port` when none is given. The host comes
 /// back without brackets. `Err` says why.
@@ -32,12 +42,12 @@ pub fn host_port(text: &str, default_port: u16) -> Result<(String, u16), String>
     let (host, port_part) = if let Some(rest) = text.strip_prefix('[') {
         let (host, after) = rest
             .split_once(']')
-            .ok_or_else(|| format!("{text} is not host:port"))?;
+            .ok_or_else(|| "not host:port".to_owned())?;
         match after {
             "" => (host, None),
             _ => match after.strip_prefix(':') {
                 Some(p) => (host, Some(p)),
-                None => return Err(format!("{text} is not host:port")),
+                None => return Err("not host:port".to_owned()),
             },
         }
     } else if text.matches(':').count() > 1 {
@@ -49,11 +59,17 @@ pub fn host_port(text: &str, default_port: u16) -> Result<(String, u16), String>
         }
     };
     if host.is_empty() {
-        return Err(format!("an address is empty in {text:?}"));
+        return Err("an address is empty".to_owned());
+    }
+    if !valid_host(host) {
+        return Err("not a host name or IP address".to_owned());
     }
     let port = match port_part {
         None => default_port,
-        Some(p) => port_text(p).ok_or_else(|| format!("{p} is not a TCP port"))?,
+        // Not quoted: text after a `:` may be a password that lost its `@`.
+        Some(p) => {
+            port_text(p).ok_or_else(|| "the port is not a TCP port (1 to 65535)".to_owned())?
+        }
     };
     Ok((host.to_owned(), port))
 }
@@ -78,28 +94,38 @@ fn is_credential(name: &str) -> bool {
 
 /// `url` as messages and log lines show it: its user-info (user name and password) and
 /// every query parameter that carries a credential replaced by `***`. The one rule every
-/// address in a message goes through; text with no `scheme://` is taken as an address whose
-/// user-info, if any, ends at its last `@`.
+/// address in a message goes through; text with no `scheme://` is taken as an address.
+///
+/// The user-info is taken to end at the last `@` of the text: a password may hold `/`, `?`,
+/// `#` or `@` that the user did not percent-encode, and a Redis URL's host, path and query
+/// hold no `@`. A query value with an `@` masks more than needed, never less.
 pub fn redact(url: &str) -> String {
+    // A scheme is letters, digits, `+`, `-` and `.` after a letter: a `://` after anything
+    // else (a password, say) starts no scheme.
+    let is_scheme = |s: &str| {
+        s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+    };
     let (scheme, rest) = match url.find("://") {
-        Some(end) => url.split_at(end + 3),
-        None => ("", url),
+        Some(end) if is_scheme(&url[..end]) => url.split_at(end + 3),
+        _ => ("", url),
     };
-    let (before_query, query) = match rest.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (rest, None),
-    };
-    // The user-info ends at the last `@` before the query: a password may hold `/` or `@`
-    // that the user did not percent-encode, and a Redis URL's path never holds `@`.
     let mut out = String::with_capacity(url.len());
     out.push_str(scheme);
-    match before_query.rfind('@') {
+    let after_userinfo = match rest.rfind('@') {
         Some(at) => {
             out.push_str(MASK);
-            out.push_str(&before_query[at..]);
+            out.push('@');
+            &rest[at + 1..]
         }
-        None => out.push_str(before_query),
-    }
+        None => rest,
+    };
+    let (before_query, query) = match after_userinfo.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (after_userinfo, None),
+    };
+    out.push_str(before_query);
     if let Some(query) = query {
         out.push('?');
         let pairs: Vec<String> = query
@@ -160,7 +186,9 @@ mod tests {
         assert_eq!(ok("[::1]"), ("::1".into(), 6379));
         assert_eq!(ok("::1"), ("::1".into(), 6379));
         assert_eq!(ok("fe80::1:2"), ("fe80::1:2".into(), 6379));
-        for bad in ["", ":1", "h:", "h:0", "h:x", "[::1", "[::1]x", "[]:1"] {
+        for bad in [
+            "", ":1", "h:", "h:0", "h:x", "[::1", "[::1]x", "[]:1", "u:pw@h", "::pw@/?", "h h",
+        ] {
             assert!(host_port(bad, 6379).is_err(), "{bad:?}");
         }
     }
@@ -178,6 +206,12 @@ mod tests {
             "redis+sentinel://***@a:1,b/m?db=1&sentinelPassword=***&x=1&token=***"
         );
         assert_eq!(redact("u:secret@h:1"), "***@h:1");
+        assert_eq!(redact("redis://?:secret@/?"), "redis://***@/?");
+        assert_eq!(redact(":secret@://?"), "***@://?");
+        assert_eq!(
+            redact("redis://u:p#q?r@h/0?token=t"),
+            "redis://***@h/0?token=***"
+        );
         assert_eq!(redact("not a url"), "not a url");
     }
 }

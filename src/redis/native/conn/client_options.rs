@@ -138,6 +138,12 @@ fn from_client(client: &Value, field: &str, class: &str) -> ConfigResult<RedisSe
             })),
         };
     };
+    if !super::address::valid_host(host.trim_start_matches('[').trim_end_matches(']')) {
+        return Err(ConfigError::Type(format!(
+            "new {class}: config.{field} has host {:?}, not a host name or IP address",
+            super::address::redact(&host)
+        )));
+    }
     let port = opt_number(socket_or_options, "port").unwrap_or(f64::from(REDIS_PORT));
     let Some(port) = super::address::port(port) else {
         return Err(ConfigError::Range(format!(

@@ -3,7 +3,7 @@
 //! node-redis v5 `createCluster` object, an ioredis `Cluster` or an ioredis client in
 //! Sentinel mode.
 
-use super::address::{host_port, port, redact, REDIS_PORT, SENTINEL_PORT};
+use super::address::{host_port, port, redact, valid_host, REDIS_PORT, SENTINEL_PORT};
 use super::endpoint::RedisEndpoint;
 use super::sentinel::SentinelGroup;
 use super::settings::RedisSettings;
@@ -101,6 +101,12 @@ fn checked_url(text: &str, what: &str, class: &str) -> ConfigResult<RedisSetting
 /// `{ host, port }` of one node (a port as a number; host 127.0.0.1 when absent).
 fn endpoint(object: &Value, what: &str, class: &str) -> ConfigResult<RedisEndpoint> {
     let host = opt_string(object, "host").unwrap_or_else(|| "127.0.0.1".to_owned());
+    if !valid_host(host.trim_start_matches('[').trim_end_matches(']')) {
+        return Err(ConfigError::Type(format!(
+            "new {class}: {what} has host {:?}, not a host name or IP address",
+            redact(&host)
+        )));
+    }
     let given = opt_number(object, "port").unwrap_or(f64::from(REDIS_PORT));
     let port = port(given).ok_or_else(|| {
         ConfigError::Range(format!(

@@ -118,17 +118,20 @@ pub fn parse_sentinel_url(
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let v = decode(v).map_err(|e| bad(&e))?;
         match k {
-            "db" => {
-                node.db = v
-                    .parse()
-                    .map_err(|_| bad(&format!("db={v} is not a database number")))?
-            }
+            "db" => node.db = v.parse().map_err(|_| bad("db is not a database number"))?,
             "sentinelPassword" => group.sentinel_password = Some(v).filter(|p| !p.is_empty()),
             "sentinelUsername" => group.sentinel_username = Some(v).filter(|u| !u.is_empty()),
             other => {
+                // Named only when it reads as a name: anything else may be a misplaced secret.
+                let plain = !other.is_empty()
+                    && other.len() <= 40
+                    && other
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'));
+                let name = if plain { other } else { "(not a name)" };
                 return Err(bad(&format!(
-                    "unknown parameter {other} (db, sentinelPassword, sentinelUsername)"
-                )))
+                    "unknown parameter {name} (db, sentinelPassword, sentinelUsername)"
+                )));
             }
         }
     }
