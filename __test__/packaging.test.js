@@ -355,7 +355,7 @@ describe("what every package carries: LICENSE, CHANGELOG, the mcp-use it is for"
     ["no Unreleased section first", (t) => t.replace("## [Unreleased]", "## [Next]"), /first section is not/],
     ["a release heading without a date", (t) => t.replace(/^## \[(\d+\.\d+\.\d+)\] - [\d-]+$/m, "## [$1]"), /is not "## \[x\.y\.z\] - YYYY-MM-DD"/],
     ["a kind of change Keep a Changelog does not have", (t) => t.replace("### Added", "### New"), /"### New" .* is none of/],
-    ["an empty kind", (t) => t.replace("### Added\n", "### Fixed\n\n### Added\n"), /"### Fixed" under .* has no entries/],
+    ["an empty kind", (t) => t.replace("### Added\n", "### Security\n\n### Added\n"), /"### Security" under .* has no entries/],
     ["releases oldest first", (t) => t.replace("## [Unreleased]", "## [Unreleased]\n\n## [0.0.1] - 2026-01-01\n\n### Added\n\n- x\n"), /\[0\.0\.1\] is listed before/],
     ["another top heading", (t) => `${t}\n# Notes\n`, /a heading of another level/],
   ])("the CHANGELOG check fails %s", (_name, mutate, problem) => {
