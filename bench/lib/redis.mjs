@@ -31,11 +31,12 @@ export function ping(port) {
 }
 
 /** Spawns redis-server on `port` with `dir` and `args`; resolves with the child once it answers PING. */
-async function spawnOn(port, dir, args) {
+async function spawnOn(port, dir, args, onSpawn) {
   const child = spawn("redis-server", [
     "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
     "--dir", dir, "--maxclients", "10000", "--protected-mode", "yes", ...args,
   ], { stdio: "ignore" });
+  onSpawn?.(child); // so that a stop() during the wait below ends this one too
   let exited = false;
   child.on("exit", () => { exited = true; });
   const deadline = Date.now() + 10_000;
@@ -64,6 +65,7 @@ export async function startRedis({ args = [] } = {}) {
     if (port === 6379) continue;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mcp-bench-redis-"));
     let child = await spawnOn(port, dir, args);
+    let stopped = false;
     if (!child) {
       fs.rmSync(dir, { recursive: true, force: true });
       continue;
@@ -77,14 +79,15 @@ export async function startRedis({ args = [] } = {}) {
       },
       async restart() {
         // The port can stay busy for a moment after a kill: try again for a few seconds.
-        for (let i = 0; i < 40; i++) {
-          child = await spawnOn(port, dir, args);
-          if (child) { handle.pid = child.pid; return; }
+        for (let i = 0; i < 40 && !stopped; i++) {
+          const c = await spawnOn(port, dir, args, (spawned) => { child = spawned; });
+          if (c) { handle.pid = c.pid; return; }
           await new Promise((r) => setTimeout(r, 250));
         }
         throw new Error(`redis-server did not start again on port ${port}`);
       },
       async stop() {
+        stopped = true;
         const c = child;
         if (c.exitCode === null && c.signalCode === null) {
           c.kill("SIGTERM");
