@@ -11,7 +11,7 @@ const COLORS = { a: "#1f77b4", b: "#2ca02c", c: "#9467bd" };
  */
 export function soakSvg(run) {
   const W = 1000, ml = 60, mr = 20, pw = W - ml - mr;
-  const top = 64, ph1 = 230, gap = 58, ph2 = 200;
+  const top = 84, ph1 = 230, gap = 58, ph2 = 200;
   const H = top + ph1 + gap + ph2 + 70;
   const span = Math.max(1, run.t1 - run.t0);
   const X = (t) => ml + ((t - run.t0) / span) * pw;
@@ -33,7 +33,7 @@ export function soakSvg(run) {
   const ymax = Math.max(10, ...acked, ...delivered) * 1.1;
   const Y1 = (v) => top + ph1 - (v / ymax) * ph1;
   for (const f of run.faults) {
-    if (f.kind === "cut-streams") o.push(`<line x1="${X(f.t)}" y1="${top}" x2="${X(f.t)}" y2="${top + ph1}" stroke="#17becf" stroke-width="1.5"><title>${esc(f.label)}</title></line>`);
+    if (f.kind === "cut-streams") o.push(`<line x1="${X(f.t)}" y1="${top}" x2="${X(f.t)}" y2="${top + ph1}" stroke="#0a9396" stroke-width="2.5" stroke-dasharray="5 3"><title>${esc(f.label)}</title></line>`);
     else {
       const fill = f.kind === "kill-redis" ? "#d62728" : "#ff7f0e";
       o.push(`<rect x="${X(f.t)}" y="${top}" width="${Math.max(2, X(f.until ?? f.t) - X(f.t))}" height="${ph1}" fill="${fill}" opacity="0.25"><title>${esc(f.label)}</title></rect>`);
@@ -50,7 +50,7 @@ export function soakSvg(run) {
   o.push(line(acked, "#999", "4 3"));
   o.push(line(delivered, "#222"));
   o.push(`<line x1="${X(run.chaosEnd)}" y1="${top}" x2="${X(run.chaosEnd)}" y2="${top + ph1}" stroke="#000" stroke-dasharray="2 2"/><text x="${X(run.chaosEnd) + 3}" y="${top + ph1 - 4}" fill="#000" font-size="10">chaos stops</text>`);
-  o.push(`<text x="${ml}" y="${top - 8}" font-weight="bold">notifications per 5 s: delivered (black), acknowledged (grey dashed); faults: instance killed (orange), Redis killed (red), streams cut (cyan)</text>`);
+  o.push(`<text x="${ml}" y="${top - 8}" font-weight="bold">notifications per 5 s: delivered (black), acknowledged (grey dashed); faults: instance killed (orange), Redis killed (red), streams cut (teal, dashed)</text>`);
 
   // Panel 2: memory.
   const t2 = top + ph1 + gap;
