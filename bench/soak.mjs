@@ -7,6 +7,8 @@
 //
 //   node bench/soak.mjs [--minutes 10] [--seed N] [--impl native|mcp-use|both] [--rate 25]
 //   node bench/soak.mjs --seeds          every regression seed of bench/soak/seeds.json (native)
+//   --allow-known                        the addon's two known limitations (docs/soak.md) are
+//                                        counted and printed but do not fail the run (CI)
 //   node bench/soak.mjs --seed N --list  the fault schedule of a seed, without running it
 //
 // Exits 1 when an invariant fails for `native`; an mcp-use run is reported, never a failure.
@@ -35,6 +37,7 @@ const { values: opt } = parseArgs({
     seeds: { type: "boolean", default: false },
     quiet: { type: "boolean", default: false },
     list: { type: "boolean", default: false },
+    "allow-known": { type: "boolean", default: false },
   },
 });
 
@@ -174,7 +177,7 @@ async function runOnce({ impl, seed, minutes, rate, nSessions }) {
 
   const input = {
     impl, sessions, acks: sender.acks, journals: fleet.files().journals.flatMap(readJsonl), proxyLog: readJsonl(fleet.files().proxy),
-    kills: fleet.kills, probeResults, limitMs: PROBE_LIMIT_MS,
+    kills: fleet.kills, probeResults, limitMs: PROBE_LIMIT_MS, allowKnown: opt["allow-known"],
     keys: { before: keysBefore, after: keysAfter, liveServerIds: live, impl },
     memory: { baseline: memBaseline, after: memAfter },
   };
@@ -186,7 +189,7 @@ async function runOnce({ impl, seed, minutes, rate, nSessions }) {
   const faults = {};
   for (const f of timeline) faults[f.kind] = (faults[f.kind] || 0) + 1;
   const summary = {
-    impl, seed, minutes, passed: result.failures.length === 0, failures: result.failures,
+    impl, seed, minutes, passed: result.failures.length === 0, failures: result.failures, allowKnown: opt["allow-known"], allowed: result.allowed,
     run: { startedAt: new Date(started).toISOString(), wallS: Math.round((Date.now() - started) / 1000), sessions: nSessions, instances: NAMES.length, ratePerS: rate, node: process.version },
     faults: { events: schedule.events.length, combos: schedule.events.filter((e) => e.combo).length, ...faults },
     notifications: result.notifications,
@@ -200,7 +203,7 @@ async function runOnce({ impl, seed, minutes, rate, nSessions }) {
   };
   const chart = soakSvg({
     title: `Chaos soak, ${impl === "native" ? "mcp-sessions-native" : "mcp-use@1.34.6"}: ${minutes} min, seed ${seed}`,
-    subtitle: `${nSessions} SDK sessions, 3 MCPServer instances, ${rate} notifications/s; ${schedule.events.length} fault events; acknowledged ${result.notifications.acknowledged}, lost ${result.notifications.lostCount}, in flight ${result.notifications.inFlight["stream-cut"] + result.notifications.inFlight["instance-killed"]}, duplicates ${result.notifications.duplicateCount}; ${summary.passed ? "all invariants hold" : `${result.failures.length} invariant failures`}`,
+    subtitle: `${nSessions} SDK sessions, 3 MCPServer instances, ${rate} notifications/s; ${schedule.events.length} fault events; acknowledged ${result.notifications.acknowledged}, lost ${result.notifications.lostCount} + ${result.notifications.known.length} to known limitations, in flight ${result.notifications.inFlight["stream-cut"] + result.notifications.inFlight["instance-killed"]}, duplicates ${result.notifications.duplicateCount}; ${summary.passed ? "all invariants hold" : `${result.failures.length} invariant failures`}`,
     t0, t1, chaosEnd,
     acked: sender.acks.filter((a) => a.ok).map((a) => a.t1),
     delivered: sessions.flatMap((s) => s.received.map((r) => r.t)),
@@ -257,7 +260,7 @@ async function main() {
   }
   process.stdout.write(`${JSON.stringify(summaries.length === 1 ? summaries[0] : summaries, null, 2)}\n`);
   for (const s of summaries) {
-    console.error(`soak ${s.impl} seed ${s.seed} ${s.minutes} min: ${s.passed ? "PASS" : s.impl === "native" ? "FAIL" : "reported (mcp-use is never a failure)"}${s.failures.length ? `\n  ${s.failures.join("\n  ")}` : ""}`);
+    console.error(`soak ${s.impl} seed ${s.seed} ${s.minutes} min: ${s.passed ? "PASS" : s.impl === "native" ? "FAIL" : "reported (mcp-use is never a failure)"}${[...s.failures, ...s.allowed].map((f) => `\n  ${f}`).join("")}`);
   }
   process.exit(failed ? 1 : 0);
 }

@@ -98,9 +98,11 @@ export async function startFleet({ impl, heartbeat = 2, sampleTimeoutMs = 30_000
     fleet.killInstance = async (name) => {
       const { child } = fleet.instances[name];
       const gone = new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once("exit", r)));
+      const sentAt = Date.now();
       child.kill("SIGKILL");
       await gone;
-      fleet.kills.push({ inst: `${name}#${child.pid}`, t: Date.now() });
+      // sentAt: when the signal went; t: when the process was surely gone (nothing it wrote is later).
+      fleet.kills.push({ inst: `${name}#${child.pid}`, sentAt, t: Date.now() });
     };
     fleet.startInstance = startInstance;
     fleet.killRedis = () => redis.kill("SIGKILL");
