@@ -183,7 +183,7 @@ async function runOnce({ impl, seed, minutes, rate, nSessions }) {
   };
   const result = check(input);
   const pending = Object.fromEntries(Object.entries(memAfter).map(([, m]) => [m.inst, m.pending]));
-  await fleet.stop();
+  await fleet.stop({ keep: impl === "native" && result.failures.length > 0 });
   activeFleet = null;
 
   const faults = {};

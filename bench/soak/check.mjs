@@ -170,6 +170,8 @@ function sampling({ sessions, journals, conns, kills }) {
   const sendOf = new Map();
   const routes = [];
   const fwds = [];
+  const recovers = [];
+  const fwdins = [];
   for (const l of journals) {
     if (l.e === "sample-start") startOf.set(l.nonce, l);
     else if (l.e === "sample-end") endOf.set(l.nonce, l);
@@ -177,6 +179,8 @@ function sampling({ sessions, journals, conns, kills }) {
     else if (l.e === "send" && l.kind === "s") (sendOf.get(l.nonce) ?? sendOf.set(l.nonce, []).get(l.nonce)).push(l);
     else if (l.e === "route") routes.push(l);
     else if (l.e === "fwd") fwds.push(l);
+    else if (l.e === "recover") recovers.push(l);
+    else if (l.e === "fwdin") fwdins.push(l);
   }
   const out = { calls: 0, answered: 0, excluded: {}, knownLimitations: { "published-to-dying-instance": 0, "stream-move-race": 0 }, known: [], failed: [] };
   const exclude = (reason) => (out.excluded[reason] = (out.excluded[reason] || 0) + 1);
@@ -230,10 +234,15 @@ function sampling({ sessions, journals, conns, kills }) {
         continue;
       }
       const id = seen.id;
+      // The answer got to the tool's instance: handled there (no route elsewhere), or forwarded to it.
+      const reachedOrigin = (fw, rid) => (fw && fw.r === false && fw.inst === origin) || fwdins.some((x) => x.inst === origin && x.sid === s.sid && x.id === rid && x.t >= answer.t - 5);
+      // Two rebuilds of the session on the tool's instance between just before the call and the answer.
+      const rebuiltTwice = (st, ans) => recovers.filter((x) => x.inst === origin && x.sid === s.sid && x.t >= st.t - 2000 && x.t <= ans.t).length >= 2;
       const f = fwds.filter((x) => x.sid === s.sid && x.id === id && x.t >= answer.t - 5).sort((a, b) => a.t - b.t)[0];
       const route = routes.filter((x) => x.sid === s.sid && x.id === id && x.inst === origin && x.t >= start.t).sort((a, b) => a.t - b.t)[0];
       if (f && typeof f.r === "string") exclude("forwarding the answer failed (Redis down)");
       else if (f && f.r === false && f.inst !== origin && route && route.t > f.t) exclude("the answer arrived before MCPServer registered the request's route (it sends, then registers)");
+      else if (reachedOrigin(f, id) && rebuiltTwice(start, answer)) exclude("MCPServer rebuilt the session's transport twice at once on the tool's instance and gave the answer to the newer one (mcp-use's recovery is check-then-act across awaits)");
       else fail(f ? (f.r === true ? "answer forwarded to the origin, never resolved there" : `answer not forwarded (route ${route ? "registered" : "missing"})`) : "answer POST accepted, never routed", { id, answer, fwd: f ?? null, route: route ?? null, end: endOf.get(r.nonce) ?? null });
     }
   }

@@ -47,12 +47,13 @@ export async function startFleet({ impl, heartbeat = 2, sampleTimeoutMs = 30_000
   let proxy;
 
   let stopped = false;
-  async function stop() {
+  async function stop({ keep = false } = {}) {
     stopped = true;
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
     await redis?.stop().catch(() => {});
     // SOAK_KEEP=1 keeps the journals, the proxy log and the instances' output for a post-mortem.
-    if (process.env.SOAK_KEEP === "1") process.stderr.write(`soak: kept ${dir}\n`);
+    // A failed run keeps them too, so that CI's failure can be read afterwards.
+    if (keep || process.env.SOAK_KEEP === "1") process.stderr.write(`soak: kept ${dir} (journals, proxy log, instances' output)\n`);
     else fs.rmSync(dir, { recursive: true, force: true });
   }
   fleet.stop = stop;

@@ -25,10 +25,16 @@ import { performance } from "node:perf_hooks";
 import { createClient } from "redis";
 import { z } from "zod";
 
+let journalFd;
 // Before mcp-use loads: its listen() prints widget/CSP notices in production mode.
+// MCPServer rebuilding a session's transport from the store is journaled too: two rebuilds of
+// one session racing on one instance leave a tool call on a transport MCPServer no longer routes
+// answers to (docs/soak.md, "Found on the way").
 const consoleLog = console.log;
 console.log = (...args) => {
   if (typeof args[0] === "string" && /^(\[WIDGETS\]|\[CSP\]|widgetsDir$|\[SAMPLING DEBUG\])/.test(args[0])) return;
+  const recovering = typeof args[0] === "string" && /transport lost \(restart\/hot-reload\): (\S+) - recovering/.exec(args[0]);
+  if (recovering && journalFd !== undefined) journal({ e: "recover", sid: recovering[1] });
   consoleLog(...args);
 };
 const reference = await import("mcp-use/server");
@@ -40,7 +46,7 @@ const HEARTBEAT = Number(process.env.HEARTBEAT || 2);
 const SAMPLE_TIMEOUT_MS = Number(process.env.SAMPLE_TIMEOUT_MS || 30_000);
 
 const now = () => Math.round((performance.timeOrigin + performance.now()) * 1000) / 1000;
-const journalFd = fs.openSync(process.env.JOURNAL, "a");
+journalFd = fs.openSync(process.env.JOURNAL, "a");
 const inst = `${NAME}#${process.pid}`;
 function journal(event) {
   fs.writeSync(journalFd, `${JSON.stringify({ t: now(), inst, ...event })}\n`);
