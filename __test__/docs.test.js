@@ -16,7 +16,7 @@ const { TARGETS } = require("../loader-error.js");
 
 jest.setTimeout(180_000);
 
-const PAGES = ["README.md", "CONTRIBUTING.md", "docs/architecture.md", "docs/performance.md", "docs/redis.md", "docs/compatibility.md", "docs/event-bus.md"];
+const PAGES = ["README.md", "CONTRIBUTING.md", "docs/architecture.md", "docs/performance.md", "docs/redis.md", "docs/compatibility.md", "docs/event-bus.md", "docs/soak.md"];
 const read = (f) => fs.readFileSync(path.join(ROOT, f), "utf8");
 const PKG = JSON.parse(read("package.json"));
 const script = (name) => PKG.scripts[name];
@@ -60,6 +60,13 @@ const EXERCISED = {
   // README "What a probe costs": run here with fewer calls (the full run takes a minute and
   // rewrites bench/results/probes.json)
   "node bench/probes.mjs": ["__test__/docs.test.js", '"bench", "probes.mjs"), "--calls"'],
+  // docs/soak.md: CI runs the short form after npm test; the other forms are the same script
+  // with other flags, checked here without running (--list prints the schedules they follow).
+  "npm run soak -- --minutes 3 --seed 25 --allow-known": [".ci/run", "npm run soak -- --minutes 3 --seed 25 --allow-known"],
+  "npm run soak": ["__test__/docs.test.js", "bench/soak.mjs --list"],
+  "npm run soak -- --minutes 30 --seed 25 --impl mcp-use": ["__test__/docs.test.js", "bench/soak.mjs --list"],
+  "node bench/soak.mjs --seed 25 --minutes 3 --list": ["__test__/docs.test.js", "bench/soak.mjs --list"],
+  "node bench/soak.mjs --seeds": ["__test__/docs.test.js", "bench/soak.mjs --list"],
 };
 
 /** The command lines of every ```sh block: comments and blank lines dropped. */
@@ -97,6 +104,7 @@ describe("the commands of README.md, CONTRIBUTING.md and docs/", () => {
     expect(script("bench")).toBe("node bench/run.mjs");
     expect(script("start:bus-fleet")).toBe("node examples/bus-fleet/fleet.mjs");
     expect(script("bench:bus")).toBe("node bench/bus.mjs");
+    expect(script("soak")).toBe("node bench/soak.mjs");
     expect(fs.existsSync(path.join(ROOT, "__test__/example.test.js"))).toBe(true);
   });
 
@@ -284,6 +292,21 @@ describe("commands run here", () => {
     expect(r.stdout).toMatch(/^renderPrometheus of a RedisSessionStore and a RedisStreamManager: [\d.]+ µs per call$/m);
     const readme = read("README.md");
     for (const c of classes) expect(readme).toContain(`| \`${c}\` |`);
+  test("npm run soak: bench/soak.mjs --list prints the schedule of a seed, of each regression seed, and of both implementations", async () => {
+    const list = (...args) => runNode([path.join(ROOT, "bench", "soak.mjs"), ...args, "--list"], { cwd: ROOT });
+    const ci = await list("--seed", "25", "--minutes", "3");
+    expect(ci.code).toBe(0);
+    expect(ci.stdout).toMatch(/^native seed 25, 3 min: \d+ fault events/);
+    for (const kind of ["kill redis", "kill a", "cut s"]) expect(ci.stdout).toContain(kind);
+    // the same seed, the same schedule
+    expect((await list("--seed", "25", "--minutes", "3")).stdout).toBe(ci.stdout);
+    const both = await list("--seed", "25", "--minutes", "30", "--impl", "both");
+    expect(both.stdout).toMatch(/^native seed 25, 30 min: (\d+) fault events[\s\S]*^mcp-use seed 25, 30 min: \1 fault events/m);
+    const seeds = await list("--seeds");
+    const listed = JSON.parse(read("bench/soak/seeds.json")).seeds;
+    expect(seeds.stdout.match(/^native seed \d+/gm)).toEqual(listed.map((s) => `native seed ${s.seed}`));
+    const bad = await runNode([path.join(ROOT, "bench", "soak.mjs"), "--impl", "nope", "--list"], { cwd: ROOT });
+    expect(bad.code).toBe(2);
   });
 
   test("node bench/calls.mjs prints the per-call costs docs/performance.md cites", async () => {

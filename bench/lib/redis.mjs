@@ -18,7 +18,7 @@ export function freePort() {
   });
 }
 
-function ping(port) {
+export function ping(port) {
   return new Promise((resolve) => {
     const s = net.connect(port, "127.0.0.1");
     let buf = "";
@@ -30,35 +30,74 @@ function ping(port) {
   });
 }
 
-/** Starts `redis-server` on a free loopback port; returns { port, url, stop() }. */
-export async function startRedis() {
+/** Spawns redis-server on `port` with `dir` and `args`; resolves with the child once it answers PING. */
+async function spawnOn(port, dir, args, onSpawn) {
+  const child = spawn("redis-server", [
+    "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+    "--dir", dir, "--maxclients", "10000", "--protected-mode", "yes", ...args,
+  ], { stdio: "ignore" });
+  onSpawn?.(child); // so that a stop() during the wait below ends this one too
+  let exited = false;
+  child.on("exit", () => { exited = true; });
+  const deadline = Date.now() + 10_000;
+  while (!exited && Date.now() < deadline) {
+    if (await ping(port)) return child;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill("SIGKILL");
+  return null;
+}
+
+const gone = (child, ms) => child.exitCode !== null || child.signalCode !== null
+  ? Promise.resolve()
+  : Promise.race([new Promise((r) => child.once("exit", r)), new Promise((r) => setTimeout(r, ms))]);
+
+/**
+ * Starts `redis-server` on a free loopback port in its own temp dir; returns
+ * { port, url, pid, dir, stop(), kill(signal), restart() }. `args` are appended to the
+ * defaults (nothing saved, no AOF), so `["--appendonly", "yes"]` turns the AOF on.
+ * kill() stops the process without removing its dir; restart() starts it again on the same
+ * port and dir (its AOF, if any); stop() ends it and removes the dir.
+ */
+export async function startRedis({ args = [] } = {}) {
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     if (port === 6379) continue;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mcp-bench-redis-"));
-    const child = spawn("redis-server", [
-      "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-      "--dir", dir, "--maxclients", "10000", "--protected-mode", "yes",
-    ], { stdio: "ignore" });
-    let exited = false;
-    child.on("exit", () => { exited = true; });
-    const deadline = Date.now() + 10_000;
-    while (!exited && Date.now() < deadline) {
-      if (await ping(port)) {
-        const stop = async () => {
-          if (exited) return;
-          const gone = new Promise((r) => child.once("exit", r));
-          child.kill("SIGTERM");
-          await Promise.race([gone, new Promise((r) => setTimeout(r, 3000))]);
-          if (!exited) child.kill("SIGKILL");
-          fs.rmSync(dir, { recursive: true, force: true });
-        };
-        return { port, url: `redis://127.0.0.1:${port}`, pid: child.pid, stop };
-      }
-      await new Promise((r) => setTimeout(r, 50));
+    let child = await spawnOn(port, dir, args);
+    let stopped = false;
+    if (!child) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      continue;
     }
-    child.kill("SIGKILL");
-    fs.rmSync(dir, { recursive: true, force: true });
+    const handle = {
+      port, dir, url: `redis://127.0.0.1:${port}`, pid: child.pid,
+      async kill(signal = "SIGKILL") {
+        const c = child;
+        if (c.exitCode === null && c.signalCode === null) c.kill(signal);
+        await gone(c, 10_000);
+      },
+      async restart() {
+        // The port can stay busy for a moment after a kill: try again for a few seconds.
+        for (let i = 0; i < 40 && !stopped; i++) {
+          const c = await spawnOn(port, dir, args, (spawned) => { child = spawned; });
+          if (c) { handle.pid = c.pid; return; }
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        throw new Error(`redis-server did not start again on port ${port}`);
+      },
+      async stop() {
+        stopped = true;
+        const c = child;
+        if (c.exitCode === null && c.signalCode === null) {
+          c.kill("SIGTERM");
+          await gone(c, 3000);
+          if (c.exitCode === null && c.signalCode === null) { c.kill("SIGKILL"); await gone(c, 3000); }
+        }
+        fs.rmSync(dir, { recursive: true, force: true });
+      },
+    };
+    return handle;
   }
   throw new Error("could not start redis-server");
 }
