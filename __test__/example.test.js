@@ -161,6 +161,25 @@ describeRedisExample(`examples/server.mjs with REDIS_URL [${e2eImpl}]`, () => {
       fs.rmSync(cwd, { recursive: true, force: true });
     }
   });
+
+  test("a REDIS_URL with credentials: the startup line masks the whole user-info, as the addon's errors do", async () => {
+    const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "mcp-example-secret-"));
+    const port = await freePort();
+    const redisPort = await freePort(); // nothing listens there: the example starts anyway
+    const url = `redis://operator:s3cret-pw@127.0.0.1:${redisPort}/2`;
+    const server = await startServer(script, { port, ready: READY, env: { ...ENV, CWD: cwd, REDIS_URL: url } });
+    try {
+      expect(server.output()).toContain(`sessions: RedisSessionStore at redis://***@127.0.0.1:${redisPort}/2;`);
+      const ready = await (await fetch(`http://localhost:${port}/readyz`)).text();
+      expect(server.output() + ready).not.toMatch(/s3cret-pw|operator/);
+      server.proc.kill("SIGINT");
+      expect((await server.exited).code).toBe(0);
+      expect(server.output()).not.toMatch(/s3cret-pw|operator/);
+    } finally {
+      await server.kill();
+      fs.rmSync(cwd, { recursive: true, force: true });
+    }
+  });
 });
 
 describeRedisExample(

@@ -54,11 +54,15 @@ function fail(message) {
   process.exit(1);
 }
 
-/** A URL for humans: the password is masked. */
+/** A URL for humans: the whole user-info is masked, as the addon masks it in its errors and logs. */
 function displayUrl(url) {
-  const u = new URL(url);
-  if (u.password) u.password = "***";
-  return u.toString().replace(/\/$/, "");
+  try {
+    const u = new URL(url);
+    const masked = u.username || u.password ? "***@" : "";
+    return `${u.protocol}//${masked}${u.host}${u.pathname === "/" ? "" : u.pathname}`;
+  } catch {
+    return "the configured Redis"; // never echo a URL that did not parse: it may hold a password
+  }
 }
 
 let sessionStore;
@@ -69,13 +73,13 @@ if (process.env.REDIS_URL) {
   // The addon's own connections: they connect on first use and reconnect by themselves, so the
   // server starts whether or not Redis is up yet, and /readyz says when it can serve.
   const url = process.env.REDIS_URL;
-  const where = displayUrl(url);
   try {
     sessionStore = new RedisSessionStore({ url });
     streamManager = new RedisStreamManager({ url });
   } catch (e) {
     fail(`REDIS_URL: ${e.message}`);
   }
+  const where = displayUrl(url);
   layer = {
     sessions: `RedisSessionStore at ${where}`,
     streams: `RedisStreamManager at ${where} (pub/sub across instances)`,
