@@ -268,6 +268,11 @@ function redisKeys({ before, after, liveServerIds, impl }) {
   if (after.available) problems.push(`${after.available} availability keys left`);
   if (after.active) problems.push(`${after.active} ids left in the active set`);
   if (after.pending.length) problems.push(`${after.pending.length} pending-list keys left: ${after.pending.slice(0, 5).join(", ")}`);
+  // The total bound's bookkeeping must agree with the lists: none left, so every sum is zero.
+  const t = after.keptTotals;
+  if ((t && (t.n !== 0 || t.b !== 0)) || after.keptIndex || after.keptSizes) {
+    problems.push(`the total bound's bookkeeping drifted from the lists: totals ${JSON.stringify(t)}, ${after.keptIndex} indexed, ${after.keptSizes} sized`);
+  }
   const badRoutes = after.routes.filter((r) => r.ttl < 0 || r.ttl > 300);
   if (badRoutes.length) problems.push(`${badRoutes.length} request routes without a bounded TTL`);
   if (impl === "native") {

@@ -13,7 +13,7 @@ export async function redisState(url) {
   try {
     const keys = [];
     for await (const batch of c.scanIterator({ COUNT: 1000 })) keys.push(...(Array.isArray(batch) ? batch : [batch]));
-    const out = { sessions: 0, available: 0, active: 0, pending: [], routes: [], instances: [], instanceSets: [], other: [], channels: { server: [], session: 0, delete: 0, other: [] } };
+    const out = { sessions: 0, available: 0, active: 0, pending: [], routes: [], instances: [], instanceSets: [], keptTotals: null, keptIndex: 0, keptSizes: 0, other: [], channels: { server: [], session: 0, delete: 0, other: [] } };
     for (const k of keys) {
       if (k.startsWith("mcp:session:")) out.sessions++;
       else if (k.startsWith(`available:${S}`)) out.available++;
@@ -24,7 +24,13 @@ export async function redisState(url) {
         const now = Number((await c.time())[0]) * 1000;
         const members = await c.zRangeWithScores(k, 0, -1);
         out.instances = members.map((m) => ({ id: m.value, aliveForMs: Math.round(m.score - now) }));
-      } else if (k.startsWith(`${S}instance:`)) out.instanceSets.push({ id: k.slice(`${S}instance:`.length), card: await c.sCard(k) });
+      } else if (k === `${S}pending-total`) {
+        // The total bound's running sums (docs/redis.md): may stay, at zero, until its TTL.
+        const [n, b] = await c.hmGet(k, ["n", "b"]);
+        out.keptTotals = { n: Number(n ?? 0), b: Number(b ?? 0) };
+      } else if (k === `${S}pending-index`) out.keptIndex = await c.zCard(k);
+      else if (k === `${S}pending-sizes`) out.keptSizes = await c.hLen(k);
+      else if (k.startsWith(`${S}instance:`)) out.instanceSets.push({ id: k.slice(`${S}instance:`.length), card: await c.sCard(k) });
       else out.other.push(k);
     }
     const channels = await c.sendCommand(["PUBSUB", "CHANNELS", "*"]);
