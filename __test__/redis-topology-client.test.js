@@ -6,12 +6,12 @@
 // Cluster: the store's keys() and clear() reach every primary (a cluster client's own
 // `keys` asks one node, and a `del` of keys in several slots fails with CROSSSLOT); the
 // stream manager's send, broadcast, delete and close work across slots and instances, also
-// in a mixed fleet with mcp-use's classes. Sentinel: round trips, and the store recovers
-// after a failover.
+// in a mixed fleet with mcp-use's classes. Sentinel: round trips, the store recovers after a
+// failover, and a live stream stays visible and reachable across 10 forced failovers.
 const { impls } = require("./helpers/impls");
 const { describeTopology, startCluster, startSentinelGroup, cli } = require("./helpers/topology");
 const { uniquePrefix } = require("./helpers/redis");
-const { openStream, waitFor } = require("./redis/streams");
+const { openStream, waitFor, sleep } = require("./redis/streams");
 const { clusterFlavours, sentinelFlavours, closeAll, keysPerPrimary, quietReference, ids, sorted } = require("./redis/topology-clients");
 
 const native = impls.find(([n]) => n === "native")?.[1];
@@ -260,4 +260,52 @@ describeNative("driver \"client\" on a Sentinel group", () => {
       expect(await store.get("before")).toEqual({ lastAccessedAt: 1 });
     }, 120_000);
   });
+
+  // Issue 24 point 5. A driven client's heartbeat refreshes each availability key (expiry two
+  // intervals). The refreshes the old primary takes after the promotion are lost with it, and
+  // the client reaches the new primary only after its reconnect: when that is later than the
+  // last replicated refresh plus the expiry, the key expires there. mcp-use's `expire` then
+  // never brings it back (has() false, left out of broadcasts, for as long as the stream
+  // lives); re-writing it as create did does. `demote` makes the old primary cut its clients
+  // at once, as the sentinels do a few seconds later, so the loop is quick and every client
+  // switches through a reconnect.
+  test("a live stream held through each client stays visible and reachable across 10 forced failovers", async () => {
+    const FAILOVERS = 10;
+    const prefix = uniquePrefix("topo-failovers");
+    const holders = [];
+    for (const [label, make] of sentinelFlavours(() => group)) {
+      const manager = new native.RedisStreamManager({ client: await make(), pubSubClient: await make(), prefix, driver: "client", heartbeatInterval: 1 });
+      const stream = openStream();
+      const sid = `live-${holders.length}`;
+      await manager.create(sid, stream.controller);
+      holders.push({ label, manager, stream, sid });
+    }
+    // The other side: a manager on the addon's own connections (which follow the sentinels
+    // themselves) and, for each stream, the manager driving the other client.
+    const observer = new native.RedisStreamManager({ url: group.url, prefix, heartbeatInterval: 1 });
+    const other = (h) => holders.find((o) => o !== h).manager;
+    const has = (manager, sid) => manager.has(sid).catch(() => false);
+    try {
+      for (const h of holders) expect([h.label, await has(observer, h.sid), await has(other(h), h.sid)]).toEqual([h.label, true, true]);
+      for (let round = 1; round <= FAILOVERS; round++) {
+        await group.failover({ demote: true });
+        for (const h of holders) {
+          const what = `after failover ${round} of ${FAILOVERS}, the stream held through ${h.label}`;
+          // Liveness bounds (ten heartbeats), not speed checks.
+          await waitFor(async () => (await has(observer, h.sid)) && (await has(other(h), h.sid)), `${what}: has() true on both other managers`, 10_000);
+          // A send can land on a node the holder's subscription is not on yet: again until
+          // one arrives.
+          const text = `data: ${h.label} ${round}\n\n`;
+          await waitFor(async () => {
+            if (!h.stream.received.includes(text)) await other(h).send([h.sid], text).catch(() => {});
+            await sleep(100);
+            return h.stream.received.includes(text);
+          }, `${what}: a message sent from the other manager to arrive`, 10_000);
+          expect([h.label, h.stream.closed, h.stream.error]).toEqual([h.label, false, null]);
+        }
+      }
+    } finally {
+      await Promise.allSettled([observer.close(), ...holders.map((h) => h.manager.close())]);
+    }
+  }, 300_000);
 });

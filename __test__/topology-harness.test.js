@@ -102,6 +102,15 @@ describeTopology("topology harness: sentinel", () => {
     expect(await group.currentPrimary()).toEqual(group.primary);
   }, 90_000);
 
+  test("failover({ demote: true }) makes the old primary a replica of the new one at once", async () => {
+    const { from, to } = await group.failover({ demote: true });
+    expect(await group.currentPrimary()).toEqual(to);
+    const role = (await cli(from.port, ["ROLE"])).split(/\r?\n/);
+    expect(role.slice(0, 3)).toEqual(["slave", to.host, String(to.port)]);
+    // and the next failover goes back to it
+    expect(await group.failover({ demote: true })).toEqual({ from: to, to: from });
+  }, 90_000);
+
   test("killPrimary() SIGKILLs the primary and resolves once the sentinels promoted the other node", async () => {
     const before = await group.currentPrimary();
     const { killed, promoted } = await group.killPrimary();

@@ -284,8 +284,14 @@ function sentinelHandle(group, name, primaryPort, replicaPort, sentinelPorts) {
     /**
      * `SENTINEL FAILOVER` on a sentinel, once the replica has caught up; resolves once every
      * sentinel names the other node and that node's ROLE says master: `{ from, to }`.
+     *
+     * The old primary stays a primary until the sentinels convert it (`+convert-to-slave`,
+     * 8 to 10 s later), and a failover back must wait for that. `demote: true` does at once
+     * what they would do then: `REPLICAOF` the new primary and `CLIENT KILL` of its normal
+     * and pub/sub clients (which then look for the primary again), so failovers can follow
+     * each other within seconds.
      */
-    async failover() {
+    async failover({ demote = false } = {}) {
       const from = await handle.currentPrimary();
       const to = from.port === primaryPort ? replicaPort : primaryPort;
       // Sentinel promotes without waiting for the replica to catch up: first wait until it
@@ -310,6 +316,11 @@ function sentinelHandle(group, name, primaryPort, replicaPort, sentinelPorts) {
         }
       }, 30_000, "SENTINEL FAILOVER to be accepted");
       await settledOn(to, `the sentinels to name ${to} the primary after SENTINEL FAILOVER`);
+      if (demote) {
+        await cli(from.port, ["REPLICAOF", HOST, String(to)]);
+        await cli(from.port, ["CLIENT", "KILL", "TYPE", "normal"]);
+        await cli(from.port, ["CLIENT", "KILL", "TYPE", "pubsub"]);
+      }
       return { from, to: { host: HOST, port: to } };
     },
     /** SIGKILLs the current primary; resolves once the other node is primary: `{ killed, promoted }`. */

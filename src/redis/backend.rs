@@ -36,9 +36,11 @@ pub enum Write {
         value: String,
         expire_secs: Option<u64>,
     },
-    /// Keeps `key` alive for `secs` more seconds. Native: `SET key value EX secs`, which also
-    /// restores a key that a Redis restart without persistence lost. A driven client:
-    /// `expire(key, secs)` when it has `expire`, else nothing (as mcp-use's heartbeat).
+    /// Keeps `key` alive for `secs` more seconds, restoring it if it is gone (a Redis restart
+    /// without persistence, a Sentinel failover that lost the last refreshes). Native:
+    /// `SET key value EX secs`. A driven client: the same write through `setEx` / `setex` /
+    /// `set` (not mcp-use's `expire`, which cannot restore a key); `expire` only when the
+    /// object has none of them.
     Refresh {
         key: String,
         value: String,

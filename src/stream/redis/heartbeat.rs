@@ -81,7 +81,8 @@ pub(super) async fn heartbeat_loop(inner: Arc<Inner>) {
 /// active set, EXPIRE the set, and one prune step (a page of the active set checked for ids
 /// whose availability key expired, e.g. those of a crashed instance). The prune runs after
 /// the SETs in the same pipeline, so it never sees this instance's own ids as dead. A
-/// driven client refreshes with `expire` and has no prune step.
+/// driven client has no prune step, and refreshes with its set method too (see
+/// [`Write::Refresh`]): mcp-use's `expire` would leave a key that a failover lost gone for good.
 pub(super) async fn heartbeat_once(inner: &Inner) -> Result<()> {
     let ids: Vec<String> = inner.local.lock().iter().cloned().collect();
     let active = inner.active_key();

@@ -95,25 +95,30 @@ pub(super) fn plan(
                 expire_secs: None,
             } => required("set", vec![Arg::Str(key), Arg::Str(value)], Expect::Nothing),
             Write::Expire { key, secs } => optional("expire", vec![Arg::Str(key), Arg::Num(secs)]),
-            // Without `expire`, re-write the key with its expiry (what the native SET EX
-            // does), so it does not lapse between heartbeats.
-            Write::Refresh { key, value, secs } => match found("expire") {
-                Some(f) => Ok(call(
-                    f,
-                    vec![Arg::Str(key), Arg::Num(secs)],
-                    Expect::Nothing,
-                )),
-                None => plan(
-                    env,
-                    object,
-                    role,
-                    Op::Write(Write::Set {
-                        key,
-                        value,
-                        expire_secs: Some(secs),
-                    }),
-                ),
-            },
+            // Re-write the key with its value and expiry, as the native SET EX does, not
+            // mcp-use's `expire`: an `expire` of a key that is gone does nothing, and a key
+            // can go under a live stream (a Sentinel failover drops the refreshes the old
+            // primary took after the promotion, and the key expires on the new one before
+            // the client reaches it; a Redis restart without persistence), and the stream
+            // would then stay unavailable (`has()` false, left out of broadcasts) for as long
+            // as it lives. Only an object with no way to set a key falls back to `expire`.
+            Write::Refresh { key, value, secs } => {
+                let can_set = ["setEx", "setex", "set"].iter().any(|m| found(m).is_some());
+                if can_set {
+                    plan(
+                        env,
+                        object,
+                        role,
+                        Op::Write(Write::Set {
+                            key,
+                            value,
+                            expire_secs: Some(secs),
+                        }),
+                    )
+                } else {
+                    optional("expire", vec![Arg::Str(key), Arg::Num(secs)])
+                }
+            }
             Write::Del(mut keys) if keys.len() == 1 => {
                 required("del", vec![Arg::Str(keys.remove(0))], Expect::Nothing)
             }
