@@ -408,13 +408,25 @@ export declare class RedisServerEventBus {
    * time. Listeners stay registered; `publish` after `close` reaches only this process.
    */
   close(): Promise<void>
-  /** Counters and gauges since the bus was made (plain numbers, synchronous). */
-  stats(): EventBusStats
   /**
-   * Whether the bus reaches Redis: `"ok"`, `"degraded"` (one connection down, events
-   * waiting, or pub/sub only) or `"down"` (both connections down, or closed), and why.
+   * Its events (published, appended, received, replayed, lost, ...), listeners, and both
+   * connections' operations, errors, reconnects and state, with command latency, as the
+   * other Redis classes report theirs. Synchronous and cheap: for a probe or a scrape.
    */
-  health(): EventBusHealth
+  stats(): RedisServerEventBusStats
+  /**
+   * `ok` while both connections reach Redis and nothing waits; `degraded` when only the
+   * subscriber does not (other processes' events are read back once it is back), events
+   * wait to be appended, or the bus is pub/sub only; `down` when the command connection
+   * does not reach Redis, has not yet, or the bus is closed. Answers at once; an idle
+   * connection also gets a PING in the background, which the next call reports.
+   */
+  health(): RedisServerEventBusHealth
+  /**
+   * Resolves once both connections answer a PING, trying again until `timeoutMs`
+   * (default 10000); then rejects with an Error naming Redis and the cause.
+   */
+  ready(options?: { timeoutMs?: number }): Promise<void>
   /**
    * `"client"` when the passed clients' own methods are driven (pub/sub only), `"native"`
    * when the addon's own connections are used.
@@ -531,71 +543,6 @@ export declare class RedisStreamManager {
   forwardInboundResponse(message: { id: string | number; [key: string]: unknown }, sessionId: string): Promise<boolean>
   /** Sets the handler for responses forwarded here by other instances. */
   onForwardedResponse(handler: (message: unknown, sessionId: string) => void): void
-}
-
-/** `bus.health()`. */
-export interface EventBusHealth {
-  status: "ok" | "degraded" | "down"
-  /** Why it is not `"ok"` (empty when it is). */
-  reason: string
-  /** `"log"`: Redis Streams with catch-up; `"pubsub"`: pub/sub only (driver `"client"`). */
-  mode: "log" | "pubsub"
-  redis: EventBusRedisHealth
-}
-
-/** `bus.health().redis`. */
-export interface EventBusRedisHealth {
-  /** The command connection (appends, catch-up reads). */
-  commands: "up" | "down" | "unknown"
-  /** The subscriber connection. */
-  subscriber: "up" | "down" | "unknown"
-  /** The last Redis error, if any. */
-  lastError: string | null
-  /** When it happened (Unix ms). */
-  lastErrorAt: number | null
-  /** Since when a connection is down (Unix ms), `null` while both are up. */
-  downSince: number | null
-}
-
-/** `bus.stats()`. */
-export interface EventBusStats {
-  /** Listeners registered here. */
-  listeners: number
-  /** Events published here. */
-  published: number
-  /** Of those, appended to Redis (seen by the other processes). */
-  appended: number
-  /** Append attempts that failed (retried while the events wait in the outbox). */
-  appendFailures: number
-  /** Listener calls for events published here. */
-  deliveredLocal: number
-  /** Events of other processes delivered here. */
-  receivedRemote: number
-  /** Of those, read back from the log (after a reconnect, at start, or a gap). */
-  replayed: number
-  /** Events received twice and skipped. */
-  duplicatesSkipped: number
-  /**
-   * Events of other processes this one never received (outside the retention window, or
-   * dropped by their publisher's outbox; pub/sub only: published while it was away).
-   */
-  lost: number
-  /** Events waiting in the outbox now. */
-  outbox: number
-  /** Events dropped from the outbox over `outboxMaxLength`. */
-  outboxDropped: number
-  /** Events dropped from the outbox over `outboxMaxAgeMs`. */
-  outboxExpired: number
-  /** Events not appended because the bus closed first. */
-  unsentAtClose: number
-  /** Listener calls that threw. */
-  listenerErrors: number
-  /** Catch-up reads of the log. */
-  catchUps: number
-  /** Channel messages that were not the bus's (ignored). */
-  malformed: number
-  /** Publishing processes tracked for order and duplicates. */
-  origins: number
 }
 
 /**
@@ -727,6 +674,81 @@ export interface RedisHealth {
   commands: RedisConnectionHealth
   /** `RedisStreamManager` only. */
   subscriber?: RedisConnectionHealth
+}
+
+/**
+ * `RedisServerEventBus.health()`: the Redis classes' shape and rule (`down` when the command
+ * connection does not reach Redis, not yet, or the bus is closed; `degraded` when only the
+ * subscriber does not), plus the bus's own: `degraded` while events wait to be appended or
+ * when it is pub/sub only.
+ */
+export interface RedisServerEventBusHealth {
+  status: HealthStatus
+  reason?: string
+  /** The connection the log is appended to and read from. */
+  commands: RedisConnectionHealth
+  subscriber: RedisConnectionHealth
+  /** `"log"`: a Redis Stream with catch-up; `"pubsub"`: pub/sub only (driver `"client"`). */
+  mode: "log" | "pubsub"
+  /** Events published here waiting to be appended. */
+  outboxEvents: number
+}
+
+/**
+ * `RedisServerEventBus.stats()`: its events, its command connection (`redis*`: the log's
+ * appends and reads) and its subscriber (`subscriber*`), as the other Redis classes'.
+ */
+export interface RedisServerEventBusStats {
+  /** Listeners registered here (gauge). */
+  listeners: number
+  /** Events given to `publish` here. */
+  eventsPublished: number
+  /** Of those, appended to Redis (announced to the other processes). */
+  eventsAppended: number
+  /** Appends that failed (their events wait in the outbox and are tried again). */
+  appendErrors: number
+  /** Listener calls made for events published here (one per listener and event). */
+  localDeliveries: number
+  /** Listener calls that threw (each also goes to `onerror`). */
+  listenerErrors: number
+  /** Events of other processes delivered here, live or read back from the log. */
+  eventsReceived: number
+  /** Of those, read back from the log (after a reconnect, at start, or a gap). */
+  eventsReplayed: number
+  /** Events that arrived twice (the channel and a catch-up read overlap) and were skipped. */
+  duplicatesSkipped: number
+  /**
+   * Events of other processes never received here (out of the retention window, dropped
+   * by their publisher's outbox; pub/sub only: published while this subscriber was away),
+   * counted when that publisher's next event arrives.
+   */
+  eventsLost: number
+  /** Events published here waiting to be appended (gauge). */
+  outboxEvents: number
+  /** Events dropped from the outbox over `outboxMaxLength`. */
+  outboxDropped: number
+  /** Events dropped from the outbox over `outboxMaxAgeMs`. */
+  outboxExpired: number
+  /** Events published after `close()`, or still waiting when it gave up. */
+  unsentAtClose: number
+  /** Reads of the log after the last event seen. */
+  catchUps: number
+  /** Messages on the bus's channel that were not the bus's (ignored). */
+  malformedMessages: number
+  /** Publishing buses (origins) whose order this process tracks (gauge). */
+  publishers: number
+  /** Operations on the command connection: an append script, a read of the log, a PING. */
+  redisOperations: number
+  redisErrors: number
+  redisReconnects: number
+  redisUp: number
+  redisLatency: LatencySummary
+  /** Subscribes, unsubscribes and PINGs on the subscriber connection. */
+  subscriberOperations: number
+  subscriberErrors: number
+  /** Times the subscriber worked again after a drop or an outage. */
+  subscriberReconnects: number
+  subscriberUp: number
 }
 
 /** `RedisSessionStore.stats()`: its command connection. */

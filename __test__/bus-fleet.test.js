@@ -2,7 +2,8 @@
 // `npm run start:bus-fleet` (examples/bus-fleet/fleet.mjs) as a person would use it: its own
 // redis-server, two createMcpHandler instances on RedisServerEventBus, the round-robin proxy.
 // The official SDK v2 client listens through the proxy; a notify on each instance reaches it;
-// the `touch` tool (a tools/call through the proxy) too; Ctrl-C stops all of it, Redis included.
+// the `touch` tool (a tools/call through the proxy) too; each instance's /readyz and /metrics
+// report its bus; Ctrl-C stops all of it, Redis included.
 const { spawn } = require("node:child_process");
 const path = require("node:path");
 const { freePort, ping } = require("./helpers/redis-server");
@@ -59,6 +60,31 @@ describeWithRedisServer("npm run start:bus-fleet", () => {
     while (got.length < 4 && Date.now() < until) await sleep(20);
     await sleep(300);
     expect(got.sort()).toEqual(["note://a", "note://b", "note://touched", "tools"]);
+
+    // The probes: each bus ready and ok; its stats() as Prometheus text. Between them the two
+    // instances published 4 events, every one appended, and the listening one received the
+    // other's.
+    const parsePrometheus = require("parse-prometheus-text-format");
+    const metric = (families, name) => Number(families.find((f) => f.name === name).metrics[0].value);
+    const totals = { published: 0, appended: 0, received: 0 };
+    for (const p of ports) {
+      const ready = await fetch(`http://127.0.0.1:${p}/readyz`);
+      const health = await ready.json();
+      expect([ready.status, health]).toMatchObject([200, { status: "ok", mode: "log", outboxEvents: 0, commands: { state: "up" }, subscriber: { state: "up" } }]);
+      const r = await fetch(`http://127.0.0.1:${p}/metrics`);
+      expect(r.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+      const families = parsePrometheus(await r.text());
+      expect(families.find((f) => f.name === "mcp_sessions_bus_events_published_total").metrics[0].labels).toEqual({ name: "bus", class: "RedisServerEventBus" });
+      expect(metric(families, "mcp_sessions_redis_up")).toBe(1);
+      totals.published += metric(families, "mcp_sessions_bus_events_published_total");
+      totals.appended += metric(families, "mcp_sessions_bus_events_appended_total");
+      totals.received += metric(families, "mcp_sessions_bus_events_received_total");
+    }
+    expect(totals.published).toBe(4);
+    expect(totals.appended).toBe(4);
+    expect(totals.received).toBe(4); // each event by the other instance
+    expect((await fetch(`http://127.0.0.1:${ports[0]}/healthz`)).status).toBe(200);
+
     await sub.close();
     await client.close();
 

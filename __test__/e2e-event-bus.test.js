@@ -50,7 +50,7 @@ describeRedis(
       const stats = await Promise.all(fleet.instances.map((i) => i.bus()));
       expect(stats.map((s) => s.stats.listeners).sort()).toEqual([0, 1]);
       const holder = stats.find((s) => s.stats.listeners === 1);
-      expect(holder.stats.receivedRemote).toBeGreaterThanOrEqual(12);
+      expect(holder.stats.eventsReceived).toBeGreaterThanOrEqual(12);
     });
 
     test("RedisServerEventBus: exactly once across a Redis restart, events published while it is down included", async () => {
@@ -66,8 +66,8 @@ describeRedis(
       await sleep(500);
       expect(sorted(fleet.received)).toEqual(sorted(expected));
       const health = await Promise.all(fleet.instances.map((i) => i.bus()));
-      for (const h of health) expect(h.stats.outbox).toBe(0);
-      expect(health.some((h) => h.stats.appendFailures > 0 || h.stats.catchUps > 1)).toBe(true);
+      for (const h of health) expect(h.stats.outboxEvents).toBe(0);
+      expect(health.some((h) => h.stats.appendErrors > 0 || h.stats.catchUps > 1)).toBe(true);
     });
 
     test("control: InMemoryServerEventBus loses the events published on the other instance", async () => {

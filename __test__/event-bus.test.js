@@ -2,7 +2,7 @@
 // RedisServerEventBus (issue 23) against the SDK's contract: the in-process semantics side by
 // side with @modelcontextprotocol/server's own InMemoryServerEventBus (same case, both buses),
 // then what only the Redis bus does: other processes' events (two buses on one Redis),
-// params through JSON, bad input, Redis unreachable, stats/health, driver "client".
+// params through JSON, bad input, Redis unreachable, stats/health/ready, driver "client".
 const { describeRedis, redisUrl, uniquePrefix } = require("./helpers/redis");
 const { expectThrow, expectRejection } = require("./helpers/errors");
 const { FakeRedis } = require("./helpers/fake-redis");
@@ -26,7 +26,7 @@ async function waitFor(pred, what, ms = 10_000) {
 
 /** Waits until the bus has subscribed and read the log once (its first catch-up). */
 async function ready(bus) {
-  await waitFor(() => bus.health().redis.subscriber === "up" && bus.stats().catchUps > 0, "the bus to be ready");
+  await waitFor(() => bus.health().subscriber.state === "up" && bus.stats().catchUps > 0, "the bus to be ready");
 }
 
 const buses = [];
@@ -183,7 +183,7 @@ describeRedis("RedisServerEventBus: no echo, validation, other processes", () =>
     for (const [event, re] of cases) expectThrow(() => bus.publish(event), "TypeError", re);
     expectThrow(() => bus.subscribe("nope"), "TypeError", /listener must be a function/);
     expect(seen).toEqual([]);
-    expect(bus.stats().published).toBe(0);
+    expect(bus.stats().eventsPublished).toBe(0);
   });
 
   test("bad config throws naming the field", () => {
@@ -218,25 +218,70 @@ describeRedis("RedisServerEventBus: no echo, validation, other processes", () =>
     expect(atB).toEqual(events);
     expect(atA).toEqual(events); // delivered locally, once: nothing came back through Redis
     const s = b.stats();
-    expect(s).toMatchObject({ receivedRemote: 4, lost: 0, listeners: 1 });
-    expect(a.stats()).toMatchObject({ published: 4, appended: 4, deliveredLocal: 4, outbox: 0 });
-    expect(a.health()).toMatchObject({ status: "ok", reason: "", mode: "log", redis: { commands: "up", subscriber: "up" } });
+    expect(s).toMatchObject({ eventsReceived: 4, eventsLost: 0, listeners: 1, listenerErrors: 0 });
+    expect(a.stats()).toMatchObject({ eventsPublished: 4, eventsAppended: 4, localDeliveries: 4, outboxEvents: 0, appendErrors: 0 });
+    // Both connections measured as the other Redis classes': A appended (a script), B subscribed.
+    expect(a.stats()).toMatchObject({ redisErrors: 0, redisUp: 1, subscriberUp: 1 });
+    expect(a.stats().redisOperations).toBeGreaterThanOrEqual(3); // TIME, XRANGE, the append
+    expect(a.stats().redisLatency.count).toBe(a.stats().redisOperations);
+    expect(s.subscriberOperations).toBeGreaterThanOrEqual(1);
+    const h = a.health();
+    expect(h).toEqual({
+      status: "ok",
+      mode: "log",
+      outboxEvents: 0,
+      commands: { state: "up", since: expect.any(Number), reconnects: 0 },
+      subscriber: { state: "up", since: expect.any(Number), reconnects: 0 },
+    });
   });
 
-  test("Redis unreachable: publish still returns at once, health says so, close names what is unsent", async () => {
+  test("a listener that throws on another process's event: onerror gets it, listenerErrors counts it", async () => {
+    const prefix = uniquePrefix("bus");
+    const errors = [];
+    const a = redisBus({}, prefix);
+    const b = redisBus({ onerror: (e) => errors.push(e) }, prefix);
+    await ready(a);
+    await ready(b);
+    const seen = [];
+    b.subscribe(() => {
+      throw new MainRealmError({ message: "boom" });
+    });
+    b.subscribe((e) => seen.push(e.kind));
+    a.publish({ kind: "tools_list_changed" });
+    await waitFor(() => seen.length === 1, "B to receive");
+    expect(errors.map((e) => e.message)).toEqual(["boom"]);
+    expect(b.stats()).toMatchObject({ eventsReceived: 1, listenerErrors: 1 });
+  });
+
+  test("ready() resolves once both connections answer; a bad timeoutMs is a TypeError or RangeError", async () => {
+    const bus = redisBus({}, uniquePrefix("bus"));
+    await expect(bus.ready({ timeoutMs: 30_000 })).resolves.toBeUndefined();
+    await expect(bus.ready()).resolves.toBeUndefined();
+    const method = "RedisServerEventBus.ready";
+    await expectRejection(bus.ready({ timeoutMs: "1s" }), "TypeError", new RegExp(`^${method}: timeoutMs must be a number`));
+    await expectRejection(bus.ready({ timeoutMs: 0 }), "RangeError", new RegExp(`^${method}: timeoutMs must be a finite number`));
+    await expectRejection(bus.ready(1000), "TypeError", new RegExp(`^${method}: options must be an object`));
+  });
+
+  test("Redis unreachable: publish still returns at once, health and ready() say so, close names what is unsent", async () => {
     const bus = new RedisServerEventBus({ url: "redis://127.0.0.1:1", commandTimeoutMs: 200, closeTimeoutMs: 300 });
     const seen = [];
     bus.subscribe((e) => seen.push(e.kind));
     for (let i = 0; i < 3; i++) expect(bus.publish({ kind: "tools_list_changed" })).toBeUndefined();
     expect(seen).toHaveLength(3);
-    await waitFor(() => bus.health().status !== "ok" && bus.health().redis.lastError !== null, "health to show the failure");
+    await waitFor(() => bus.health().commands.state === "down", "health to show the failure");
     const h = bus.health();
-    expect(h.redis.downSince).toEqual(expect.any(Number));
-    expect(h.redis.lastErrorAt).toEqual(expect.any(Number));
-    expect(bus.stats().outbox).toBe(3);
+    expect(h).toMatchObject({ status: "down", mode: "log", outboxEvents: 3 });
+    expect(h.reason).toMatch(/^Redis unreachable: Redis \S+ failed: /);
+    expect(h.commands).toMatchObject({ downSince: expect.any(Number), lastError: expect.stringMatching(/^Redis /), lastErrorAt: expect.any(Number) });
+    expect(bus.stats()).toMatchObject({ outboxEvents: 3, redisUp: 0 });
+    expect(bus.stats().appendErrors).toBeGreaterThan(0);
+    expect(bus.stats().redisErrors).toBeGreaterThanOrEqual(bus.stats().appendErrors);
+    await expectRejection(bus.ready({ timeoutMs: 300 }), "Error", /^RedisServerEventBus\.ready: Redis \S+ failed: not ready within 300 ms/);
     await expectRejection(bus.close(), "Error", /3 events published here could not be appended/);
     expect(bus.stats().unsentAtClose).toBe(3);
-    expect(bus.health().status).toBe("down");
+    expect(bus.health()).toMatchObject({ status: "down", reason: "closed" });
+    await expectRejection(bus.ready({ timeoutMs: 100 }), "Error", /closed/);
   });
 
   test('driver "client" (no scripts): pub/sub only, and it says so', async () => {
@@ -247,13 +292,17 @@ describeRedis("RedisServerEventBus: no echo, validation, other processes", () =>
     const b = make();
     buses.push(a, b);
     expect(a.driver).toBe("client");
-    await waitFor(() => b.health().redis.subscriber === "up", "the fake subscription");
+    await waitFor(() => b.health().subscriber.state === "up", "the fake subscription");
     const atB = [];
     b.subscribe((e) => atB.push(e));
     a.publish({ kind: "resource_updated", uri: "u://1", params: { k: [1] } });
     await waitFor(() => atB.length === 1, "B to receive through the fake");
     expect(atB).toEqual([{ kind: "resource_updated", uri: "u://1", params: { k: [1] } }]);
-    expect(a.health()).toMatchObject({ status: "degraded", mode: "pubsub" });
+    expect(a.health()).toMatchObject({ status: "degraded", mode: "pubsub", commands: { state: "up" } });
     expect(a.health().reason).toMatch(/pub\/sub only: no retention or catch-up/);
+    // The appends went through the client's publish(): measured as one operation per batch.
+    expect(a.stats()).toMatchObject({ eventsAppended: 1, redisErrors: 0 });
+    expect(a.stats().redisOperations).toBeGreaterThanOrEqual(1);
+    await expect(a.ready({ timeoutMs: 1000 })).resolves.toBeUndefined();
   });
 });

@@ -54,6 +54,6 @@ describeHere(`mcp-use 2.x on Node 22: server.__setEventBus(new RedisServerEventB
     expect([...fleet.received].sort()).toEqual([...expected].sort());
     const reports = await Promise.all(fleet.instances.map((i) => i.bus()));
     expect(reports.map((r) => r.stats.listeners).sort()).toEqual([0, 1]);
-    expect(reports.find((r) => r.stats.listeners === 1).stats.receivedRemote).toBeGreaterThanOrEqual(8);
+    expect(reports.find((r) => r.stats.listeners === 1).stats.eventsReceived).toBeGreaterThanOrEqual(8);
   });
 });

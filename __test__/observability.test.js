@@ -1,10 +1,11 @@
 "use strict";
-// What an operator asks of an instance (issue 22): stats() of every class, its keys and their
-// values moving with what happens; health() of every class, including a Redis outage (down,
-// then ok, errors and reconnects counted) and a failed file save (degraded); ready() resolving
-// and running out of time; renderPrometheus parsed by a Prometheus text parser from npm; and
-// the README's recipes for prom-client and OpenTelemetry, run. mcp-use has none of this: the
-// addon alone. No wall-clock assertions: outcomes, with generous bounds.
+// What an operator asks of an instance (issues 22, 23): stats() of every class (the five
+// session classes and RedisServerEventBus), its keys and their values moving with what
+// happens; health() of every class, including a Redis outage (down, then ok, errors and
+// reconnects counted) and a failed file save (degraded); ready() resolving and running out of
+// time; renderPrometheus parsed by a Prometheus text parser from npm; and the README's recipes
+// for prom-client and OpenTelemetry, run. mcp-use has none of this: the addon alone. No
+// wall-clock assertions: outcomes, with generous bounds.
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
@@ -32,12 +33,32 @@ const STREAM_STATS = [
   "streamsDropped",
 ];
 const SUBSCRIBER_STATS = ["subscriberOperations", "subscriberErrors", "subscriberReconnects", "subscriberUp"];
+const BUS_STATS = [
+  "listeners",
+  "eventsPublished",
+  "eventsAppended",
+  "appendErrors",
+  "localDeliveries",
+  "listenerErrors",
+  "eventsReceived",
+  "eventsReplayed",
+  "duplicatesSkipped",
+  "eventsLost",
+  "outboxEvents",
+  "outboxDropped",
+  "outboxExpired",
+  "unsentAtClose",
+  "catchUps",
+  "malformedMessages",
+  "publishers",
+];
 const KEYS = {
   InMemorySessionStore: ["sessions", "sessionsExpired"],
   FileSystemSessionStore: ["sessions", "sessionsExpired", "saves", "saveErrors", "unsavedChanges", "saveLatency"],
   RedisSessionStore: REDIS_STATS,
   InMemoryStreamManager: STREAM_STATS,
   RedisStreamManager: [...STREAM_STATS, ...REDIS_STATS, ...SUBSCRIBER_STATS],
+  RedisServerEventBus: [...BUS_STATS, ...REDIS_STATS, ...SUBSCRIBER_STATS],
 };
 
 const sorted = (a) => [...a].sort();
@@ -178,6 +199,36 @@ describeRedis("stats(), health() and ready() of the Redis classes", () => {
     expect(a.health()).toMatchObject({ status: "ok", commands: { state: "up" }, subscriber: { state: "up" } });
   });
 
+  test("RedisServerEventBus: as the other Redis classes: ready(), both connections counted, events counted, health ok", async () => {
+    const prefix = uniquePrefix("stats");
+    const a = new native.RedisServerEventBus({ url: redisUrl(), prefix });
+    const b = new native.RedisServerEventBus({ url: redisUrl(), prefix });
+    made.push(a, b);
+    await Promise.all([a.ready({ timeoutMs: 30_000 }), b.ready()]);
+    // Subscribed and read the log once: then nothing published from here on is missed.
+    await waitFor(() => a.stats().catchUps > 0 && b.stats().catchUps > 0 && b.health().subscriber.state === "up", "both buses started");
+    const atB = [];
+    b.subscribe((e) => atB.push(e));
+    a.subscribe(() => {});
+    for (let i = 0; i < 3; i++) a.publish({ kind: "resource_updated", uri: `test://${i}` });
+    await waitFor(() => atB.length === 3 && a.stats().eventsAppended === 3, "the events at B");
+    const sa = a.stats();
+    const sb = b.stats();
+    expect(sorted(Object.keys(sa))).toEqual(sorted(KEYS.RedisServerEventBus));
+    expect(sa).toMatchObject({ listeners: 1, eventsPublished: 3, eventsAppended: 3, localDeliveries: 3, outboxEvents: 0, redisErrors: 0, redisUp: 1, subscriberUp: 1, subscriberErrors: 0 });
+    expect(sb).toMatchObject({ eventsReceived: 3, eventsLost: 0, publishers: 1, eventsPublished: 0 });
+    expect(sa.redisOperations).toBeGreaterThanOrEqual(3); // TIME, XRANGE, one append or more, PINGs
+    expect(sa.subscriberOperations).toBeGreaterThanOrEqual(2); // its subscribe and ready()'s PING
+    expectLatency(sa.redisLatency, sa.redisOperations);
+    expect(a.health()).toEqual({
+      status: "ok",
+      mode: "log",
+      outboxEvents: 0,
+      commands: { state: "up", since: expect.any(Number), reconnects: 0 },
+      subscriber: { state: "up", since: expect.any(Number), reconnects: 0 },
+    });
+  });
+
   test("a driven client is measured the same way; without ping() it counts as ready, and as up until its traffic fails", async () => {
     const world = new FakeRedis();
     const idle = new native.RedisSessionStore({ client: world.client("idle"), driver: "client" });
@@ -196,14 +247,19 @@ describeRedis("stats(), health() and ready() of the Redis classes", () => {
     const nowhere = `redis://127.0.0.1:${await freePort()}`;
     const s = new native.RedisSessionStore({ url: nowhere });
     const m = new native.RedisStreamManager({ url: nowhere });
-    made.push(s, m);
+    const bus = new native.RedisServerEventBus({ url: nowhere });
+    made.push(s, m, bus);
     await expectRejection(s.ready({ timeoutMs: 500 }), "Error", /^RedisSessionStore\.ready: Redis PING failed: not ready within 500 ms: .*refused/i);
     await expectRejection(m.ready({ timeoutMs: 500 }), "Error", /^RedisStreamManager\.ready: Redis .*not ready within 500 ms/);
+    await expectRejection(bus.ready({ timeoutMs: 500 }), "Error", /^RedisServerEventBus\.ready: Redis PING failed: not ready within 500 ms: .*refused/i);
     expect(s.stats().redisErrors).toBeGreaterThan(0);
-    const h = s.health();
-    expect(h).toMatchObject({ status: "down", commands: { state: "down", downSince: expect.any(Number) } });
-    expect(h.reason).toMatch(/^Redis unreachable: Redis PING failed: .*refused/i);
-    for (const x of [s, m]) {
+    expect(bus.stats().redisErrors).toBeGreaterThan(0);
+    for (const x of [s, bus]) {
+      const h = x.health();
+      expect(h).toMatchObject({ status: "down", commands: { state: "down", downSince: expect.any(Number) } });
+      expect(h.reason).toMatch(/^Redis unreachable: Redis PING failed: .*refused/i);
+    }
+    for (const x of [s, m, bus]) {
       const method = `${x.constructor.name}.ready`;
       await expectRejection(x.ready({ timeoutMs: "1s" }), "TypeError", new RegExp(`^${method}: timeoutMs must be a number`));
       await expectRejection(x.ready({ timeoutMs: 0 }), "RangeError", new RegExp(`^${method}: timeoutMs must be a finite number`));
@@ -215,11 +271,14 @@ describeRedis("stats(), health() and ready() of the Redis classes", () => {
   test("after close(): health() is down with the reason, stats() still answer, ready() rejects", async () => {
     const s = new native.RedisSessionStore({ url: redisUrl() });
     const m = new native.RedisStreamManager({ url: redisUrl(), prefix: uniquePrefix("closed") });
+    const bus = new native.RedisServerEventBus({ url: redisUrl(), prefix: uniquePrefix("closed") });
     await s.ready();
     await m.ready();
+    await bus.ready();
     await s.close();
     await m.close();
-    for (const x of [s, m]) {
+    await bus.close();
+    for (const x of [s, m, bus]) {
       expect(x.health()).toMatchObject({ status: "down", reason: "closed" });
       expect(x.stats().redisOperations).toBeGreaterThan(0);
       await expectRejection(x.ready({ timeoutMs: 100 }), "Error", /closed/);
@@ -234,9 +293,12 @@ describeRedis(
       const opts = { url: redisUrl(), commandTimeoutMs: 1000 };
       const s = new native.RedisSessionStore(opts);
       const m = new native.RedisStreamManager({ ...opts, prefix: uniquePrefix("outage"), heartbeatInterval: 1 });
+      const bus = new native.RedisServerEventBus({ ...opts, prefix: uniquePrefix("outage") });
       try {
         await s.ready({ timeoutMs: 30_000 });
         await m.ready({ timeoutMs: 30_000 });
+        await bus.ready({ timeoutMs: 30_000 });
+        await waitFor(() => bus.stats().catchUps > 0 && bus.health().status === "ok", "the bus started", 30_000);
         const st = openStream();
         await m.create("s", st.controller);
         expect(s.stats()).toMatchObject({ redisErrors: 0, redisReconnects: 0, redisUp: 1 });
@@ -247,6 +309,12 @@ describeRedis(
         expect(down.commands).toMatchObject({ state: "down", downSince: expect.any(Number), lastError: expect.any(String) });
         await healthUntil(m, (h) => h.status === "down", "the manager down");
         expect(m.health().subscriber.state).toBe("down");
+        // The bus: publish still returns at once; the event waits, and health says why.
+        bus.publish({ kind: "tools_list_changed" });
+        const busDown = await healthUntil(bus, (h) => h.status === "down" && h.subscriber.state === "down", "the bus down");
+        expect(busDown.reason).toMatch(/^Redis unreachable: Redis \S+ failed: /);
+        expect(busDown.commands).toMatchObject({ state: "down", downSince: expect.any(Number), lastError: expect.any(String) });
+        expect(bus.stats()).toMatchObject({ redisUp: 0, subscriberUp: 0, outboxEvents: 1 });
         await expectRejection(s.set("secret-session-id", META), "Error", /^RedisSessionStore\.set: Redis SET mcp:session:secret-session-id/);
         expect(JSON.stringify(s.health())).not.toContain("secret-session-id"); // a probe's answer names no session
         expect(s.stats()).toMatchObject({ redisUp: 0, redisReconnects: 0 });
@@ -261,10 +329,16 @@ describeRedis(
         expect(m.stats().redisReconnects).toBeGreaterThanOrEqual(1);
         expect(m.stats().subscriberReconnects).toBeGreaterThanOrEqual(1);
         expect(s.health().commands).toMatchObject({ state: "up", reconnects: 1, lastError: expect.stringMatching(/^Redis /) });
+        await healthUntil(bus, (h) => h.status === "ok", "the bus ok");
+        expect(bus.stats()).toMatchObject({ redisUp: 1, subscriberUp: 1, outboxEvents: 0, eventsAppended: 1 });
+        expect(bus.stats().redisReconnects).toBeGreaterThanOrEqual(1);
+        expect(bus.stats().subscriberReconnects).toBeGreaterThanOrEqual(1);
+        expect(bus.stats().redisErrors).toBeGreaterThan(0);
         await s.set("x", META);
         expect(await s.get("x")).toEqual(META);
         await s.ready({ timeoutMs: 30_000 });
       } finally {
+        await bus.close().catch(() => {});
         await m.close().catch(() => {});
         await s.close().catch(() => {});
       }
@@ -329,16 +403,22 @@ describeRedis("renderPrometheus", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mcp-prom-"));
     const store = new native.RedisSessionStore({ url: redisUrl(), prefix: uniquePrefix("prom") });
     const manager = new native.RedisStreamManager({ url: redisUrl(), prefix: uniquePrefix("prom") });
+    const bus = new native.RedisServerEventBus({ url: redisUrl(), prefix: uniquePrefix("prom") });
     try {
       await store.ready();
       await manager.ready();
+      await bus.ready();
       await store.set("a", META);
+      bus.subscribe(() => {});
+      bus.publish({ kind: "prompts_list_changed" });
+      await waitFor(() => bus.stats().eventsAppended === 1, "the bus's append");
       const instances = {
         memory: new native.InMemorySessionStore(),
         'file "store"\\\n2': new native.FileSystemSessionStore({ path: path.join(dir, "s.json") }),
         sessions: store,
         local: new native.InMemoryStreamManager(),
         streams: manager,
+        bus,
       };
       const text = native.renderPrometheus(instances);
       const families = parseStrict(text);
@@ -367,12 +447,27 @@ describeRedis("renderPrometheus", () => {
       expect(Number(latency.count)).toBe(store.stats().redisLatency.count);
       expect(Number(latency.sum)).toBeCloseTo(store.stats().redisLatency.sumMs / 1000, 6);
       expect(families.mcp_sessions_sessions.metrics.find((s) => s.labels.class === "FileSystemSessionStore").labels.name).toBe('file "store"\\\n2');
+      // The bus: its own families, and both connections as the other Redis classes'.
+      const busSample = (family) => families[family].metrics.find((s) => s.labels.name === "bus");
+      expect(families.mcp_sessions_bus_events_published_total.type).toBe("COUNTER");
+      expect(families.mcp_sessions_bus_outbox_events.type).toBe("GAUGE");
+      expect(busSample("mcp_sessions_bus_events_published_total")).toEqual({ labels: { name: "bus", class: "RedisServerEventBus" }, value: "1" });
+      expect(busSample("mcp_sessions_bus_events_appended_total").value).toBe("1");
+      expect(busSample("mcp_sessions_bus_local_deliveries_total").value).toBe("1");
+      expect(busSample("mcp_sessions_bus_listeners").value).toBe("1");
+      expect(busSample("mcp_sessions_bus_outbox_events").value).toBe("0");
+      expect(ops.filter((s) => s.labels.name === "bus").map((s) => s.labels.connection).sort()).toEqual(["commands", "subscriber"]);
+      expect(Number(busSample("mcp_sessions_redis_operation_duration_seconds").count)).toBeGreaterThanOrEqual(3);
+      for (const family of Object.keys(families).filter((f) => f.startsWith("mcp_sessions_bus_"))) {
+        expect(families[family].metrics.map((s) => s.labels.class)).toEqual(["RedisServerEventBus"]);
+      }
 
       // the array form, in its order
       const pairs = native.renderPrometheus([["b", instances.memory], ["a", instances.local]]);
       expect(pairs.indexOf('name="b"')).toBeLessThan(pairs.indexOf('name="a"'));
       expect(native.renderPrometheus({})).toBe("");
     } finally {
+      await bus.close().catch(() => {});
       await manager.close().catch(() => {});
       await store.close().catch(() => {});
       fs.rmSync(dir, { recursive: true, force: true });

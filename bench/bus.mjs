@@ -53,7 +53,7 @@ async function startPeer() {
 }
 
 async function readyBus(bus) {
-  while (!(bus.health().redis.subscriber === "up" && bus.stats().catchUps > 0)) await sleep(10);
+  while (!(bus.health().subscriber.state === "up" && bus.stats().catchUps > 0)) await sleep(10);
 }
 
 const summary = (xs) => ({ p50: percentile(xs, 50), p99: percentile(xs, 99), n: xs.length });
@@ -171,7 +171,7 @@ async function main() {
       r.localThroughput = localThroughput(bus, SIZES.throughput);
       if (kind === "redis") {
         // Let the local runs' appends land before the cross-process ones.
-        while (bus.stats().outbox > 0) await sleep(10);
+        while (bus.stats().outboxEvents > 0) await sleep(10);
         await sleep(200);
       }
       process.stdout.write("cross-process latency... ");
@@ -191,16 +191,16 @@ async function main() {
         // What one publish costs Redis when nothing else is in flight (no batching).
         const s0 = await commandstats(admin);
         for (let i = 0; i < 200; i++) {
-          const before = bus.stats().appended;
+          const before = bus.stats().eventsAppended;
           bus.publish(EVENT(i));
-          while (bus.stats().appended === before) await sleep(1);
+          while (bus.stats().eventsAppended === before) await sleep(1);
         }
         const d = delta(s0, await commandstats(admin));
         delete d.info;
         r.perPublish = Object.fromEntries(Object.entries(d).map(([k, v]) => [k, v / 200]));
         // Memory of the retained log: fill it to the retention count with the bench event.
         for (let i = 0; i < SIZES.retained; i++) bus.publish(EVENT(i));
-        while (bus.stats().outbox > 0) await sleep(10);
+        while (bus.stats().outboxEvents > 0) await sleep(10);
         const key = `{${prefix}}log`;
         const len = Number(await admin.sendCommand(["XLEN", key]));
         const bytes = Number(await admin.sendCommand(["MEMORY", "USAGE", key, "SAMPLES", "0"]));
@@ -214,7 +214,7 @@ async function main() {
         const commands = i1 - i0 - 1; // less the first INFO itself
         r.idle = { seconds: SIZES.idleSec, processes: 2, commands, commandsPerSecPerProcess: commands / SIZES.idleSec / 2 };
         r.stats = { publisher: bus.stats(), peer: (await peer.ask({ op: "stats" }, "stats")).stats };
-        r.lostOrDropped = r.stats.publisher.outboxDropped + r.stats.peer.lost;
+        r.lostOrDropped = r.stats.publisher.outboxDropped + r.stats.peer.eventsLost;
         await bus.close();
       } else {
         r.idle = { commandsPerSecPerProcess: 0, note: "no Redis" };

@@ -1,10 +1,10 @@
 // What a probe or a scrape costs: `stats()` and `health()` of each class, per call, against
-// the plainest read each class has (`size`, or `localSize` for RedisStreamManager; the
-// RedisSessionStore has neither, so its baseline is InMemorySessionStore's `size`), and
-// `renderPrometheus` of a store and a manager. `node bench/probes.mjs` (needs the built addon
-// and redis-server; the Redis classes talk to a private one). Each instance holds 1,000
-// sessions or streams and has served some traffic, so its counters and histograms are not
-// empty. Sequential loops, ns per call, median of 5 rounds; on a shared machine only the
+// the plainest read each class has (`size`, `localSize` for RedisStreamManager,
+// `listenerCount` for RedisServerEventBus; the RedisSessionStore has none, so its baseline is
+// InMemorySessionStore's `size`), and `renderPrometheus` of a store and a manager.
+// `node bench/probes.mjs` (needs the built addon and redis-server; the Redis classes talk to a
+// private one). Each instance holds 1,000 sessions, streams or listeners and has served some
+// traffic, so its counters and histograms are not empty. Sequential loops, ns per call, median of 5 rounds; on a shared machine only the
 // ratios within one run mean anything. Results: stdout and results/probes.json;
 // `--calls N` (default 50,000 per round) runs shorter and writes no results file.
 import fs from "node:fs";
@@ -41,7 +41,9 @@ try {
   const redisStore = new addon.RedisSessionStore({ url: redis.url });
   const memoryStreams = new addon.InMemoryStreamManager();
   const redisStreams = new addon.RedisStreamManager({ url: redis.url });
+  const bus = new addon.RedisServerEventBus({ url: redis.url });
   for (let i = 0; i < 1000; i++) {
+    bus.subscribe(() => {});
     await memory.set(sid(i), meta);
     await file.set(sid(i), meta);
     await redisStore.set(sid(i), meta);
@@ -53,6 +55,9 @@ try {
   await redisStreams.send([sid(1)], SSE);
   await redisStore.ready({ timeoutMs: 5000 });
   await redisStreams.ready({ timeoutMs: 5000 });
+  await bus.ready({ timeoutMs: 5000 });
+  for (let i = 0; i < 100; i++) bus.publish({ kind: "resource_updated", uri: `bench://${i}` });
+  while (bus.stats().outboxEvents > 0) await new Promise((r) => setTimeout(r, 10));
 
   const classes = [
     ["InMemorySessionStore", memory, () => memory.size],
@@ -60,6 +65,7 @@ try {
     ["RedisSessionStore", redisStore, () => memory.size],
     ["InMemoryStreamManager", memoryStreams, () => memoryStreams.size],
     ["RedisStreamManager", redisStreams, () => redisStreams.localSize],
+    ["RedisServerEventBus", bus, () => bus.listenerCount],
   ];
   for (const [name, instance, plain] of classes) {
     const base = nsPerCall(plain);
@@ -89,6 +95,7 @@ try {
     );
   }
 
+  await bus.close();
   await redisStreams.close();
   await redisStore.close();
   await memoryStreams.close();

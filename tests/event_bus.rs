@@ -7,6 +7,8 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mcp_sessions_native::metrics::connection::ConnectionState;
+use mcp_sessions_native::metrics::health::Status;
 use mcp_sessions_native::redis::event_log::{EventLog, LogNames, Retention};
 use mcp_sessions_native::redis::{connect_lazy, connect_subscriber_lazy, Connection};
 use mcp_sessions_native::stream::bus::{BusOptions, BusSink, EventBus};
@@ -67,7 +69,7 @@ async fn ready(bus: &EventBus) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         let h = bus.health();
-        if h.subscriber.as_str() == "up" && bus.stats().catch_ups > 0 {
+        if h.subscriber.state == ConnectionState::Up && bus.stats().events.catch_ups > 0 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -95,8 +97,19 @@ async fn events_reach_other_instances_once_in_order_and_never_echo() {
         "the publisher's own sink got its events back"
     );
     let (sa, sb) = (a.stats(), b.stats());
-    assert_eq!((sa.published, sa.appended, sa.outbox), (50, 50, 0));
-    assert_eq!((sb.received_remote, sb.lost), (50, 0));
+    assert_eq!(
+        (sa.events.published, sa.events.appended, sa.events.outbox),
+        (50, 50, 0)
+    );
+    assert_eq!((sb.events.received_remote, sb.events.lost), (50, 0));
+    // Both connections are measured: A's appends (at least one script) and start (TIME,
+    // XRANGE), B's subscribe; nothing failed.
+    assert!(sa.commands.operations >= 3, "{:?}", sa.commands);
+    assert!(sb.subscriber.operations >= 1, "{:?}", sb.subscriber);
+    assert_eq!((sa.commands.errors, sa.subscriber.errors), (0, 0));
+    assert!(sa.commands.up && sa.subscriber.up);
+    assert_eq!(sa.commands.latency.count, sa.commands.operations);
+    assert_eq!(a.health().status, Status::Ok);
     a.close().await.expect("close a");
     b.close().await.expect("close b");
 }
@@ -157,8 +170,10 @@ async fn a_subscriber_that_reconnects_catches_up_without_duplicates() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(got_b.all(), (0..100).map(event).collect::<Vec<_>>());
     let s = b.stats();
-    assert!(s.catch_ups >= 2, "B never caught up: {s:?}");
-    assert_eq!(s.lost, 0);
+    assert!(s.events.catch_ups >= 2, "B never caught up: {s:?}");
+    assert_eq!(s.events.lost, 0);
+    // Each cut is a reported drop the subscriber came back from.
+    assert!(s.subscriber.reconnects >= 1, "{:?}", s.subscriber);
 }
 
 #[tokio::test]
@@ -177,19 +192,27 @@ async fn events_published_while_redis_is_down_arrive_after_it_is_back() {
         a.publish(event(n));
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(a.stats().outbox, 10, "the events wait in the outbox");
-    assert_ne!(a.health().status, "ok");
+    assert_eq!(a.stats().events.outbox, 10, "the events wait in the outbox");
+    let h = a.health();
+    assert_ne!(h.status, Status::Ok);
+    assert_eq!(h.outbox_events, 10);
     server.start_again();
     assert!(got_b.wait_len(11, Duration::from_secs(20)).await);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(got_b.all(), (0..=10).map(event).collect::<Vec<_>>());
     let deadline = Instant::now() + Duration::from_secs(10);
-    while a.health().status != "ok" && Instant::now() < deadline {
+    while a.health().status != Status::Ok && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let h = a.health();
-    assert_eq!(h.status, "ok", "{h:?}");
-    assert!(h.last_error.is_some());
+    assert_eq!(h.status, Status::Ok, "{h:?}");
+    assert!(
+        h.commands.last_error.is_some(),
+        "the outage stays on record"
+    );
+    let s = a.stats();
+    assert!(s.commands.errors > 0 && s.commands.reconnects >= 1, "{s:?}");
+    assert!(s.events.append_failures > 0, "{s:?}");
 }
 
 #[tokio::test]
@@ -208,7 +231,7 @@ async fn the_log_is_bounded_by_count_and_expires_by_age() {
         a.publish(event(n));
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while a.stats().appended < 1000 && Instant::now() < deadline {
+    while a.stats().events.appended < 1000 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let admin = server.conn().await;
@@ -233,7 +256,16 @@ async fn close_flushes_the_outbox_or_says_what_it_could_not_send() {
     a.close().await.expect("close flushes");
     assert!(got_b.wait_len(1, Duration::from_secs(10)).await);
     assert!(!a.publish(event(2)), "a closed bus takes nothing");
-    assert_eq!(a.health().status, "down");
+    let h = a.health();
+    assert_eq!(
+        (h.status, h.reason.as_deref()),
+        (Status::Down, Some("closed"))
+    );
+    let err = a
+        .ready(Duration::from_secs(1))
+        .await
+        .expect_err("a closed bus is never ready");
+    assert!(err.to_string().contains("closed"), "{err}");
 
     let mut o = options("t7:");
     o.close_timeout = Duration::from_millis(300);
@@ -244,7 +276,7 @@ async fn close_flushes_the_outbox_or_says_what_it_could_not_send() {
     c.publish(event(4));
     let err = c.close().await.expect_err("Redis is down");
     assert!(err.to_string().contains("2 events"), "{err}");
-    assert_eq!(c.stats().unsent_at_close, 2);
+    assert_eq!(c.stats().events.unsent_at_close, 2);
 }
 
 /// A subscriber that loses the channel messages whose payload contains "lost" (as a
@@ -320,8 +352,8 @@ async fn messages_a_subscription_missed_are_read_back_from_the_log() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(got.all(), vec![e("1"), e("2-lost"), e("3"), e("4-lost")]);
     let s = b.stats();
-    assert_eq!((s.lost, s.received_remote), (0, 4));
-    assert!(s.replayed >= 2, "{s:?}");
+    assert_eq!((s.events.lost, s.events.received_remote), (0, 4));
+    assert!(s.events.replayed >= 2, "{s:?}");
 }
 
 #[tokio::test]
@@ -333,7 +365,7 @@ async fn a_bus_made_while_redis_is_down_receives_what_was_published_since() {
     ready(&a).await;
     a.publish(event(0)); // before B exists: not for B
     let deadline = Instant::now() + Duration::from_secs(10);
-    while a.stats().appended < 1 && Instant::now() < deadline {
+    while a.stats().events.appended < 1 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     server.stop();
@@ -345,4 +377,36 @@ async fn a_bus_made_while_redis_is_down_receives_what_was_published_since() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(got_b.all(), vec![event(1)]);
     drop(b);
+}
+
+#[tokio::test]
+async fn ready_waits_for_redis_and_health_says_why_not_meanwhile() {
+    let Some(mut server) = redis_or_skip() else {
+        return;
+    };
+    server.stop();
+    let (a, _) = bus(&server, options("t10:"));
+    let err = a
+        .ready(Duration::from_millis(400))
+        .await
+        .expect_err("Redis is down");
+    assert!(err.to_string().contains("not ready within 400 ms"), "{err}");
+    let h = a.health();
+    assert_eq!(h.status, Status::Down, "{h:?}");
+    assert!(
+        h.reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("Redis unreachable: Redis ")),
+        "{h:?}"
+    );
+    assert_eq!(h.commands.state, ConnectionState::Down);
+    assert!(a.stats().commands.errors > 0);
+    server.start_again();
+    a.ready(Duration::from_secs(20))
+        .await
+        .expect("ready once Redis is back");
+    ready(&a).await;
+    let h = a.health();
+    assert_eq!((h.status, h.reason.as_deref()), (Status::Ok, None), "{h:?}");
+    assert_eq!(h.mode(), "log");
 }

@@ -34,7 +34,7 @@ process.on("message", async (m) => {
     case "bus":
       bus = m.kind === "memory" ? new InMemoryServerEventBus() : new RedisServerEventBus({ url: m.url, prefix: m.prefix });
       if (m.kind !== "memory") {
-        while (!(bus.health().redis.subscriber === "up" && bus.stats().catchUps > 0)) await new Promise((r) => setTimeout(r, 10));
+        while (!(bus.health().subscriber.state === "up" && bus.stats().catchUps > 0)) await new Promise((r) => setTimeout(r, 10));
       }
       send({ op: "ready" });
       break;

@@ -10,11 +10,14 @@
 //
 // Besides /mcp it serves POST /notify, `{ "kind": "tools" | "prompts" | "resources" |
 // "resource", "uri"? }`, which calls handler.notify.* on this instance (the fleet's demo and
-// the tests use it to choose which instance publishes), and GET /bus, the bus's stats() and
-// health().
+// the tests use it to choose which instance publishes), GET /bus, the bus's stats() and
+// health(), and the probes of examples/server.mjs:
+//   GET /healthz    200 while the process serves HTTP (liveness)
+//   GET /readyz     the bus's health(): 200 when ok or degraded (still serving), 503 when down
+//   GET /metrics    its stats() in the Prometheus text format (renderPrometheus)
 import http from "node:http";
 import { createMcpHandler, InMemoryServerEventBus, McpServer } from "@modelcontextprotocol/server";
-import { RedisServerEventBus } from "mcp-sessions-native";
+import { RedisServerEventBus, renderPrometheus } from "mcp-sessions-native";
 import { z } from "zod";
 import { nodeHandler } from "./http-adapter.mjs";
 
@@ -82,6 +85,21 @@ const httpServer = http.createServer((req, res) => {
   if (path === "/bus" && req.method === "GET") {
     const report = bus.stats ? { stats: bus.stats(), health: bus.health() } : { listeners: bus.listenerCount };
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(report));
+    return;
+  }
+  if (path === "/healthz" && req.method === "GET") {
+    res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+    return;
+  }
+  if (path === "/readyz" && req.method === "GET") {
+    // The SDK's in-memory bus has no health(): nothing it depends on can fail.
+    const health = bus.health ? bus.health() : { status: "ok" };
+    res.writeHead(health.status === "down" ? 503 : 200, { "content-type": "application/json" }).end(JSON.stringify(health));
+    return;
+  }
+  if (path === "/metrics" && req.method === "GET") {
+    const text = bus.stats ? renderPrometheus({ bus }) : "";
+    res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(text);
     return;
   }
   if (path === "/mcp") return mcp(req, res);

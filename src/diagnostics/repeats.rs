@@ -25,10 +25,17 @@ impl Repeats {
     /// since the last line it did not report (0 for the first one), `None` when it is counted
     /// for the next line.
     pub fn failed_at(&self, now: Instant) -> Option<u64> {
+        self.failed_times_at(1, now)
+    }
+
+    /// `times` failures found at once at `now` (events found lost together): paced as one,
+    /// counted as `times`. `Some(n)` when a line is due (it reports these `times` plus the
+    /// `n` earlier ones it did not), `None` when they are counted for the next line.
+    pub fn failed_times_at(&self, times: u64, now: Instant) -> Option<u64> {
         let mut last = self.last.lock();
         match &mut *last {
             Some((at, unreported)) if now.saturating_duration_since(*at) < self.period => {
-                *unreported += 1;
+                *unreported = unreported.saturating_add(times);
                 None
             }
             _ => {
@@ -42,6 +49,11 @@ impl Repeats {
     /// [`Repeats::failed_at`] now.
     pub fn failed(&self) -> Option<u64> {
         self.failed_at(Instant::now())
+    }
+
+    /// [`Repeats::failed_times_at`] now.
+    pub fn failed_times(&self, times: u64) -> Option<u64> {
+        self.failed_times_at(times, Instant::now())
     }
 
     /// The failures are over: `Some(n)` with the failures not yet reported when there were
@@ -68,5 +80,24 @@ mod tests {
         assert_eq!(r.recovered(), Some(1));
         assert_eq!(r.recovered(), None);
         assert_eq!(r.failed_at(at(7)), Some(0), "after a recovery, at once");
+    }
+
+    #[test]
+    fn failures_found_together_are_paced_as_one_and_counted_each() {
+        let r = Repeats::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        assert_eq!(
+            r.failed_times_at(3, at(0)),
+            Some(0),
+            "the line reports these 3"
+        );
+        assert_eq!(r.failed_times_at(4, at(1)), None);
+        assert_eq!(r.failed_times_at(5, at(2)), None);
+        assert_eq!(
+            r.failed_times_at(1, at(10)),
+            Some(9),
+            "1 now and the 9 held back"
+        );
     }
 }

@@ -10,6 +10,10 @@
 //! * `down`: it cannot serve: a Redis class whose command connection cannot reach Redis (or
 //!   has not reached it yet), or that was closed.
 //!
+//! The event bus follows the Redis classes' rule (its subscriber down is `degraded`: other
+//! processes' events are read back from the log when it is back) and adds two `degraded`
+//! reasons of its own: events waiting to be appended, and pub/sub only (no log).
+//!
 //! A readiness probe should take the instance out of rotation on `down` only: `degraded`
 //! still serves every request.
 
@@ -50,42 +54,124 @@ pub fn redis_health(
     subscriber: Option<ConnectionHealth>,
     closed: bool,
 ) -> RedisHealth {
-    let (status, reason) = if closed {
-        (Status::Down, Some("closed".to_owned()))
-    } else {
-        match (commands.state, subscriber.as_ref().map(|s| s.state)) {
-            (ConnectionState::Down, _) => (
-                Status::Down,
-                Some(format!(
-                    "Redis unreachable: {}",
-                    commands.last_error.as_deref().unwrap_or("no answer")
-                )),
-            ),
-            (ConnectionState::Connecting, _) => {
-                (Status::Down, Some("Redis not reached yet".to_owned()))
-            }
-            (ConnectionState::Up, Some(ConnectionState::Down)) => (
-                Status::Degraded,
-                Some(format!(
-                    "Redis subscriber down: {}; streams held here get other instances' messages once it is back",
-                    subscriber
-                        .as_ref()
-                        .and_then(|s| s.last_error.as_deref())
-                        .unwrap_or("no answer")
-                )),
-            ),
-            (ConnectionState::Up, Some(ConnectionState::Connecting)) => (
-                Status::Degraded,
-                Some("Redis subscriber not connected yet".to_owned()),
-            ),
-            (ConnectionState::Up, _) => (Status::Ok, None),
-        }
-    };
+    let (status, reason) = connections(
+        &commands,
+        subscriber.as_ref(),
+        closed,
+        "streams held here get other instances' messages once it is back",
+    );
     RedisHealth {
         status,
         reason,
         commands,
         subscriber,
+    }
+}
+
+/// [`redis_health`]'s rule, the reason of a subscriber that is down ending with
+/// `subscriber_down_means` (what the class misses meanwhile).
+fn connections(
+    commands: &ConnectionHealth,
+    subscriber: Option<&ConnectionHealth>,
+    closed: bool,
+    subscriber_down_means: &str,
+) -> (Status, Option<String>) {
+    if closed {
+        return (Status::Down, Some("closed".to_owned()));
+    }
+    match (commands.state, subscriber.map(|s| s.state)) {
+        (ConnectionState::Down, _) => (
+            Status::Down,
+            Some(format!(
+                "Redis unreachable: {}",
+                commands.last_error.as_deref().unwrap_or("no answer")
+            )),
+        ),
+        (ConnectionState::Connecting, _) => {
+            (Status::Down, Some("Redis not reached yet".to_owned()))
+        }
+        (ConnectionState::Up, Some(ConnectionState::Down)) => (
+            Status::Degraded,
+            Some(format!(
+                "Redis subscriber down: {}; {subscriber_down_means}",
+                subscriber
+                    .and_then(|s| s.last_error.as_deref())
+                    .unwrap_or("no answer")
+            )),
+        ),
+        (ConnectionState::Up, Some(ConnectionState::Connecting)) => (
+            Status::Degraded,
+            Some("Redis subscriber not connected yet".to_owned()),
+        ),
+        (ConnectionState::Up, _) => (Status::Ok, None),
+    }
+}
+
+/// The health of a `RedisServerEventBus`: its two connections, as [`RedisHealth`], and what
+/// only the bus has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BusHealth {
+    pub status: Status,
+    pub reason: Option<String>,
+    /// The connection the log is written and read through.
+    pub commands: ConnectionHealth,
+    pub subscriber: ConnectionHealth,
+    /// Whether the bus keeps a log in Redis (`false`: pub/sub only, no catch-up).
+    pub log: bool,
+    /// Events published here and not appended yet.
+    pub outbox_events: u64,
+}
+
+impl BusHealth {
+    /// `"log"` or `"pubsub"`, as `health().mode` says it.
+    pub fn mode(&self) -> &'static str {
+        if self.log {
+            "log"
+        } else {
+            "pubsub"
+        }
+    }
+}
+
+/// The rule for the event bus: [`redis_health`]'s, then, unless it is `down`, `degraded` for
+/// what the bus alone can lack: events waiting to be appended (a burst Redis has not taken
+/// yet, or appends that fail while the connection still answers), and pub/sub only (no log:
+/// what another process's subscriber misses is lost for it). The reasons are joined by `; `.
+pub fn bus_health(
+    commands: ConnectionHealth,
+    subscriber: ConnectionHealth,
+    closed: bool,
+    log: bool,
+    outbox_events: u64,
+) -> BusHealth {
+    let missing = if log {
+        "other processes' events are read back from the log once it is back"
+    } else {
+        "other processes' events published meanwhile are lost for this process (pub/sub only)"
+    };
+    let (mut status, reason) = connections(&commands, Some(&subscriber), closed, missing);
+    let reason = if status == Status::Down {
+        reason
+    } else {
+        let mut reasons: Vec<String> = reason.into_iter().collect();
+        if outbox_events > 0 {
+            reasons.push(format!("{outbox_events} events waiting to be appended"));
+        }
+        if !log {
+            reasons.push("pub/sub only: no retention or catch-up (driver \"client\")".to_owned());
+        }
+        if !reasons.is_empty() {
+            status = Status::Degraded;
+        }
+        (!reasons.is_empty()).then(|| reasons.join("; "))
+    };
+    BusHealth {
+        status,
+        reason,
+        commands,
+        subscriber,
+        log,
+        outbox_events,
     }
 }
 
@@ -182,6 +268,60 @@ mod tests {
             .is_some_and(|r| r.starts_with("Redis subscriber down: Redis PING failed: refused; ")));
         assert_eq!(h(Up, Some(Connecting)).status, Status::Degraded);
         let closed = redis_health(conn(Up, None), None, true);
+        assert_eq!(
+            (closed.status, closed.reason.as_deref()),
+            (Status::Down, Some("closed"))
+        );
+    }
+
+    #[test]
+    fn the_bus_follows_the_redis_rule_then_adds_its_own_degraded_reasons() {
+        use ConnectionState::*;
+        let e = Some("Redis PING failed: refused");
+        let h = |c, s, closed, log, outbox| bus_health(conn(c, e), conn(s, e), closed, log, outbox);
+        let ok = h(Up, Up, false, true, 0);
+        assert_eq!(
+            (ok.status, ok.reason.as_deref(), ok.mode()),
+            (Status::Ok, None, "log")
+        );
+
+        let sub = h(Up, Down, false, true, 0);
+        assert_eq!(sub.status, Status::Degraded);
+        assert_eq!(
+            sub.reason.as_deref(),
+            Some("Redis subscriber down: Redis PING failed: refused; other processes' events are read back from the log once it is back")
+        );
+
+        let waiting = h(Up, Up, false, true, 3);
+        assert_eq!(
+            (waiting.status, waiting.reason.as_deref()),
+            (Status::Degraded, Some("3 events waiting to be appended"))
+        );
+
+        let pubsub = h(Up, Down, false, false, 2);
+        assert_eq!(pubsub.status, Status::Degraded);
+        assert_eq!(pubsub.mode(), "pubsub");
+        assert_eq!(
+            pubsub.reason.as_deref(),
+            Some("Redis subscriber down: Redis PING failed: refused; other processes' events published meanwhile are lost for this process (pub/sub only); 2 events waiting to be appended; pub/sub only: no retention or catch-up (driver \"client\")")
+        );
+
+        // The commands decide down, as for the other Redis classes; what waits is in
+        // outbox_events, not in the reason.
+        let down = h(Down, Up, false, true, 5);
+        assert_eq!(
+            (down.status, down.reason.as_deref(), down.outbox_events),
+            (
+                Status::Down,
+                Some("Redis unreachable: Redis PING failed: refused"),
+                5
+            )
+        );
+        assert_eq!(
+            h(Connecting, Connecting, false, true, 0).status,
+            Status::Down
+        );
+        let closed = h(Up, Up, true, false, 0);
         assert_eq!(
             (closed.status, closed.reason.as_deref()),
             (Status::Down, Some("closed"))

@@ -169,6 +169,125 @@ pub const METRICS: &[Metric] = &[
         &[],
     ),
     metric(
+        "listeners",
+        "mcp_sessions_bus_listeners",
+        Kind::Gauge,
+        "Listeners registered on the event bus in this process.",
+        &[],
+    ),
+    metric(
+        "eventsPublished",
+        "mcp_sessions_bus_events_published_total",
+        Kind::Counter,
+        "Events given to publish() in this process.",
+        &[],
+    ),
+    metric(
+        "eventsAppended",
+        "mcp_sessions_bus_events_appended_total",
+        Kind::Counter,
+        "Events published here and appended to the Redis log (announced to the other processes).",
+        &[],
+    ),
+    metric(
+        "appendErrors",
+        "mcp_sessions_bus_append_errors_total",
+        Kind::Counter,
+        "Appends to the Redis log that failed; their events wait in the outbox and are tried again.",
+        &[],
+    ),
+    metric(
+        "localDeliveries",
+        "mcp_sessions_bus_local_deliveries_total",
+        Kind::Counter,
+        "Listener calls for events published in this process (one per listener and event).",
+        &[],
+    ),
+    metric(
+        "listenerErrors",
+        "mcp_sessions_bus_listener_errors_total",
+        Kind::Counter,
+        "Listener calls that threw.",
+        &[],
+    ),
+    metric(
+        "eventsReceived",
+        "mcp_sessions_bus_events_received_total",
+        Kind::Counter,
+        "Events of other processes delivered here, live or read back from the log.",
+        &[],
+    ),
+    metric(
+        "eventsReplayed",
+        "mcp_sessions_bus_events_replayed_total",
+        Kind::Counter,
+        "Events of other processes delivered here by a catch-up read of the log.",
+        &[],
+    ),
+    metric(
+        "duplicatesSkipped",
+        "mcp_sessions_bus_duplicates_skipped_total",
+        Kind::Counter,
+        "Events that arrived twice (the channel and a catch-up read overlap) and were skipped.",
+        &[],
+    ),
+    metric(
+        "eventsLost",
+        "mcp_sessions_bus_events_lost_total",
+        Kind::Counter,
+        "Events of other processes never received here (out of the retention window, dropped by their publisher's outbox, or missed in pub/sub-only mode).",
+        &[],
+    ),
+    metric(
+        "outboxEvents",
+        "mcp_sessions_bus_outbox_events",
+        Kind::Gauge,
+        "Events published here waiting to be appended to the Redis log.",
+        &[],
+    ),
+    metric(
+        "outboxDropped",
+        "mcp_sessions_bus_outbox_dropped_total",
+        Kind::Counter,
+        "Events dropped from the outbox to stay within outboxMaxLength.",
+        &[],
+    ),
+    metric(
+        "outboxExpired",
+        "mcp_sessions_bus_outbox_expired_total",
+        Kind::Counter,
+        "Events dropped from the outbox after waiting longer than outboxMaxAgeMs.",
+        &[],
+    ),
+    metric(
+        "unsentAtClose",
+        "mcp_sessions_bus_unsent_at_close_total",
+        Kind::Counter,
+        "Events published after close(), or still waiting when close() gave up on Redis.",
+        &[],
+    ),
+    metric(
+        "catchUps",
+        "mcp_sessions_bus_catch_ups_total",
+        Kind::Counter,
+        "Reads of the Redis log after the last event seen (at start, after a reconnect or a gap).",
+        &[],
+    ),
+    metric(
+        "malformedMessages",
+        "mcp_sessions_bus_malformed_messages_total",
+        Kind::Counter,
+        "Messages on the event bus channel that were not the bus's, ignored.",
+        &[],
+    ),
+    metric(
+        "publishers",
+        "mcp_sessions_bus_publishers",
+        Kind::Gauge,
+        "Publishing event buses whose order and duplicates this process tracks.",
+        &[],
+    ),
+    metric(
         "redisOperations",
         "mcp_sessions_redis_operations_total",
         Kind::Counter,
@@ -491,6 +610,137 @@ mcp_sessions_redis_operation_duration_seconds_sum{name=\"streams\",class=\"Redis
 mcp_sessions_redis_operation_duration_seconds_count{name=\"streams\",class=\"RedisStreamManager\",connection=\"commands\"} 3
 ";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn an_event_bus_renders_every_key_of_its_stats() {
+        // RedisServerEventBus.stats() (src/node/report.rs): its own keys, then the
+        // connection keys every Redis class has.
+        let own = [
+            ("listeners", "mcp_sessions_bus_listeners", Kind::Gauge),
+            (
+                "eventsPublished",
+                "mcp_sessions_bus_events_published_total",
+                Kind::Counter,
+            ),
+            (
+                "eventsAppended",
+                "mcp_sessions_bus_events_appended_total",
+                Kind::Counter,
+            ),
+            (
+                "appendErrors",
+                "mcp_sessions_bus_append_errors_total",
+                Kind::Counter,
+            ),
+            (
+                "localDeliveries",
+                "mcp_sessions_bus_local_deliveries_total",
+                Kind::Counter,
+            ),
+            (
+                "listenerErrors",
+                "mcp_sessions_bus_listener_errors_total",
+                Kind::Counter,
+            ),
+            (
+                "eventsReceived",
+                "mcp_sessions_bus_events_received_total",
+                Kind::Counter,
+            ),
+            (
+                "eventsReplayed",
+                "mcp_sessions_bus_events_replayed_total",
+                Kind::Counter,
+            ),
+            (
+                "duplicatesSkipped",
+                "mcp_sessions_bus_duplicates_skipped_total",
+                Kind::Counter,
+            ),
+            (
+                "eventsLost",
+                "mcp_sessions_bus_events_lost_total",
+                Kind::Counter,
+            ),
+            (
+                "outboxEvents",
+                "mcp_sessions_bus_outbox_events",
+                Kind::Gauge,
+            ),
+            (
+                "outboxDropped",
+                "mcp_sessions_bus_outbox_dropped_total",
+                Kind::Counter,
+            ),
+            (
+                "outboxExpired",
+                "mcp_sessions_bus_outbox_expired_total",
+                Kind::Counter,
+            ),
+            (
+                "unsentAtClose",
+                "mcp_sessions_bus_unsent_at_close_total",
+                Kind::Counter,
+            ),
+            (
+                "catchUps",
+                "mcp_sessions_bus_catch_ups_total",
+                Kind::Counter,
+            ),
+            (
+                "malformedMessages",
+                "mcp_sessions_bus_malformed_messages_total",
+                Kind::Counter,
+            ),
+            ("publishers", "mcp_sessions_bus_publishers", Kind::Gauge),
+        ];
+        for (key, name, kind) in own {
+            let m = METRICS.iter().find(|m| m.key == key);
+            assert!(
+                m.is_some_and(|m| m.name == name && m.kind == kind && m.labels.is_empty()),
+                "{key}: {m:?}"
+            );
+        }
+        let connection = [
+            "redisOperations",
+            "redisErrors",
+            "redisReconnects",
+            "redisUp",
+            "subscriberOperations",
+            "subscriberErrors",
+            "subscriberReconnects",
+            "subscriberUp",
+        ];
+        let mut pairs: Vec<(&str, Value)> = own
+            .iter()
+            .enumerate()
+            .map(|(i, (key, _, _))| (*key, Value::Number(i as f64)))
+            .collect();
+        pairs.extend(connection.iter().map(|k| (*k, Value::Number(1.0))));
+        pairs.push(("redisLatency", latency()));
+        let bus = stats(&pairs);
+        let text = render(
+            &[Sampled {
+                name: "bus",
+                class: "RedisServerEventBus",
+                stats: &bus,
+            }],
+            "renderPrometheus",
+        )
+        .unwrap();
+        let labels = "{name=\"bus\",class=\"RedisServerEventBus\"}";
+        for (i, (_, name, kind)) in own.iter().enumerate() {
+            let kind = kind.as_str();
+            assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{name}");
+            assert!(text.contains(&format!("\n{name}{labels} {i}\n")), "{name}");
+        }
+        // Every number is one sample, the latency one histogram (2 buckets, +Inf, sum, count).
+        let samples = text.lines().filter(|l| !l.starts_with('#')).count();
+        assert_eq!(samples, own.len() + connection.len() + 5);
+        assert!(text.contains(
+            "mcp_sessions_redis_up{name=\"bus\",class=\"RedisServerEventBus\",connection=\"subscriber\"} 1\n"
+        ));
     }
 
     #[test]

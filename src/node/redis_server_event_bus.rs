@@ -9,9 +9,8 @@
 //! Events of other processes arrive in batches through the completion queue, each parsed once
 //! and handed to every listener.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 
-use napi::bindgen_prelude::{Either, Null};
 use napi::Env;
 use napi_derive::napi;
 
@@ -23,7 +22,9 @@ use super::js::queue::{self, Poster};
 use super::js::{self, JsError, JsResult, Kind, Value};
 use super::redis::backends::{bus_backends, BusBackends};
 use super::redis::errors::unit;
+use super::report::{BusHealthJs, BusStatsJs};
 use crate::redis::event_log::EventLog;
+use crate::redis::ready::ready_timeout;
 use crate::redis::PubSub;
 use crate::stream::bus::event::{kind_error, KINDS};
 use crate::stream::bus::pubsub_only::PubSubOnly;
@@ -85,11 +86,16 @@ impl RedisServerEventBus {
                 }
             };
         let listeners = listeners::listeners(env, onerror)?;
-        let sink = sink(queue::poster(env)?, listeners.clone());
+        // The sink counts what listeners throw on other processes' events in the core, which
+        // is made after it.
+        let core_cell: Arc<OnceLock<Weak<Core>>> = Arc::default();
+        let sink = sink(queue::poster(env)?, listeners.clone(), core_cell.clone());
         let core = Core::new(log, subscriber, options, sink)
             .map_err(|e| JsError::Error(format!("new {CLASS}: {e}")))?;
+        let core = Arc::new(core);
+        let _ = core_cell.set(Arc::downgrade(&core));
         Ok(Self {
-            core: Arc::new(core),
+            core,
             listeners,
             driven,
         })
@@ -108,9 +114,7 @@ impl RedisServerEventBus {
         self.core.publish(text);
         let done = listeners::dispatch(&env, &self.listeners, event);
         self.core.count_local(done.calls);
-        for _ in 0..done.errors {
-            self.core.count_listener_error();
-        }
+        self.core.count_listener_errors(done.errors);
         Ok(())
     }
 
@@ -168,56 +172,39 @@ impl RedisServerEventBus {
         })
     }
 
-    /// Counters and gauges since the bus was made (plain numbers, synchronous).
+    /// Its events (published, appended, received, replayed, lost, ...), listeners, and both
+    /// connections' operations, errors, reconnects and state, with command latency, as the
+    /// other Redis classes report theirs. Synchronous and cheap: for a probe or a scrape.
     #[napi(catch_unwind)]
-    pub fn stats(&self) -> EventBusStats {
-        let s = self.core.stats();
-        let n = |v: u64| v as f64;
-        EventBusStats {
-            listeners: listeners::count(&self.listeners) as f64,
-            published: n(s.published),
-            appended: n(s.appended),
-            append_failures: n(s.append_failures),
-            delivered_local: n(s.delivered_local),
-            received_remote: n(s.received_remote),
-            replayed: n(s.replayed),
-            duplicates_skipped: n(s.duplicates_skipped),
-            lost: n(s.lost),
-            outbox: n(s.outbox),
-            outbox_dropped: n(s.outbox_dropped),
-            outbox_expired: n(s.outbox_expired),
-            unsent_at_close: n(s.unsent_at_close),
-            listener_errors: n(s.listener_errors),
-            catch_ups: n(s.catch_ups),
-            malformed: n(s.malformed),
-            origins: n(s.origins),
-        }
+    pub fn stats(&self) -> BusStatsJs {
+        (self.core.stats(), listeners::count(&self.listeners)).into()
     }
 
-    /// Whether the bus reaches Redis: `"ok"`, `"degraded"` (one connection down, events
-    /// waiting, or pub/sub only) or `"down"` (both connections down, or closed), and why.
+    /// `ok` while both connections reach Redis and nothing waits; `degraded` when only the
+    /// subscriber does not (other processes' events are read back once it is back), events
+    /// wait to be appended, or the bus is pub/sub only; `down` when the command connection
+    /// does not reach Redis, has not yet, or the bus is closed. Answers at once; an idle
+    /// connection also gets a PING in the background, which the next call reports.
     #[napi(catch_unwind)]
-    pub fn health(&self) -> EventBusHealth {
-        let h = self.core.health();
-        let or_null = |v: Option<u64>| match v {
-            Some(v) => Either::A(v as f64),
-            None => Either::B(Null),
-        };
-        EventBusHealth {
-            status: h.status.to_owned(),
-            reason: h.reason,
-            mode: h.mode.to_owned(),
-            redis: EventBusRedisHealth {
-                commands: h.commands.as_str().to_owned(),
-                subscriber: h.subscriber.as_str().to_owned(),
-                last_error: match h.last_error {
-                    Some(e) => Either::A(e),
-                    None => Either::B(Null),
-                },
-                last_error_at: or_null(h.last_error_at),
-                down_since: or_null(h.down_since),
-            },
-        }
+    pub fn health(&self) -> BusHealthJs {
+        self.core.health().into()
+    }
+
+    /// Resolves once both connections answer a PING, trying again until `timeoutMs`
+    /// (default 10000); then rejects with an Error naming Redis and the cause.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "options?: { timeoutMs?: number }",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn ready(&self, env: Env, options: Value) -> napi::Result<Value> {
+        let method = "RedisServerEventBus.ready";
+        run(&env, || {
+            let options = args::ready_options(&env, options, method)?;
+            let timeout = ready_timeout(options.as_ref(), method)?;
+            let ready = self.core.ready(timeout);
+            promise::spawn(&env, ready, move |env, r| unit(env, r, method))
+        })
     }
 
     /// `"client"` when the passed clients' own methods are driven (pub/sub only), `"native"`
@@ -237,79 +224,6 @@ impl napi::bindgen_prelude::ObjectFinalize for RedisServerEventBus {
         listeners::release(&env, &self.listeners);
         Ok(())
     }
-}
-
-/// `bus.stats()`.
-#[napi(object)]
-pub struct EventBusStats {
-    /// Listeners registered here.
-    pub listeners: f64,
-    /// Events published here.
-    pub published: f64,
-    /// Of those, appended to Redis (seen by the other processes).
-    pub appended: f64,
-    /// Append attempts that failed (retried while the events wait in the outbox).
-    pub append_failures: f64,
-    /// Listener calls for events published here.
-    pub delivered_local: f64,
-    /// Events of other processes delivered here.
-    pub received_remote: f64,
-    /// Of those, read back from the log (after a reconnect, at start, or a gap).
-    pub replayed: f64,
-    /// Events received twice and skipped.
-    pub duplicates_skipped: f64,
-    /// Events of other processes this one never received (outside the retention window, or
-    /// dropped by their publisher's outbox; pub/sub only: published while it was away).
-    pub lost: f64,
-    /// Events waiting in the outbox now.
-    pub outbox: f64,
-    /// Events dropped from the outbox over `outboxMaxLength`.
-    pub outbox_dropped: f64,
-    /// Events dropped from the outbox over `outboxMaxAgeMs`.
-    pub outbox_expired: f64,
-    /// Events not appended because the bus closed first.
-    pub unsent_at_close: f64,
-    /// Listener calls that threw.
-    pub listener_errors: f64,
-    /// Catch-up reads of the log.
-    pub catch_ups: f64,
-    /// Channel messages that were not the bus's (ignored).
-    pub malformed: f64,
-    /// Publishing processes tracked for order and duplicates.
-    pub origins: f64,
-}
-
-/// `bus.health().redis`.
-#[napi(object)]
-pub struct EventBusRedisHealth {
-    /// The command connection (appends, catch-up reads).
-    #[napi(ts_type = "\"up\" | \"down\" | \"unknown\"")]
-    pub commands: String,
-    /// The subscriber connection.
-    #[napi(ts_type = "\"up\" | \"down\" | \"unknown\"")]
-    pub subscriber: String,
-    /// The last Redis error, if any.
-    #[napi(ts_type = "string | null")]
-    pub last_error: Either<String, Null>,
-    /// When it happened (Unix ms).
-    #[napi(ts_type = "number | null")]
-    pub last_error_at: Either<f64, Null>,
-    /// Since when a connection is down (Unix ms), `null` while both are up.
-    #[napi(ts_type = "number | null")]
-    pub down_since: Either<f64, Null>,
-}
-
-/// `bus.health()`.
-#[napi(object)]
-pub struct EventBusHealth {
-    #[napi(ts_type = "\"ok\" | \"degraded\" | \"down\"")]
-    pub status: String,
-    /// Why it is not `"ok"` (empty when it is).
-    pub reason: String,
-    /// `"log"`: Redis Streams with catch-up; `"pubsub"`: pub/sub only (driver `"client"`).
-    #[napi(ts_type = "\"log\" | \"pubsub\"")]
-    pub mode: String,
-    pub redis: EventBusRedisHealth,
 }
 
 /// Checks `event` as a `ServerEvent` and returns its JSON text.
@@ -359,15 +273,21 @@ fn check_event(env: &Env, event: Value) -> JsResult<String> {
 }
 
 /// The core's sink: each batch of other processes' events to the JS thread, where each event
-/// is parsed once and handed to every listener.
-fn sink(poster: Poster, listeners: Listeners) -> BusSink {
+/// is parsed once and handed to every listener; listener errors are counted in `core`.
+fn sink(poster: Poster, listeners: Listeners, core: Arc<OnceLock<Weak<Core>>>) -> BusSink {
     Arc::new(move |batch: Vec<String>| {
         let listeners = listeners.clone();
+        let core = core.clone();
         poster.post(Box::new(move |env| {
             for text in batch {
                 match js::json_parse(env, &text) {
                     Ok(event) => {
-                        listeners::dispatch(env, &listeners, event);
+                        let done = listeners::dispatch(env, &listeners, event);
+                        if done.errors > 0 {
+                            if let Some(core) = core.get().and_then(Weak::upgrade) {
+                                core.count_listener_errors(done.errors);
+                            }
+                        }
                     }
                     Err(e) => {
                         tracing::debug!(error = %e.message(), "event bus: an event from Redis did not parse")

@@ -5,10 +5,11 @@
 use napi_derive::napi;
 
 use crate::metrics::connection::{ConnectionHealth, ConnectionStats};
-use crate::metrics::health::{FileHealth, RedisHealth};
+use crate::metrics::health::{BusHealth, FileHealth, RedisHealth};
 use crate::metrics::histogram::LatencySnapshot;
 use crate::store::filesystem::SaveStats;
 use crate::store::memory::MemoryStats;
+use crate::stream::bus::status::BusStats;
 use crate::stream::counters::StreamStats;
 use crate::stream::redis::ManagerStats;
 
@@ -217,6 +218,96 @@ impl From<ManagerStats> for RedisManagerStatsJs {
     }
 }
 
+/// `RedisServerEventBus.stats()`: its events, its command connection (`redis*`: the log's
+/// appends and reads) and its subscriber (`subscriber*`), as the other Redis classes'.
+#[napi(object, js_name = "RedisServerEventBusStats")]
+pub struct BusStatsJs {
+    /// Listeners registered here (gauge).
+    pub listeners: f64,
+    /// Events given to `publish` here.
+    pub events_published: f64,
+    /// Of those, appended to Redis (announced to the other processes).
+    pub events_appended: f64,
+    /// Appends that failed (their events wait in the outbox and are tried again).
+    pub append_errors: f64,
+    /// Listener calls made for events published here (one per listener and event).
+    pub local_deliveries: f64,
+    /// Listener calls that threw (each also goes to `onerror`).
+    pub listener_errors: f64,
+    /// Events of other processes delivered here, live or read back from the log.
+    pub events_received: f64,
+    /// Of those, read back from the log (after a reconnect, at start, or a gap).
+    pub events_replayed: f64,
+    /// Events that arrived twice (the channel and a catch-up read overlap) and were skipped.
+    pub duplicates_skipped: f64,
+    /// Events of other processes never received here (out of the retention window, dropped
+    /// by their publisher's outbox; pub/sub only: published while this subscriber was away),
+    /// counted when that publisher's next event arrives.
+    pub events_lost: f64,
+    /// Events published here waiting to be appended (gauge).
+    pub outbox_events: f64,
+    /// Events dropped from the outbox over `outboxMaxLength`.
+    pub outbox_dropped: f64,
+    /// Events dropped from the outbox over `outboxMaxAgeMs`.
+    pub outbox_expired: f64,
+    /// Events published after `close()`, or still waiting when it gave up.
+    pub unsent_at_close: f64,
+    /// Reads of the log after the last event seen.
+    pub catch_ups: f64,
+    /// Messages on the bus's channel that were not the bus's (ignored).
+    pub malformed_messages: f64,
+    /// Publishing buses (origins) whose order this process tracks (gauge).
+    pub publishers: f64,
+    /// Operations on the command connection: an append script, a read of the log, a PING.
+    pub redis_operations: f64,
+    pub redis_errors: f64,
+    pub redis_reconnects: f64,
+    pub redis_up: f64,
+    pub redis_latency: LatencySummaryJs,
+    /// Subscribes, unsubscribes and PINGs on the subscriber connection.
+    pub subscriber_operations: f64,
+    pub subscriber_errors: f64,
+    /// Times the subscriber worked again after a drop or an outage.
+    pub subscriber_reconnects: f64,
+    pub subscriber_up: f64,
+}
+
+impl From<(BusStats, usize)> for BusStatsJs {
+    fn from((s, listeners): (BusStats, usize)) -> Self {
+        let e = s.events;
+        let n = |v: u64| v as f64;
+        let commands = RedisStoreStatsJs::from(s.commands);
+        BusStatsJs {
+            listeners: listeners as f64,
+            events_published: n(e.published),
+            events_appended: n(e.appended),
+            append_errors: n(e.append_failures),
+            local_deliveries: n(e.delivered_local),
+            listener_errors: n(e.listener_errors),
+            events_received: n(e.received_remote),
+            events_replayed: n(e.replayed),
+            duplicates_skipped: n(e.duplicates_skipped),
+            events_lost: n(e.lost),
+            outbox_events: n(e.outbox),
+            outbox_dropped: n(e.outbox_dropped),
+            outbox_expired: n(e.outbox_expired),
+            unsent_at_close: n(e.unsent_at_close),
+            catch_ups: n(e.catch_ups),
+            malformed_messages: n(e.malformed),
+            publishers: n(e.origins),
+            redis_operations: commands.redis_operations,
+            redis_errors: commands.redis_errors,
+            redis_reconnects: commands.redis_reconnects,
+            redis_up: commands.redis_up,
+            redis_latency: commands.redis_latency,
+            subscriber_operations: n(s.subscriber.operations),
+            subscriber_errors: n(s.subscriber.errors),
+            subscriber_reconnects: n(s.subscriber.reconnects),
+            subscriber_up: f64::from(u8::from(s.subscriber.up)),
+        }
+    }
+}
+
 /// `health()` of the in-memory classes: always `ok` (nothing they depend on can fail).
 #[napi(object, js_name = "InMemoryHealth")]
 pub struct MemoryHealthJs {
@@ -327,6 +418,38 @@ impl From<RedisHealth> for RedisHealthJs {
             reason: h.reason,
             commands: h.commands.into(),
             subscriber: h.subscriber.map(Into::into),
+        }
+    }
+}
+
+/// `RedisServerEventBus.health()`: the Redis classes' shape and rule (`down` when the command
+/// connection does not reach Redis, not yet, or the bus is closed; `degraded` when only the
+/// subscriber does not), plus the bus's own: `degraded` while events wait to be appended or
+/// when it is pub/sub only.
+#[napi(object, js_name = "RedisServerEventBusHealth")]
+pub struct BusHealthJs {
+    #[napi(ts_type = "HealthStatus")]
+    pub status: String,
+    pub reason: Option<String>,
+    /// The connection the log is appended to and read from.
+    pub commands: ConnectionHealthJs,
+    pub subscriber: ConnectionHealthJs,
+    /// `"log"`: a Redis Stream with catch-up; `"pubsub"`: pub/sub only (driver `"client"`).
+    #[napi(ts_type = "\"log\" | \"pubsub\"")]
+    pub mode: String,
+    /// Events published here waiting to be appended.
+    pub outbox_events: f64,
+}
+
+impl From<BusHealth> for BusHealthJs {
+    fn from(h: BusHealth) -> Self {
+        BusHealthJs {
+            status: h.status.as_str().to_owned(),
+            mode: h.mode().to_owned(),
+            reason: h.reason,
+            commands: h.commands.into(),
+            subscriber: h.subscriber.into(),
+            outbox_events: h.outbox_events as f64,
         }
     }
 }

@@ -153,6 +153,11 @@ pub trait EventLog: Send + Sync + 'static {
     /// Redis' clock, in milliseconds (the clock of stream ids).
     fn now_ms(&self) -> BoxFuture<'_, Result<u64>>;
 
+    /// One PING on the connection the log is written through: `ready()`, and `health()`'s
+    /// check of a connection idle for a while (a pub/sub-only bus that publishes nothing
+    /// would otherwise never show whether Redis answers it).
+    fn ping(&self) -> BoxFuture<'_, Result<()>>;
+
     /// Whether this backend keeps a log (`false`: pub/sub only, [`EventLog::read_after`]
     /// and [`EventLog::now_ms`] are unsupported).
     fn retains(&self) -> bool {

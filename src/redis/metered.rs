@@ -1,7 +1,8 @@
-//! [`Commands`] and [`PubSub`] measured at the backend boundary: a wrapper that times every
-//! operation and records its outcome in a [`ConnectionMeter`], around whichever backend a
-//! class got (the native connections or a driven client object), so both are counted the
-//! same way and the classes need not count anything themselves.
+//! [`Commands`], [`PubSub`] and the event bus's [`EventLog`] measured at the backend
+//! boundary: a wrapper that times every operation and records its outcome in a
+//! [`ConnectionMeter`], around whichever backend a class got (the native connections or a
+//! driven client object), so both are counted the same way and the classes need not count
+//! anything themselves.
 //!
 //! What an error says about the connection is decided here ([`outcome`]): Redis answered
 //! (an error reply: it is there), except replies that say it cannot serve (`NOAUTH`,
@@ -12,9 +13,9 @@
 //! never reached Redis and is not counted. The error kept for `health()` names the command
 //! but not its keys, which carry session ids.
 //!
-//! Every method of both traits is forwarded explicitly, the provided ones included: a
-//! default left in place would silently replace the backend's own implementation (the test
-//! below checks each reaches the backend).
+//! Every method of the traits is forwarded explicitly, the provided ones included: a
+//! default left in place would silently replace the backend's own implementation (the tests
+//! below check each reaches the backend).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use super::backend::{
     Beat, BoxFuture, Commands, Describe, Liveness, PendingKeys, PruneOutcome, PruneStep, PubSub,
     PubSubEvent, Taken, Write,
 };
+use super::event_log::{Entry, EntryId, EventLog, LogNames, Outgoing, Retention};
 use super::{RedisError, RedisErrorKind, Result};
 use crate::metrics::connection::{ConnectionMeter, Outcome};
 use crate::pending::{PendingLimits, PendingStats};
@@ -261,6 +263,65 @@ impl PubSub for MeteredPubSub {
 
     fn take_events(&self) -> Option<UnboundedReceiver<PubSubEvent>> {
         self.inner.take_events()
+    }
+}
+
+/// An [`EventLog`] whose operations are recorded in a [`ConnectionMeter`]: the event bus's
+/// command connection, measured like the other classes' (an append is one operation: one
+/// script natively, one batch of `publish` calls on a driven client). What the backend
+/// cannot do (the log of a pub/sub-only backend) is not counted, as for [`Commands`].
+pub struct MeteredEventLog {
+    inner: Arc<dyn EventLog>,
+    meter: Arc<ConnectionMeter>,
+}
+
+impl MeteredEventLog {
+    pub fn new(inner: Arc<dyn EventLog>, meter: Arc<ConnectionMeter>) -> Self {
+        MeteredEventLog { inner, meter }
+    }
+}
+
+impl EventLog for MeteredEventLog {
+    fn append<'a>(
+        &'a self,
+        names: &'a LogNames,
+        retention: Retention,
+        origin: &'a str,
+        events: &'a [Outgoing],
+    ) -> BoxFuture<'a, Result<()>> {
+        measured(
+            &self.meter,
+            self.inner.append(names, retention, origin, events),
+        )
+    }
+
+    fn read_after<'a>(
+        &'a self,
+        names: &'a LogNames,
+        after: EntryId,
+        count: usize,
+    ) -> BoxFuture<'a, Result<Vec<Entry>>> {
+        measured(&self.meter, self.inner.read_after(names, after, count))
+    }
+
+    fn last_id<'a>(&'a self, names: &'a LogNames) -> BoxFuture<'a, Result<Option<EntryId>>> {
+        measured(&self.meter, self.inner.last_id(names))
+    }
+
+    fn now_ms(&self) -> BoxFuture<'_, Result<u64>> {
+        measured(&self.meter, self.inner.now_ms())
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<()>> {
+        measured(&self.meter, self.inner.ping())
+    }
+
+    fn retains(&self) -> bool {
+        self.inner.retains()
+    }
+
+    fn describe(&self) -> &'static str {
+        self.inner.describe()
     }
 }
 
@@ -505,5 +566,91 @@ mod tests {
         );
         assert!(stats.up, "the last one, ping, succeeded");
         assert_eq!(meter.state(), ConnectionState::Up);
+    }
+
+    impl EventLog for Recorder {
+        fn append<'a>(
+            &'a self,
+            _: &'a LogNames,
+            _: Retention,
+            _: &'a str,
+            _: &'a [Outgoing],
+        ) -> BoxFuture<'a, Result<()>> {
+            self.hit("append")
+        }
+        fn read_after<'a>(
+            &'a self,
+            _: &'a LogNames,
+            _: EntryId,
+            _: usize,
+        ) -> BoxFuture<'a, Result<Vec<Entry>>> {
+            self.hit("read_after")
+        }
+        fn last_id<'a>(&'a self, _: &'a LogNames) -> BoxFuture<'a, Result<Option<EntryId>>> {
+            self.hit("last_id")
+        }
+        fn now_ms(&self) -> BoxFuture<'_, Result<u64>> {
+            self.0.lock().push("now_ms");
+            Box::pin(async {
+                Err(RedisError::new(
+                    RedisErrorKind::Unsupported,
+                    "TIME",
+                    "server-side log",
+                ))
+            })
+        }
+        fn ping(&self) -> BoxFuture<'_, Result<()>> {
+            self.0.lock().push("ping");
+            Box::pin(async { Ok(()) })
+        }
+        fn retains(&self) -> bool {
+            self.0.lock().push("retains");
+            false
+        }
+        fn describe(&self) -> &'static str {
+            self.0.lock().push("describe");
+            "recorder"
+        }
+    }
+
+    #[tokio::test]
+    async fn every_event_log_operation_reaches_the_backend_and_is_counted() {
+        let backend = Arc::new(Recorder::default());
+        let meter = Arc::new(ConnectionMeter::default());
+        let m = MeteredEventLog::new(backend.clone(), meter.clone());
+        let names = LogNames::new("p:").expect("names");
+        let retention = Retention {
+            max_len: 1,
+            max_age_ms: 0,
+        };
+        let events = [Outgoing {
+            seq: 1,
+            event: "{}".into(),
+        }];
+        assert!(m.append(&names, retention, "o", &events).await.is_err());
+        assert!(m.read_after(&names, EntryId::at(0), 1).await.is_err());
+        assert!(m.last_id(&names).await.is_err());
+        assert!(m.now_ms().await.is_err());
+        assert!(m.ping().await.is_ok());
+        assert!(!m.retains());
+        assert_eq!(m.describe(), "recorder");
+        assert_eq!(
+            backend.0.lock().clone(),
+            [
+                "append",
+                "read_after",
+                "last_id",
+                "now_ms",
+                "ping",
+                "retains",
+                "describe"
+            ]
+        );
+        let stats = meter.stats();
+        assert_eq!(
+            (stats.operations, stats.errors, stats.reconnects, stats.up),
+            (4, 3, 1, true),
+            "what the backend cannot do (now_ms here) is not an operation"
+        );
     }
 }

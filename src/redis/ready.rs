@@ -1,11 +1,14 @@
 //! Whether Redis answers a class, asked on purpose: `ready()` (a PING on each connection,
 //! tried again until a deadline), and the PING that `health()` sends in the background when a
-//! connection has been idle, so an instance nobody uses still reports an outage.
+//! connection has been idle, so an instance nobody uses still reports an outage. The same
+//! for every Redis class: the session store, the stream manager and the event bus.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::backend::{Commands, PubSub};
+use super::event_log::EventLog;
 use super::{RedisError, RedisErrorKind, Result};
 use crate::config::{ConfigError, ConfigResult, Object, Value, MAX_TIMER_MS};
 use crate::metrics::connection::ConnectionMeter;
@@ -47,33 +50,49 @@ const RETRY_MAX: Duration = Duration::from_millis(500);
 /// counts as up until its traffic shows otherwise, as `ready()` counts it ready: otherwise a
 /// probe would keep an instance that has had no request yet out of rotation for ever.
 pub fn probe_commands(meter: &Arc<ConnectionMeter>, backend: &Arc<dyn Commands>) {
-    let Some(probe) = meter.probe_due(PROBE_IDLE) else {
-        return;
-    };
-    if let Ok(rt) = crate::runtime::handle() {
+    probe(meter, true, || {
         let backend = backend.clone();
-        let meter = meter.clone();
-        rt.spawn(async move {
-            let _running = probe;
-            if let Err(e) = backend.ping().await {
-                if e.kind() == RedisErrorKind::Unsupported {
-                    meter.unchecked();
-                }
-            }
-        });
-    }
+        async move { backend.ping().await }
+    });
+}
+
+/// [`probe_commands`] for the event bus's command connection (its log).
+pub fn probe_log(meter: &Arc<ConnectionMeter>, backend: &Arc<dyn EventLog>) {
+    probe(meter, true, || {
+        let backend = backend.clone();
+        async move { backend.ping().await }
+    });
 }
 
 /// [`probe_commands`] for a subscriber connection.
 pub fn probe_subscriber(meter: &Arc<ConnectionMeter>, backend: &Arc<dyn PubSub>) {
+    probe(meter, false, || {
+        let backend = backend.clone();
+        async move { backend.ping().await }
+    });
+}
+
+/// Runs `ping()` in the background when `meter` says a probe is due. The ping is only made
+/// (and its backend cloned) then, so a `health()` called every second costs nothing more
+/// on a busy connection. With `unsupported_is_up`, a backend without PING is counted as up.
+fn probe<F, Fut>(meter: &Arc<ConnectionMeter>, unsupported_is_up: bool, ping: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<()>> + Send + 'static,
+{
     let Some(probe) = meter.probe_due(PROBE_IDLE) else {
         return;
     };
     if let Ok(rt) = crate::runtime::handle() {
-        let backend = backend.clone();
+        let meter = meter.clone();
+        let ping = ping();
         rt.spawn(async move {
             let _running = probe;
-            let _ = backend.ping().await;
+            if let Err(e) = ping.await {
+                if unsupported_is_up && e.kind() == RedisErrorKind::Unsupported {
+                    meter.unchecked();
+                }
+            }
         });
     }
 }
@@ -86,18 +105,32 @@ pub async fn ready(
     subscriber: Option<&dyn PubSub>,
     timeout: Duration,
 ) -> Result<()> {
+    ready_when(
+        || async move {
+            commands.ping().await?;
+            match subscriber {
+                Some(s) => s.ping().await,
+                None => Ok(()),
+            }
+        },
+        timeout,
+    )
+    .await
+}
+
+/// [`ready`] for any set of connections: `pings()` asks each of them once (stopping at the
+/// first that fails), and is tried again until it succeeds or `timeout` runs out. A ping
+/// the backend cannot make ([`RedisErrorKind::Unsupported`]) counts as an answer.
+pub async fn ready_when<F, Fut>(mut pings: F, timeout: Duration) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
     let mut last: Option<RedisError> = None;
     let attempts = async {
         let mut wait = RETRY_FIRST;
         loop {
-            let answered = match commands.ping().await {
-                Ok(()) => match subscriber {
-                    Some(s) => s.ping().await,
-                    None => Ok(()),
-                },
-                Err(e) => Err(e),
-            };
-            match answered {
+            match pings().await {
                 Ok(()) => return,
                 Err(e) if e.kind() == RedisErrorKind::Unsupported => return,
                 Err(e) => last = Some(e),

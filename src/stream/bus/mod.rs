@@ -18,7 +18,10 @@
 //!   log after the last id it saw (`XRANGE (last +`) before it takes anything more from the
 //!   channel, so what was published meanwhile is delivered once, in stream order.
 //! * **Bounds**: the log is trimmed to `retention` (count and age); a process away longer than
-//!   that loses what fell out, and counts it ([`status::Stats::lost`]).
+//!   that loses what fell out, and counts it ([`status::EventStats::lost`]).
+//! * **Reporting** ([`status`]): both connections are measured at the backend boundary
+//!   ([`crate::redis::metered`]), as the other Redis classes' are, so `stats()`, `health()`
+//!   and `ready()` answer the same way for every Redis class.
 //!
 //! A backend without scripts (a driven client object) is pub/sub only
 //! ([`pubsub_only::PubSubOnly`]): no log, no catch-up, and the bus says so.
@@ -31,7 +34,10 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use crate::diagnostics::Repeats;
+use crate::metrics::connection::ConnectionMeter;
 use crate::redis::event_log::{EventLog, LogNames, Outgoing, Retention};
+use crate::redis::metered::{MeteredEventLog, MeteredPubSub};
 use crate::redis::{PubSub, RedisError, RedisErrorKind, Result};
 
 pub mod event;
@@ -45,7 +51,7 @@ pub mod wire;
 mod writer;
 
 use outbox::Outbox;
-use status::{Counters, Health, HealthState, Stats, Throttle};
+use status::Counters;
 
 pub use crate::redis::event_log::DEFAULT_BUS_PREFIX;
 
@@ -96,7 +102,12 @@ impl Default for BusOptions {
     }
 }
 
+/// How often the warning about lost events is written at most (with the count since the
+/// last one): a burst of holes is one line, not thousands.
+const LOST_WARNING_EVERY: Duration = Duration::from_secs(10);
+
 struct Inner {
+    /// Both measured: every operation on them is counted in the meters below.
     log: Arc<dyn EventLog>,
     subscriber: Arc<dyn PubSub>,
     names: LogNames,
@@ -108,9 +119,11 @@ struct Inner {
     /// Wakes the writer: something was published, or the bus is closing.
     wake: Notify,
     counters: Counters,
-    health: HealthState,
-    /// Warnings about lost events, at most one per 10 s.
-    lost_warning: Throttle,
+    /// What `log` and `subscriber` went through.
+    commands_meter: Arc<ConnectionMeter>,
+    subscriber_meter: Arc<ConnectionMeter>,
+    /// Warnings about lost events, at most one per [`LOST_WARNING_EVERY`].
+    lost_warning: Repeats,
     closed: AtomicBool,
     /// Gauge: origins the reader tracks.
     origins: AtomicU64,
@@ -164,6 +177,11 @@ impl EventBus {
                 "event bus on a backend without scripts (driver \"client\"): pub/sub only; events published while another process's subscriber is away are lost for it, and nothing is kept in Redis"
             );
         }
+        let commands_meter = Arc::new(ConnectionMeter::default());
+        let subscriber_meter = Arc::new(ConnectionMeter::default());
+        let log: Arc<dyn EventLog> = Arc::new(MeteredEventLog::new(log, commands_meter.clone()));
+        let subscriber: Arc<dyn PubSub> =
+            Arc::new(MeteredPubSub::new(subscriber, subscriber_meter.clone()));
         let inner = Arc::new(Inner {
             outbox: Mutex::new((Outbox::new(options.outbox_max, options.outbox_max_age), 1)),
             log,
@@ -173,8 +191,9 @@ impl EventBus {
             options,
             wake: Notify::new(),
             counters: Counters::default(),
-            health: HealthState::default(),
-            lost_warning: Throttle::default(),
+            commands_meter,
+            subscriber_meter,
+            lost_warning: Repeats::new(LOST_WARNING_EVERY),
             closed: AtomicBool::new(false),
             origins: AtomicU64::new(0),
             created: Instant::now(),
@@ -223,9 +242,9 @@ impl EventBus {
         Counters::add(&self.inner.counters.delivered_local, n);
     }
 
-    /// Counts a listener call that threw.
-    pub fn count_listener_error(&self) {
-        Counters::add(&self.inner.counters.listener_errors, 1);
+    /// Counts `n` listener calls that threw (for events from here or from other processes).
+    pub fn count_listener_errors(&self, n: u64) {
+        Counters::add(&self.inner.counters.listener_errors, n);
     }
 
     /// This instance's origin id (a v4 UUID), as its events carry it.
@@ -241,40 +260,6 @@ impl EventBus {
     /// Whether the bus keeps a log in Redis (`false`: pub/sub only).
     pub fn retains(&self) -> bool {
         self.inner.log.retains()
-    }
-
-    /// A snapshot of the counters.
-    pub fn stats(&self) -> Stats {
-        let c = &self.inner.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        Stats {
-            published: get(&c.published),
-            appended: get(&c.appended),
-            append_failures: get(&c.append_failures),
-            delivered_local: get(&c.delivered_local),
-            received_remote: get(&c.received_remote),
-            replayed: get(&c.replayed),
-            duplicates_skipped: get(&c.duplicates_skipped),
-            lost: get(&c.lost),
-            outbox_dropped: get(&c.outbox_dropped),
-            outbox_expired: get(&c.outbox_expired),
-            unsent_at_close: get(&c.unsent_at_close),
-            listener_errors: get(&c.listener_errors),
-            catch_ups: get(&c.catch_ups),
-            malformed: get(&c.malformed),
-            outbox: self.inner.outbox.lock().0.len() as u64,
-            origins: get(&self.inner.origins),
-        }
-    }
-
-    /// The connections' health.
-    pub fn health(&self) -> Health {
-        let outbox = self.inner.outbox.lock().0.len() as u64;
-        self.inner.health.report(
-            outbox,
-            self.inner.log.retains(),
-            self.inner.closed.load(Ordering::Acquire),
-        )
     }
 
     /// Stops publishing to Redis: waits (at most `close_timeout`) until the outbox is

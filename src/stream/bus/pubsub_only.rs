@@ -63,6 +63,10 @@ impl EventLog for PubSubOnly {
         Box::pin(async move { Err(unsupported("TIME", "server-side log")) })
     }
 
+    fn ping(&self) -> BoxFuture<'_, Result<()>> {
+        self.0.ping()
+    }
+
     fn retains(&self) -> bool {
         false
     }

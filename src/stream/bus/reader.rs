@@ -1,5 +1,6 @@
 //! The reader task: the process's one subscription to the bus channel, the catch-up reads of
-//! the log, and the watchdog of the subscriber connection.
+//! the log, and the watchdog of the subscriber connection. Its operations are measured where
+//! the bus wraps its backends ([`crate::redis::metered`]), so nothing here counts them.
 //!
 //! The channel's messages wait in the subscriber's queue while the reader catches up, so
 //! nothing is lost between the read and the channel; what the channel brings that the read
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::receiver::{Mode, Receiver, Verdict};
-use super::status::{Counters, Link};
+use super::status::Counters;
 use super::{wire, Inner};
 use crate::redis::event_log::EntryId;
 use crate::redis::{PubSubEvent, Result};
@@ -79,6 +80,8 @@ pub(super) async fn reader_loop(inner: Arc<Inner>, mut rx: UnboundedReceiver<Pub
                     }
                 }
                 deliver(&inner, out);
+                // The gauge follows each batch, so a scrape sees a new publisher at once.
+                inner.origins.store(receiver.origins() as u64, Ordering::Relaxed);
             }
             _ = tokio::time::sleep_until(next_ping) => {
                 // The idle check, two commands per interval: a PING finds a subscriber
@@ -86,9 +89,7 @@ pub(super) async fn reader_loop(inner: Arc<Inner>, mut rx: UnboundedReceiver<Pub
                 // id one that lives on without its subscription (a cluster failover that moved
                 // the bus's slot: the crate does not carry a sharded subscription over). Newer
                 // than the last id seen: subscribe again and read back what was missed.
-                let result = inner.subscriber.ping().await;
-                inner.health.record(Link::Subscriber, result.as_ref().map(|_| ()));
-                if result.is_err() {
+                if inner.subscriber.ping().await.is_err() {
                     due.reconnect = true;
                     due.catch_up = log;
                 } else if log && behind(&inner, &receiver).await {
@@ -107,14 +108,10 @@ pub(super) async fn reader_loop(inner: Arc<Inner>, mut rx: UnboundedReceiver<Pub
 /// Does what is due, in order; stops at the first failure (tried again after [`RETRY`]).
 async fn recover(inner: &Inner, receiver: &mut Receiver, due: &mut Due) -> Result<()> {
     if due.subscribe {
-        let result = inner
+        inner
             .subscriber
             .subscribe(std::slice::from_ref(&inner.names.channel))
-            .await;
-        inner
-            .health
-            .record(Link::Subscriber, result.as_ref().map(|_| ()));
-        result?;
+            .await?;
         due.subscribe = false;
         due.reconnect = false;
     }
@@ -124,30 +121,18 @@ async fn recover(inner: &Inner, receiver: &mut Receiver, due: &mut Due) -> Resul
         // Sentinel primary by `ping`). Subscribing once more puts a cluster's sharded
         // subscription on the node that serves the slot now (the crate's own resubscription
         // may still point at the dead one); on one node it changes nothing.
-        let result = inner.subscriber.ping().await;
+        inner.subscriber.ping().await?;
         inner
-            .health
-            .record(Link::Subscriber, result.as_ref().map(|_| ()));
-        result?;
-        let result = inner
             .subscriber
             .subscribe(std::slice::from_ref(&inner.names.channel))
-            .await;
-        inner
-            .health
-            .record(Link::Subscriber, result.as_ref().map(|_| ()));
-        result?;
+            .await?;
         due.reconnect = false;
     }
     if due.start {
         // Deliver what was published since this bus was made, even if Redis was unreachable
         // then: Redis' clock now, less the time since construction on ours (no clock skew
         // between hosts enters it).
-        let result = inner.log.now_ms().await;
-        inner
-            .health
-            .record(Link::Commands, result.as_ref().map(|_| ()));
-        let now_ms = result?;
+        let now_ms = inner.log.now_ms().await?;
         let since = inner.created.elapsed().as_millis() as u64;
         let mark = now_ms.saturating_sub(since).saturating_sub(1);
         receiver.start_after(EntryId {
@@ -167,9 +152,6 @@ async fn recover(inner: &Inner, receiver: &mut Receiver, due: &mut Due) -> Resul
 /// counts as not behind: the PING of the same check judges the connection).
 async fn behind(inner: &Inner, receiver: &Receiver) -> bool {
     let result = inner.log.last_id(&inner.names).await;
-    inner
-        .health
-        .record(Link::Commands, result.as_ref().map(|_| ()));
     matches!((result, receiver.last()), (Ok(Some(newest)), Some(last)) if newest > last)
 }
 
@@ -181,11 +163,7 @@ async fn catch_up(inner: &Inner, receiver: &mut Receiver) -> Result<()> {
         let Some(after) = receiver.last() else {
             return Ok(());
         };
-        let result = inner.log.read_after(&inner.names, after, PAGE).await;
-        inner
-            .health
-            .record(Link::Commands, result.as_ref().map(|_| ()));
-        let page = result?;
+        let page = inner.log.read_after(&inner.names, after, PAGE).await?;
         let n = page.len();
         let mut out = Vec::new();
         let now = Instant::now();
@@ -221,14 +199,11 @@ fn take(
 ) {
     let payload = match event {
         PubSubEvent::Disconnected => {
-            inner.health.record(
-                Link::Subscriber,
-                Err(&crate::redis::RedisError::new(
-                    crate::redis::RedisErrorKind::Connection,
-                    "subscription to the event bus channel",
-                    "disconnected",
-                )),
-            );
+            // Not an operation: the connection said it dropped. Down until an operation on
+            // it succeeds again (the reconnect below), as the stream manager reports it.
+            inner
+                .subscriber_meter
+                .disconnected("Redis connection lost (reconnecting)");
             due.reconnect = true;
             due.catch_up = inner.log.retains();
             return;
@@ -259,9 +234,9 @@ fn apply(inner: &Inner, verdict: Verdict, out: &mut Vec<String>) {
         Verdict::Deliver { event, lost } => {
             if lost > 0 {
                 Counters::add(&inner.counters.lost, lost);
-                if let Some(lost) = inner.lost_warning.note(lost, Instant::now()) {
+                if let Some(earlier) = inner.lost_warning.failed_times(lost) {
                     tracing::warn!(
-                        lost,
+                        lost = lost + earlier,
                         "event bus: events of other processes were never received (out of the retention window, or dropped by their outbox); at most one such line per 10 s"
                     );
                 }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::status::{Counters, Link};
+use super::status::Counters;
 use super::Inner;
 
 /// Most events per append script: large enough that a burst costs few round trips, small
@@ -43,9 +43,6 @@ pub(super) async fn writer_loop(inner: Arc<Inner>) {
             .log
             .append(&inner.names, inner.options.retention, &inner.origin, &batch)
             .await;
-        inner
-            .health
-            .record(Link::Commands, result.as_ref().map(|_| ()));
         match result {
             Ok(()) => {
                 let n = inner.outbox.lock().0.appended();

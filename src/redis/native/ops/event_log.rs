@@ -125,6 +125,10 @@ impl EventLog for Connection {
         })
     }
 
+    fn ping(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(Connection::ping(self))
+    }
+
     fn describe(&self) -> &'static str {
         "redis streams"
     }
