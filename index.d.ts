@@ -46,9 +46,10 @@ export interface StreamManager {
 
 /**
  * What `health()` answers: `ok` (serving, nothing failing), `degraded` (serving with something
- * missing: a stream manager's subscriber, a file store's last save) or `down` (cannot serve:
- * Redis unreachable, not reached yet, or the instance closed). A readiness probe takes an
- * instance out of rotation on `down` only.
+ * missing: a stream manager's or event bus's subscriber, a file store's last save, events
+ * waiting to be appended, an event bus that is pub/sub only) or `down` (cannot serve: Redis
+ * unreachable, not reached yet, or the instance closed). A readiness probe takes an instance
+ * out of rotation on `down` only.
  */
 export type HealthStatus = "ok" | "degraded" | "down"
 
@@ -241,7 +242,7 @@ interface RedisServerEventBusOptions extends RedisConnectionConfig {
   /**
    * How long the log keeps an event, in ms (`MINID ~` at each append; the key expires after
    * this long without appends). A process away longer misses what fell out, counted in
-   * `stats().lost`. 0: no age limit. Default 300000 (5 minutes).
+   * `stats().eventsLost`. 0: no age limit. Default 300000 (5 minutes).
    */
   retentionMaxAgeMs?: number
   /**
@@ -252,7 +253,11 @@ interface RedisServerEventBusOptions extends RedisConnectionConfig {
   outboxMaxLength?: number
   /** How long an event may wait here while Redis is unreachable, in ms. Default 300000. */
   outboxMaxAgeMs?: number
-  /** How often an idle subscriber connection is checked (one PING), in ms. Default 15000. */
+  /**
+   * How often the bus checks an idle subscription (a PING, and the log's newest id), in ms.
+   * Default 15000. (`health()` also PINGs a connection idle for a second, as every Redis
+   * class does.)
+   */
   healthIntervalMs?: number
   /** How long `close()` waits for waiting events to be appended, in ms. Default 5000. */
   closeTimeoutMs?: number
