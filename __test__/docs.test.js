@@ -292,6 +292,8 @@ describe("commands run here", () => {
     expect(r.stdout).toMatch(/^renderPrometheus of a RedisSessionStore and a RedisStreamManager: [\d.]+ µs per call$/m);
     const readme = read("README.md");
     for (const c of classes) expect(readme).toContain(`| \`${c}\` |`);
+  });
+
   test("npm run soak: bench/soak.mjs --list prints the schedule of a seed, of each regression seed, and of both implementations", async () => {
     const list = (...args) => runNode([path.join(ROOT, "bench", "soak.mjs"), ...args, "--list"], { cwd: ROOT });
     const ci = await list("--seed", "25", "--minutes", "3");
