@@ -946,6 +946,16 @@ async fn liveness_heals_a_false_death_and_cleans_up_after_a_whole_fleet() {
     let (a, _) = manager(&server, "heal:", 1).await;
     a.create("s").await.expect("create");
     let own = format!("heal:instance:{}", a.server_id());
+    // Survivors only take a registered instance for dead: wait for A's first beat, or the
+    // false death below would come before A ever was alive in the registry.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while raw::<Option<f64>>(&conn, &["ZSCORE", "heal:instances", a.server_id()])
+        .await
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "A never registered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // What survivors do to an instance they take for dead: its set taken apart, its registry
     // entry gone (its keys stay: it is still subscribed).
     let _: i64 = raw(&conn, &["DEL", &own]).await;
