@@ -295,6 +295,7 @@ function summarizeState(s) {
     sessions: s.sessions, available: s.available, active: s.active, pending: s.pending.length, routes: s.routes.length,
     instances: s.instances.length, instanceSets: s.instanceSets.length,
     serverChannels: s.channels.server.length, sessionChannels: s.channels.session, deleteChannels: s.channels.delete, other: s.other.length + s.channels.other.length,
+    keptTotals: s.keptTotals,
   };
 }
 
