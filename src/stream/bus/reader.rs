@@ -131,10 +131,13 @@ async fn recover(inner: &Inner, receiver: &mut Receiver, due: &mut Due) -> Resul
     if due.start {
         // Deliver what was published since this bus was made, even if Redis was unreachable
         // then: Redis' clock now, less the time since construction on ours (no clock skew
-        // between hosts enters it).
+        // between hosts enters it). Both are whole ms, each truncated, so their difference
+        // may be up to 1 ms after the construction: the mark is 2 ms before it, or an event
+        // appended in the millisecond of the construction would count as already passed.
+        // What the margin lets in was published at most 2 ms before this bus existed.
         let now_ms = inner.log.now_ms().await?;
         let since = inner.created.elapsed().as_millis() as u64;
-        let mark = now_ms.saturating_sub(since).saturating_sub(1);
+        let mark = now_ms.saturating_sub(since).saturating_sub(2);
         receiver.start_after(EntryId {
             ms: mark,
             seq: u64::MAX,
