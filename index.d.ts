@@ -46,10 +46,11 @@ export interface StreamManager {
 
 /**
  * What `health()` answers: `ok` (serving, nothing failing), `degraded` (serving with something
- * missing: a stream manager's or event bus's subscriber, a file store's last save, events
- * waiting to be appended, an event bus that is pub/sub only) or `down` (cannot serve: Redis
- * unreachable, not reached yet, or the instance closed). A readiness probe takes an instance
- * out of rotation on `down` only.
+ * missing: a stream manager's or event bus's subscriber, a file store's last save; for an event
+ * bus also Redis unreachable, events waiting over a second to be appended, or pub/sub only)
+ * or `down` (cannot serve: a session store's or stream manager's Redis unreachable or not
+ * reached yet, or the instance closed). A readiness probe takes an instance out of rotation on
+ * `down` only.
  */
 export type HealthStatus = "ok" | "degraded" | "down"
 
@@ -420,11 +421,12 @@ export declare class RedisServerEventBus {
    */
   stats(): RedisServerEventBusStats
   /**
-   * `ok` while both connections reach Redis and nothing waits; `degraded` when only the
-   * subscriber does not (other processes' events are read back once it is back), events
-   * wait to be appended, or the bus is pub/sub only; `down` when the command connection
-   * does not reach Redis, has not yet, or the bus is closed. Answers at once; an idle
-   * connection also gets a PING in the background, which the next call reports.
+   * `ok` while both connections reach Redis and no event has waited a second to be
+   * appended; `degraded` (still serving) when a connection does not reach Redis or has not
+   * yet (events wait in the outbox; other processes' are read back from the log), events
+   * have waited a second or more, or the bus is pub/sub only; `down` only once closed.
+   * Answers at once; an idle connection also gets a PING in the background, which the next
+   * call reports.
    */
   health(): RedisServerEventBusHealth
   /**
@@ -742,7 +744,10 @@ export interface RedisServerEventBusStats {
   malformedMessages: number
   /** Publishing buses (origins) whose order this process tracks (gauge). */
   publishers: number
-  /** Operations on the command connection: an append script, a read of the log, a PING. */
+  /**
+   * Operations on the command connection: an append script, a read of the log (or of its
+   * newest id), a `TIME`, a PING.
+   */
   redisOperations: number
   redisErrors: number
   redisReconnects: number

@@ -222,8 +222,10 @@ describeRedis("RedisServerEventBus: no echo, validation, other processes", () =>
     expect(a.stats()).toMatchObject({ eventsPublished: 4, eventsAppended: 4, localDeliveries: 4, outboxEvents: 0, appendErrors: 0 });
     // Both connections measured as the other Redis classes': A appended (a script), B subscribed.
     expect(a.stats()).toMatchObject({ redisErrors: 0, redisUp: 1, subscriberUp: 1 });
-    expect(a.stats().redisOperations).toBeGreaterThanOrEqual(3); // TIME, XRANGE, the append
-    expect(a.stats().redisLatency.count).toBe(a.stats().redisOperations);
+    // One snapshot: the bus's idle check may add an operation between two calls.
+    const sa = a.stats();
+    expect(sa.redisOperations).toBeGreaterThanOrEqual(3); // TIME, XRANGE, the append
+    expect(sa.redisLatency.count).toBe(sa.redisOperations);
     expect(s.subscriberOperations).toBeGreaterThanOrEqual(1);
     const h = a.health();
     expect(h).toEqual({
@@ -271,8 +273,9 @@ describeRedis("RedisServerEventBus: no echo, validation, other processes", () =>
     expect(seen).toHaveLength(3);
     await waitFor(() => bus.health().commands.state === "down", "health to show the failure");
     const h = bus.health();
-    expect(h).toMatchObject({ status: "down", mode: "log", outboxEvents: 3 });
-    expect(h.reason).toMatch(/^Redis unreachable: Redis \S+ failed: /);
+    // Still serving (this process's listeners got all three): degraded, not down.
+    expect(h).toMatchObject({ status: "degraded", mode: "log", outboxEvents: 3 });
+    expect(h.reason).toMatch(/^Redis unreachable: Redis \S+ failed: .*; 3 events published here wait to be appended once it answers$/);
     expect(h.commands).toMatchObject({ downSince: expect.any(Number), lastError: expect.stringMatching(/^Redis /), lastErrorAt: expect.any(Number) });
     expect(bus.stats()).toMatchObject({ outboxEvents: 3, redisUp: 0 });
     expect(bus.stats().appendErrors).toBeGreaterThan(0);

@@ -46,10 +46,11 @@ export interface StreamManager {
 
 /**
  * What `health()` answers: `ok` (serving, nothing failing), `degraded` (serving with something
- * missing: a stream manager's or event bus's subscriber, a file store's last save, events
- * waiting to be appended, an event bus that is pub/sub only) or `down` (cannot serve: Redis
- * unreachable, not reached yet, or the instance closed). A readiness probe takes an instance
- * out of rotation on `down` only.
+ * missing: a stream manager's or event bus's subscriber, a file store's last save; for an event
+ * bus also Redis unreachable, events waiting over a second to be appended, or pub/sub only)
+ * or `down` (cannot serve: a session store's or stream manager's Redis unreachable or not
+ * reached yet, or the instance closed). A readiness probe takes an instance out of rotation on
+ * `down` only.
  */
 export type HealthStatus = "ok" | "degraded" | "down"
 

@@ -13,7 +13,8 @@
 // the tests use it to choose which instance publishes), GET /bus, the bus's stats() and
 // health(), and the probes of examples/server.mjs:
 //   GET /healthz    200 while the process serves HTTP (liveness)
-//   GET /readyz     the bus's health(): 200 when ok or degraded (still serving), 503 when down
+//   GET /readyz     the bus's health(): 200 when ok or degraded (still serving, Redis outages
+//                   included: events wait in the outbox), 503 when down (closed)
 //   GET /metrics    its stats() in the Prometheus text format (renderPrometheus)
 import http from "node:http";
 import { createMcpHandler, InMemoryServerEventBus, McpServer } from "@modelcontextprotocol/server";

@@ -10,12 +10,14 @@
 //! * `down`: it cannot serve: a Redis class whose command connection cannot reach Redis (or
 //!   has not reached it yet), or that was closed.
 //!
-//! The event bus follows the Redis classes' rule (its subscriber down is `degraded`: other
-//! processes' events are read back from the log when it is back) and adds two `degraded`
-//! reasons of its own: events waiting to be appended, and pub/sub only (no log).
+//! The event bus is the exception: it is `down` only when closed. Redis unreachable makes it
+//! `degraded`, since it still serves (events wait in its outbox), and so do its subscriber
+//! down, events waiting too long to be appended, and pub/sub only ([`bus_health`]).
 //!
 //! A readiness probe should take the instance out of rotation on `down` only: `degraded`
 //! still serves every request.
+
+use std::time::Duration;
 
 use super::connection::{ConnectionHealth, ConnectionState};
 
@@ -133,37 +135,58 @@ impl BusHealth {
     }
 }
 
-/// The rule for the event bus: [`redis_health`]'s, then, unless it is `down`, `degraded` for
-/// what the bus alone can lack: events waiting to be appended (a burst Redis has not taken
-/// yet, or appends that fail while the connection still answers), and pub/sub only (no log:
-/// what another process's subscriber misses is lost for it). The reasons are joined by `; `.
+/// How long the oldest event may wait to be appended before the bus counts as degraded: a
+/// healthy bus has events in its outbox for one round trip after each publish, which is no
+/// reason to report anything.
+pub const OUTBOX_LATE: Duration = Duration::from_secs(1);
+
+/// The rule for the event bus. It is `down` only when closed: with Redis unreachable it still
+/// serves (`publish` returns at once, this process's listeners are called, and the outbox
+/// appends what waits once Redis is back), so a readiness probe must not take a fleet's
+/// every instance out of rotation for an outage of the Redis they share. `degraded`, each
+/// reason joined by `; `, for:
+/// * the command connection not reaching Redis (or not yet);
+/// * the subscriber not reaching it (other processes' events are read back from the log once
+///   it is back; pub/sub only: they are lost for this process);
+/// * events waiting to be appended for [`OUTBOX_LATE`] or longer while Redis answers (appends
+///   that fail, or a burst it has not taken yet);
+/// * pub/sub only (no log: what another process's subscriber misses is lost for it).
 pub fn bus_health(
     commands: ConnectionHealth,
     subscriber: ConnectionHealth,
     closed: bool,
     log: bool,
     outbox_events: u64,
+    oldest_waiting: Option<Duration>,
 ) -> BusHealth {
     let missing = if log {
         "other processes' events are read back from the log once it is back"
     } else {
         "other processes' events published meanwhile are lost for this process (pub/sub only)"
     };
-    let (mut status, reason) = connections(&commands, Some(&subscriber), closed, missing);
-    let reason = if status == Status::Down {
-        reason
+    let (status, reason) = connections(&commands, Some(&subscriber), closed, missing);
+    let (status, reason) = if closed {
+        (status, reason)
     } else {
         let mut reasons: Vec<String> = reason.into_iter().collect();
-        if outbox_events > 0 {
-            reasons.push(format!("{outbox_events} events waiting to be appended"));
+        if commands.state != ConnectionState::Up {
+            reasons.push(format!(
+                "{outbox_events} events published here wait to be appended once it answers"
+            ));
+        } else if oldest_waiting.is_some_and(|age| age >= OUTBOX_LATE) {
+            reasons.push(format!(
+                "{outbox_events} events waiting to be appended for over {} s",
+                OUTBOX_LATE.as_secs()
+            ));
         }
         if !log {
             reasons.push("pub/sub only: no retention or catch-up (driver \"client\")".to_owned());
         }
-        if !reasons.is_empty() {
-            status = Status::Degraded;
+        if reasons.is_empty() {
+            (Status::Ok, None)
+        } else {
+            (Status::Degraded, Some(reasons.join("; ")))
         }
-        (!reasons.is_empty()).then(|| reasons.join("; "))
     };
     BusHealth {
         status,
@@ -275,53 +298,72 @@ mod tests {
     }
 
     #[test]
-    fn the_bus_follows_the_redis_rule_then_adds_its_own_degraded_reasons() {
+    fn the_bus_is_degraded_for_what_it_lacks_and_down_only_when_closed() {
         use ConnectionState::*;
         let e = Some("Redis PING failed: refused");
-        let h = |c, s, closed, log, outbox| bus_health(conn(c, e), conn(s, e), closed, log, outbox);
-        let ok = h(Up, Up, false, true, 0);
+        let h = |c, s, closed, log, outbox, oldest: Option<u64>| {
+            bus_health(
+                conn(c, e),
+                conn(s, e),
+                closed,
+                log,
+                outbox,
+                oldest.map(Duration::from_millis),
+            )
+        };
+        let ok = h(Up, Up, false, true, 0, None);
         assert_eq!(
             (ok.status, ok.reason.as_deref(), ok.mode()),
             (Status::Ok, None, "log")
         );
 
-        let sub = h(Up, Down, false, true, 0);
+        // A publish's batch waits one round trip on a healthy bus: nothing to report.
+        let busy = h(Up, Up, false, true, 40, Some(3));
+        assert_eq!((busy.status, busy.outbox_events), (Status::Ok, 40));
+        let late = h(Up, Up, false, true, 3, Some(1000));
+        assert_eq!(
+            (late.status, late.reason.as_deref()),
+            (
+                Status::Degraded,
+                Some("3 events waiting to be appended for over 1 s")
+            )
+        );
+
+        let sub = h(Up, Down, false, true, 0, None);
         assert_eq!(sub.status, Status::Degraded);
         assert_eq!(
             sub.reason.as_deref(),
             Some("Redis subscriber down: Redis PING failed: refused; other processes' events are read back from the log once it is back")
         );
 
-        let waiting = h(Up, Up, false, true, 3);
+        // Redis unreachable: still serving, so degraded, with what waits for it.
+        let away = h(Down, Up, false, true, 5, Some(30_000));
         assert_eq!(
-            (waiting.status, waiting.reason.as_deref()),
-            (Status::Degraded, Some("3 events waiting to be appended"))
+            (away.status, away.reason.as_deref(), away.outbox_events),
+            (
+                Status::Degraded,
+                Some("Redis unreachable: Redis PING failed: refused; 5 events published here wait to be appended once it answers"),
+                5
+            )
+        );
+        let early = h(Connecting, Connecting, false, true, 0, None);
+        assert_eq!(
+            (early.status, early.reason.as_deref()),
+            (
+                Status::Degraded,
+                Some("Redis not reached yet; 0 events published here wait to be appended once it answers")
+            )
         );
 
-        let pubsub = h(Up, Down, false, false, 2);
+        let pubsub = h(Up, Down, false, false, 2, Some(2000));
         assert_eq!(pubsub.status, Status::Degraded);
         assert_eq!(pubsub.mode(), "pubsub");
         assert_eq!(
             pubsub.reason.as_deref(),
-            Some("Redis subscriber down: Redis PING failed: refused; other processes' events published meanwhile are lost for this process (pub/sub only); 2 events waiting to be appended; pub/sub only: no retention or catch-up (driver \"client\")")
+            Some("Redis subscriber down: Redis PING failed: refused; other processes' events published meanwhile are lost for this process (pub/sub only); 2 events waiting to be appended for over 1 s; pub/sub only: no retention or catch-up (driver \"client\")")
         );
 
-        // The commands decide down, as for the other Redis classes; what waits is in
-        // outbox_events, not in the reason.
-        let down = h(Down, Up, false, true, 5);
-        assert_eq!(
-            (down.status, down.reason.as_deref(), down.outbox_events),
-            (
-                Status::Down,
-                Some("Redis unreachable: Redis PING failed: refused"),
-                5
-            )
-        );
-        assert_eq!(
-            h(Connecting, Connecting, false, true, 0).status,
-            Status::Down
-        );
-        let closed = h(Up, Up, true, false, 0);
+        let closed = h(Up, Up, true, false, 0, None);
         assert_eq!(
             (closed.status, closed.reason.as_deref()),
             (Status::Down, Some("closed"))

@@ -180,11 +180,12 @@ impl RedisServerEventBus {
         (self.core.stats(), listeners::count(&self.listeners)).into()
     }
 
-    /// `ok` while both connections reach Redis and nothing waits; `degraded` when only the
-    /// subscriber does not (other processes' events are read back once it is back), events
-    /// wait to be appended, or the bus is pub/sub only; `down` when the command connection
-    /// does not reach Redis, has not yet, or the bus is closed. Answers at once; an idle
-    /// connection also gets a PING in the background, which the next call reports.
+    /// `ok` while both connections reach Redis and no event has waited a second to be
+    /// appended; `degraded` (still serving) when a connection does not reach Redis or has not
+    /// yet (events wait in the outbox; other processes' are read back from the log), events
+    /// have waited a second or more, or the bus is pub/sub only; `down` only once closed.
+    /// Answers at once; an idle connection also gets a PING in the background, which the next
+    /// call reports.
     #[napi(catch_unwind)]
     pub fn health(&self) -> BusHealthJs {
         self.core.health().into()

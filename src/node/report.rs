@@ -258,7 +258,8 @@ pub struct BusStatsJs {
     pub malformed_messages: f64,
     /// Publishing buses (origins) whose order this process tracks (gauge).
     pub publishers: f64,
-    /// Operations on the command connection: an append script, a read of the log, a PING.
+    /// Operations on the command connection: an append script, a read of the log (or of its
+    /// newest id), a `TIME`, a PING.
     pub redis_operations: f64,
     pub redis_errors: f64,
     pub redis_reconnects: f64,

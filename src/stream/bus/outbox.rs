@@ -101,6 +101,13 @@ impl Outbox {
         self.queue.len()
     }
 
+    /// How long the oldest event (the batch in flight included) has waited.
+    pub fn oldest_age(&self, now: Instant) -> Option<Duration> {
+        self.queue
+            .front()
+            .map(|w| now.saturating_duration_since(w.at))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
@@ -173,5 +180,24 @@ mod tests {
         assert_eq!(o.expire(t0 + Duration::from_secs(6)).expired, 1);
         assert_eq!(o.len(), 1);
         assert_eq!(o.clear(), 1);
+    }
+
+    #[test]
+    fn the_oldest_waiting_age_counts_the_batch_in_flight() {
+        let t0 = Instant::now();
+        let mut o = Outbox::new(10, Duration::from_secs(60));
+        assert_eq!(o.oldest_age(t0), None);
+        o.push(ev(1), t0);
+        o.push(ev(2), t0 + Duration::from_secs(1));
+        o.take_batch(1);
+        assert_eq!(
+            o.oldest_age(t0 + Duration::from_secs(3)),
+            Some(Duration::from_secs(3))
+        );
+        o.appended();
+        assert_eq!(
+            o.oldest_age(t0 + Duration::from_secs(3)),
+            Some(Duration::from_secs(2))
+        );
     }
 }

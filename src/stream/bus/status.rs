@@ -5,7 +5,7 @@
 //! ([`crate::redis::metered`]); the event counters are kept by its tasks.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::EventBus;
 use crate::metrics::connection::ConnectionStats;
@@ -120,11 +120,11 @@ impl EventBus {
         }
     }
 
-    /// `down` when the command connection does not reach Redis (or not yet) or the bus is
-    /// closed; `degraded` when only the subscriber does not, events wait to be appended, or
-    /// the bus is pub/sub only. An idle connection gets a PING in the background, whose
-    /// outcome the next call reports (the bus's own idle check runs only every
-    /// `healthIntervalMs`).
+    /// `down` only when the bus is closed; `degraded` when a connection does not reach Redis
+    /// (or not yet), events have waited [`crate::metrics::health::OUTBOX_LATE`] to be
+    /// appended, or the bus is pub/sub only ([`bus_health`]). An idle connection gets a PING
+    /// in the background, whose outcome the next call reports (the bus's own idle check runs
+    /// only every `healthIntervalMs`).
     pub fn health(&self) -> BusHealth {
         let inner = &self.inner;
         let closed = inner.closed.load(Ordering::Acquire);
@@ -132,13 +132,17 @@ impl EventBus {
             probe_log(&inner.commands_meter, &inner.log);
             probe_subscriber(&inner.subscriber_meter, &inner.subscriber);
         }
-        let outbox = inner.outbox.lock().0.len() as u64;
+        let (waiting, oldest) = {
+            let outbox = inner.outbox.lock();
+            (outbox.0.len() as u64, outbox.0.oldest_age(Instant::now()))
+        };
         bus_health(
             inner.commands_meter.health(),
             inner.subscriber_meter.health(),
             closed,
             inner.log.retains(),
-            outbox,
+            waiting,
+            oldest,
         )
     }
 
