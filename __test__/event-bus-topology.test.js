@@ -2,9 +2,9 @@
 // RedisServerEventBus on a private Redis Cluster and a Sentinel group (helpers/topology.js), as
 // redis-topology-native.test.js does for the stream manager: every way to connect; the bus's
 // key and channel on one slot (sharded pub/sub by default, classic on request); the primary of
-// that slot killed under load; a forced Sentinel failover under load (every event delivered
-// exactly once, in order) and the Sentinel primary killed (no duplicate, order kept, what the
-// dead primary had not replicated counted as lost, everything after the promotion delivered).
+// that slot killed under load; a forced Sentinel failover under load and the Sentinel primary
+// killed (no duplicate, order kept, what the old primary had not replicated counted as lost
+// and missing from the new primary's log too, everything after the promotion delivered).
 const { describeTopology, startCluster, startSentinelGroup, cli } = require("./helpers/topology");
 const { uniquePrefix } = require("./helpers/redis");
 
@@ -153,19 +153,32 @@ describeTopology("RedisServerEventBus on a Sentinel group", () => {
     }
   });
 
-  test("a forced failover under load: every event delivered exactly once, in order", async () => {
-    const p = await pair({ url: group.url, prefix: uniquePrefix("sfail"), commandTimeoutMs: 2000 });
+  // Replication is asynchronous, so even a forced failover may lose what the old primary took
+  // between the replica's promotion and the publisher's switch: B, already on the new primary,
+  // never sees it, and the new primary's log never had it. The bus's part is what this checks:
+  // nothing twice, order kept, every gap counted, nothing the log holds left undelivered, and
+  // everything published once the failover settled delivered.
+  test("a forced failover under load: no duplicate, order kept, losses counted and only where the log lost them", async () => {
+    const prefix = uniquePrefix("sfail");
+    const p = await pair({ url: group.url, prefix, commandTimeoutMs: 2000 });
     try {
       const l = load(p.a, 0);
       await sleep(300);
-      const { from, to } = await group.failover();
+      const { from, to } = await group.failover({ demote: true });
       expect(to.port).not.toBe(from.port);
       await sleep(1000);
       await l.stop();
-      await waitFor(() => p.atB.length >= l.published.length, "every event at B", 60_000);
+      const after = l.next();
+      for (let n = after; n < after + 20; n++) p.a.publish(ev(n));
+      const all = [...l.published, ...uris(after, after + 20)];
+      await waitFor(() => uris(after, after + 20).every((u) => p.atB.includes(u)), "the events after the failover", 60_000);
       await sleep(300);
-      expect(p.atB).toEqual(l.published);
-      expect(p.b.stats().eventsLost).toBe(0);
+      expectOrderedUnique(p.atB, all);
+      const missing = all.filter((u) => !p.atB.includes(u));
+      expect(p.b.stats().eventsLost).toBe(missing.length);
+      const log = await cli(to.port, ["XRANGE", `{${prefix}}log`, "-", "+"]);
+      expect(uris(after, after + 20).every((u) => log.includes(`"${u}"`))).toBe(true); // the right log
+      expect(missing.filter((u) => log.includes(`"${u}"`))).toEqual([]);
     } finally {
       await p.close();
     }
