@@ -13,7 +13,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use super::call::Op;
 use super::object::Driven;
 use crate::node::js::{self, JsResult, Kind, Value};
-use crate::redis::{BoxFuture, PubSub, PubSubEvent, Result};
+use crate::redis::{BoxFuture, PubSub, PubSubEvent, RedisErrorKind, Result};
 
 /// [`PubSub`] on a driven object.
 pub struct ClientPubSub {
@@ -78,12 +78,25 @@ impl PubSub for ClientPubSub {
             }
             let _one = self.one_at_a_time.lock().await;
             if self.emitter && !self.listening.load(Ordering::Acquire) {
-                let listen = self
+                // ioredis writes a SUBSCRIBE at once on a socket that is connected but not
+                // ready yet (the command may run while Redis loads), then sends its ready
+                // check (INFO) on what is by then a subscriber connection: Redis refuses it,
+                // ioredis reconnects, and the subscription is gone for good. A PING waits in
+                // its queue until the client is ready, so the first SUBSCRIBE goes after it.
+                let ready = self
                     .driven
-                    .run(vec![Op::Listen], Some(self.events.clone()), &|| {
-                        "listening for messages".to_owned()
-                    })
+                    .run(vec![Op::Ping], None, &|| "PING".to_owned())
                     .await;
+                let listen = match ready {
+                    Err(e) if e.kind() != RedisErrorKind::Unsupported => Err(e),
+                    _ => {
+                        self.driven
+                            .run(vec![Op::Listen], Some(self.events.clone()), &|| {
+                                "listening for messages".to_owned()
+                            })
+                            .await
+                    }
+                };
                 if let Err(e) = listen {
                     let mut subscribed = self.subscribed.lock();
                     for c in &fresh {
