@@ -146,6 +146,19 @@ describeRedis("Redis classes with node-redis v4/v5 and ioredis clients", () => {
       expect(s.closed).toBe(false);
       await other.delete("s");
       await waitFor(() => s.closed, "the delete from the other instance to close the stream");
+
+      // The object holds no subscription now. It reconnects, and a stream opens at once: its
+      // SUBSCRIBE must still wait until ioredis is ready, as the first one did.
+      await waitFor(async () => (await client.pubsub("NUMSUB", `${prefix}s`))[1] === 0, "the deleted stream unsubscribed");
+      // The window: connected again, its ready check not answered yet.
+      const connected = new Promise((r) => pubSubClient.once("connect", r));
+      pubSubClient.disconnect(true);
+      await connected;
+      const t = openStream();
+      await driven.create("t", t.controller);
+      await other.send(["t"], "three");
+      await waitFor(() => t.received.length >= 1, "a message through the reconnected ioredis subscriber");
+      expect(t.received).toEqual(["three"]);
     } finally {
       await Promise.allSettled([driven.close(), other.close()]);
       client.disconnect();

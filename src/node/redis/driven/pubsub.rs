@@ -65,30 +65,35 @@ impl ClientPubSub {
 impl PubSub for ClientPubSub {
     fn subscribe<'a>(&'a self, channels: &'a [String]) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let fresh: Vec<String> = {
+            let (fresh, first): (Vec<String>, bool) = {
                 let mut subscribed = self.subscribed.lock();
-                channels
+                let first = subscribed.is_empty();
+                let fresh = channels
                     .iter()
                     .filter(|c| subscribed.insert((*c).clone()))
                     .cloned()
-                    .collect()
+                    .collect();
+                (fresh, first)
             };
             if fresh.is_empty() {
                 return Ok(());
             }
             let _one = self.one_at_a_time.lock().await;
-            if self.emitter && !self.listening.load(Ordering::Acquire) {
+            if self.emitter && (first || !self.listening.load(Ordering::Acquire)) {
                 // ioredis writes a SUBSCRIBE at once on a socket that is connected but not
-                // ready yet (the command may run while Redis loads), then sends its ready
-                // check (INFO) on what is by then a subscriber connection: Redis refuses it,
-                // ioredis reconnects, and the subscription is gone for good. A PING waits in
-                // its queue until the client is ready, so the first SUBSCRIBE goes after it.
+                // ready yet (the command may run while Redis loads, or the client is
+                // reconnecting), then sends its ready check (INFO) on what is by then a
+                // subscriber connection: Redis refuses it, ioredis reconnects, and the
+                // subscription is gone for good. A PING waits in its queue until the client is
+                // ready, so a SUBSCRIBE that puts the connection in subscriber mode (the
+                // object holds no subscription yet) goes after it.
                 let ready = self
                     .driven
                     .run(vec![Op::Ping], None, &|| "PING".to_owned())
                     .await;
                 let listen = match ready {
                     Err(e) if e.kind() != RedisErrorKind::Unsupported => Err(e),
+                    _ if self.listening.load(Ordering::Acquire) => Ok(Vec::new()),
                     _ => {
                         self.driven
                             .run(vec![Op::Listen], Some(self.events.clone()), &|| {
