@@ -3,34 +3,13 @@
 // behind a round-robin proxy. The client's GET SSE stream is held by A; a tool call handled
 // by B sends a notification that reaches the client through Redis and A. Then both
 // processes restart and the session keeps working without a new initialize.
-const http = require("node:http");
+const { routingProxy } = require("./helpers/routing-proxy");
 const { startServer, sdk, toolJson, withOneRetry, waitFor, freePort } = require("./helpers/mcp");
 const { describeRedis, redisUrl, uniquePrefix } = require("./helpers/redis");
 
 jest.setTimeout(180_000);
 
 /** GET (the SSE stream) always goes to the first backend; POSTs alternate between all. */
-function roundRobinProxy(ports) {
-  let next = 0;
-  const log = [];
-  const getStreamText = []; // what the backends sent on GET (SSE) responses
-  const server = http.createServer((req, res) => {
-    const port = req.method === "GET" ? ports[0] : ports[next++ % ports.length];
-    log.push({ method: req.method, port });
-    const upstream = http.request({ host: "localhost", port, method: req.method, path: req.url, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode, up.headers);
-      if (req.method === "GET") up.on("data", (chunk) => getStreamText.push(chunk.toString("utf8")));
-      up.pipe(res);
-    });
-    upstream.on("error", () => {
-      if (!res.headersSent) res.writeHead(502);
-      res.end();
-    });
-    req.pipe(upstream);
-  });
-  return { server, log, getStreamText };
-}
-
 describeRedis("e2e: two MCPServer processes on RedisSessionStore + RedisStreamManager behind a proxy", () => {
   const servers = [];
   const clients = [];
@@ -55,7 +34,10 @@ describeRedis("e2e: two MCPServer processes on RedisSessionStore + RedisStreamMa
       return pair;
     };
     let [a, b] = await start();
-    proxy = roundRobinProxy([portA, portB]);
+    // GET streams stay on A; every other request alternates between A and B.
+    let next = 0;
+    const ports = [portA, portB];
+    proxy = routingProxy(({ method }) => (method === "GET" ? portA : ports[next++ % ports.length]));
     await new Promise((r) => proxy.server.listen(portProxy, "localhost", r));
     const url = new URL(`http://localhost:${portProxy}/mcp`);
 
