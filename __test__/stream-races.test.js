@@ -97,3 +97,64 @@ describeRedis("stream managers: graceful close", () => {
     }
   });
 });
+
+describeRedis("stream managers: a stream moving off a dead one", () => {
+  // The soak's stream-move race (bench/soak/repro/stream-move-race.mjs): A holds a stream
+  // whose client is gone, not yet found out (its enqueue throws); m1 is published while only A
+  // listens; the client's new stream opens on B before A's JS thread gets to m1. A used to see
+  // B listening and drop m1 as received there. Now B's take announces B's stream, A lets go of
+  // its own at that marker (closing its controller) and hands m1 back, and B waits for it.
+  const hold = (ms) => {
+    const end = Date.now() + ms;
+    while (Date.now() < end);
+  };
+  test("the message only the old stream received arrives first, each message once", async () => {
+    const prefix = uniquePrefix("move");
+    const opts = { url: redisUrl(), prefix };
+    const [A, B, C] = [new native.RedisStreamManager(opts), new native.RedisStreamManager(opts), new native.RedisStreamManager(opts)];
+    const received = [];
+    const dead = { desiredSize: 1, enqueue() { throw new TypeError("Invalid state: Controller is already closed"); }, close() {}, error() {} };
+    const live = { desiredSize: 1, enqueue(chunk) { received.push(Buffer.from(chunk).toString()); }, close() {}, error() {} };
+    try {
+      await A.create("s", dead);
+      const sent = C.send(["s"], "m1");
+      hold(50); // the PUBLISH runs; A's delivery of m1 waits for this thread
+      const created = B.create("s", live); // B subscribes after m1 was published
+      hold(50);
+      await Promise.all([sent, created]);
+      await C.send(["s"], "m2");
+      for (let i = 0; i < 100 && received.length < 2; i++) await sleep(20);
+      await sleep(200);
+      expect(received).toEqual(["m1", "m2"]);
+      expect(A.localSize).toBe(0);
+    } finally {
+      await Promise.all([A.close(), B.close(), C.close()]);
+    }
+  });
+
+  // One GET stream per session, as the SDK's transport allows on one instance: a newer one
+  // on another instance takes over. The older is let go of, not closed: MCPServer's transport
+  // owns it and learns from the connection that its client left (a stream closed behind its
+  // back would keep it writing its own messages into nothing).
+  test("a newer stream of the session on another instance takes over from the older one", async () => {
+    const prefix = uniquePrefix("newer");
+    const opts = { url: redisUrl(), prefix };
+    const [A, B, C] = [new native.RedisStreamManager(opts), new native.RedisStreamManager(opts), new native.RedisStreamManager(opts)];
+    const got = { A: [], B: [] };
+    let closedA = false;
+    const controller = (name) => ({ desiredSize: 1, enqueue(chunk) { got[name].push(Buffer.from(chunk).toString()); }, close() { if (name === "A") closedA = true; }, error() {} });
+    try {
+      await A.create("s", controller("A"));
+      await C.send(["s"], "to A");
+      await B.create("s", controller("B"));
+      await C.send(["s"], "to B");
+      for (let i = 0; i < 100 && got.B.length < 1; i++) await sleep(20);
+      await sleep(200);
+      expect(got).toEqual({ A: ["to A"], B: ["to B"] });
+      expect(closedA).toBe(false);
+      expect({ A: A.localSize, B: B.localSize }).toEqual({ A: 0, B: 1 });
+    } finally {
+      await Promise.all([A.close(), B.close(), C.close()]);
+    }
+  });
+});

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::{raw, redis_or_skip, Collector, RedisServer};
 use mcp_sessions_native::pending::{PendingLimits, PendingStats};
 use mcp_sessions_native::redis::{
-    Beat, BoxFuture, Commands, Connection, Describe, Liveness, PendingKeys, PruneOutcome,
+    Beat, BoxFuture, Commands, Connection, Describe, HandOver, Liveness, PendingKeys, PruneOutcome,
     PruneStep, PubSub, PubSubEvent, RedisError, RedisErrorKind, Result, Subscriber, Taken, Write,
 };
 use mcp_sessions_native::stream::redis::{Inbound, InboundSink, RedisStreamManager};
@@ -87,8 +87,9 @@ impl Commands for SlowCmds {
         keys: &'a PendingKeys,
         ids: &'a [String],
         limits: PendingLimits,
+        announce: Option<HandOver<'a>>,
     ) -> BoxFuture<'a, Result<Vec<Taken>>> {
-        self.inner.take_pending(keys, ids, limits)
+        self.inner.take_pending(keys, ids, limits, announce)
     }
     fn requeue<'a>(
         &'a self,
@@ -96,12 +97,21 @@ impl Commands for SlowCmds {
         id: &'a str,
         messages: &'a [String],
         limits: PendingLimits,
+        from: HandOver<'a>,
     ) -> BoxFuture<'a, Result<PendingStats>> {
         Box::pin(async move {
             let delay = *self.requeue_delay.lock();
             tokio::time::sleep(delay).await;
-            self.inner.requeue(keys, id, messages, limits).await
+            self.inner.requeue(keys, id, messages, limits, from).await
         })
+    }
+    fn mark_releasing<'a>(
+        &'a self,
+        keys: &'a PendingKeys,
+        id: &'a str,
+        server_id: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        self.inner.mark_releasing(keys, id, server_id)
     }
     fn scripts(&self) -> bool {
         true
@@ -454,4 +464,173 @@ async fn a_live_streams_key_expired_by_a_stopped_mcp_use_instance_comes_back() {
         b.has("s").await.expect("has"),
         "the key of a live stream came back"
     );
+}
+
+/// What the bindings do with a stream whose client is gone, on a JS thread that is busy
+/// until `open` is called: each batch waits, then a message for the dead stream fails its
+/// write (the stream is let go of with it), later ones are reported undeliverable, and a
+/// barrier is dropped once everything before it was processed.
+struct DeadStream {
+    manager: Arc<std::sync::OnceLock<std::sync::Weak<RedisStreamManager>>>,
+    gate: Arc<tokio::sync::Notify>,
+    seen: Collector,
+}
+
+impl DeadStream {
+    fn new() -> (Self, InboundSink) {
+        let manager: Arc<std::sync::OnceLock<std::sync::Weak<RedisStreamManager>>> = Arc::default();
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let seen = Collector::default();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Inbound>>();
+        let (m, g, record) = (manager.clone(), gate.clone(), seen.sink());
+        tokio::spawn(async move {
+            g.notified().await;
+            let mut dead_dropped = false;
+            while let Some(batch) = rx.recv().await {
+                let Some(core) = m.get().and_then(|w| w.upgrade()) else {
+                    continue;
+                };
+                for item in batch {
+                    match item {
+                        Inbound::Message {
+                            session_id,
+                            payload,
+                        } => {
+                            record(vec![Inbound::Message {
+                                session_id: session_id.clone(),
+                                payload: payload.clone(),
+                            }]);
+                            if !dead_dropped {
+                                dead_dropped = true;
+                                tokio::spawn(core.release(&session_id, vec![payload]));
+                            } else if !core.undeliverable(&session_id, payload.clone())
+                                && core.is_local(&session_id)
+                            {
+                                tokio::spawn(core.release(&session_id, vec![payload]));
+                            }
+                        }
+                        Inbound::Barrier(b) => drop(b),
+                        other => record(vec![other]),
+                    }
+                }
+            }
+        });
+        let sink: InboundSink = Arc::new(move |batch| {
+            let _ = tx.send(batch);
+        });
+        (
+            DeadStream {
+                manager,
+                gate,
+                seen,
+            },
+            sink,
+        )
+    }
+
+    fn attach(&self, m: &Arc<RedisStreamManager>) {
+        let _ = self.manager.set(Arc::downgrade(m));
+    }
+
+    fn open(&self) {
+        self.gate.notify_one();
+    }
+}
+
+fn messages(c: &Collector, sid: &str) -> Vec<String> {
+    c.messages_for(sid)
+}
+
+/// How many messages of `sid` are among `items`.
+fn count_for(items: &[Inbound], sid: &str) -> usize {
+    items
+        .iter()
+        .filter(|i| matches!(i, Inbound::Message { session_id, .. } if session_id == sid))
+        .count()
+}
+
+/// The soak's "stream-move race" (`bench/soak/repro/stream-move-race.mjs`): A holds a stream
+/// whose client is gone, not yet found out; m1 is published while only A listens; the
+/// client's new stream opens on B; A's write of m1 fails after B subscribed. A used to see B
+/// listening and drop m1 as received there: lost. B's take now announces B's stream; A stops
+/// at that marker and hands m1 back; B waits for it, and gets m1, then what was published
+/// after, each once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_only_the_old_stream_received_reaches_the_moved_stream_first() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let (dead, a_sink) = DeadStream::new();
+    let a = Arc::new(
+        RedisStreamManager::with_backends(
+            Arc::new(server.conn().await),
+            Arc::new(server.subscriber().await),
+            "mv:".into(),
+            10,
+            PendingLimits::default(),
+            a_sink,
+        )
+        .expect("manager"),
+    );
+    dead.attach(&a);
+    let (b, b_in) = plain(&server, "mv:").await;
+    let (c, _) = plain(&server, "mv:").await;
+    a.create("s").await.expect("create on A");
+    c.send(Some(&ids(&["s"])), "m1").await.expect("send m1");
+    assert_eq!(c.pending_stats().buffered, 0, "A listens: m1 is not kept");
+    b.create("s").await.expect("the stream moves to B");
+    c.send(Some(&ids(&["s"])), "m2").await.expect("send m2");
+    dead.open(); // A's JS thread gets to m1 now: its write fails
+    assert!(
+        b_in.wait_for(WAIT, |i| count_for(i, "s") >= 2).await,
+        "B got {:?}",
+        messages(&b_in, "s")
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(messages(&b_in, "s"), ["m1", "m2"], "each once, in order");
+    assert!(
+        dead.seen
+            .snapshot()
+            .iter()
+            .any(|i| matches!(i, Inbound::Superseded { session_id } if session_id == "s")),
+        "A let its stream go when B's opened: {:?}",
+        dead.seen.snapshot()
+    );
+    assert!(!a.is_local("s"));
+    assert!(
+        messages(&dead.seen, "s").iter().all(|m| m == "m1"),
+        "A saw nothing after B's marker, and no marker as a message: {:?}",
+        messages(&dead.seen, "s")
+    );
+}
+
+/// A lets go of its failed stream (unsubscribed, its put-back slow) when the session's new
+/// stream opens on B: B's take finds nobody listening, but A's record of the hand-over, and
+/// waits for what A puts back. Before, A's put-back saw B listening and dropped m1; without
+/// the wait, m1 would come after m2.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_opening_during_a_release_elsewhere_waits_for_its_hand_back() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let conn = server.conn().await;
+    let (a, knobs) = instrumented(&server, "hb:", 10, Collector::default().sink()).await;
+    let (b, b_in) = plain(&server, "hb:").await;
+    let (c, _) = plain(&server, "hb:").await;
+    a.create("s").await.expect("create on A");
+    *knobs.requeue_delay.lock() = Duration::from_millis(400);
+    let released = tokio::spawn(a.release("s", ids(&["m1"])));
+    wait_unsubscribed(&conn, "hb:s").await;
+    b.create("s").await.expect("the stream opens on B");
+    c.send(Some(&ids(&["s"])), "m2").await.expect("send m2");
+    released.await.expect("task").expect("release");
+    assert!(
+        b_in.wait_for(WAIT, |i| count_for(i, "s") >= 2).await,
+        "B got {:?}",
+        messages(&b_in, "s")
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(messages(&b_in, "s"), ["m1", "m2"]);
+    let left: i64 = raw(&conn, &["EXISTS", "hb:pending-handover:s", "hb:pending:s"]).await;
+    assert_eq!(left, 0, "the hand-over record and the list are gone");
 }

@@ -92,11 +92,57 @@ pub struct PendingKeys {
     pub list_prefix: String,
     /// `{prefix}pending-bytes:`.
     pub bytes_prefix: String,
+    /// `{prefix}pending-handover:`: `{handover_prefix}{id}` names the instance letting go of
+    /// the session's stream while it does (see [`Commands::mark_releasing`]).
+    pub handover_prefix: String,
+    /// `{prefix}pending-awaited:`: `{awaited_prefix}{id}` says a stream of the session that
+    /// opened while another instance listened awaits what that one hands back (see
+    /// [`Commands::requeue`]), for [`HANDBACK_TTL_SECS`].
+    pub awaited_prefix: String,
 }
 
-/// What [`Commands::take_pending`] found for one session: how many of its messages had
-/// expired, and the others, oldest first.
-pub type Taken = (u64, Vec<String>);
+/// How long a hand-back (see [`Commands::requeue`]) is kept, and a stream awaits one: it is
+/// for a stream that opened while another instance listened, which takes it at once; kept
+/// longer, a stream opened later could get a message that one already delivered.
+pub const HANDBACK_TTL_SECS: u64 = 30;
+
+/// How long [`Commands::mark_releasing`]'s record lasts if its instance dies before its
+/// requeue.
+pub const HANDOVER_MARK_SECS: u64 = 10;
+
+/// One message [`Commands::take_pending`] took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenMessage {
+    pub text: String,
+    /// Put back by an instance that let go of the session's stream while another instance
+    /// listened to it (see [`Commands::requeue`]): that listener may have received it too.
+    pub handed_back: bool,
+}
+
+/// What [`Commands::take_pending`] found for one session.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Taken {
+    /// How many kept messages had expired.
+    pub expired: u64,
+    /// Whether another instance of ours held the session, or was letting go of it, when the
+    /// take ran: a hand-back may come. (The take published its marker on the session's
+    /// channel, when one was given, whenever another instance listened.)
+    pub contested: bool,
+    /// The others, oldest first.
+    pub messages: Vec<TakenMessage>,
+}
+
+/// Who takes or hands back kept messages, and the marker it publishes on the session's
+/// channel when another instance may be concerned (see `crate::stream::handover`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandOver<'a> {
+    pub server_id: &'a str,
+    pub marker: &'a str,
+    /// The instance registry and the prefix of each instance's session set (see
+    /// [`Liveness`]), if any: a take waits for a hand-back only from an instance of ours that
+    /// holds the session (an mcp-use instance never hands back).
+    pub instances: Option<(&'a str, &'a str)>,
+}
 
 /// The keys of the per-instance liveness (see [`Commands::beat`]); new keys, which mcp-use's
 /// classes never read.
@@ -223,15 +269,18 @@ pub trait Commands: Send + Sync + 'static {
     }
 
     /// Takes (reads and deletes, atomically, so exactly one stream gets them) the pending
-    /// messages of each of `ids`, leaving out those older than the TTL. Default:
-    /// [`RedisErrorKind::Unsupported`].
+    /// messages of each of `ids`, leaving out those older than the TTL (and hand-backs older
+    /// than [`HANDBACK_TTL_SECS`]). With `announce`, a session that another instance listens
+    /// to or is letting go of is [`Taken::contested`], and the take publishes the marker on
+    /// its channel in the same step. Default: [`RedisErrorKind::Unsupported`].
     fn take_pending<'a>(
         &'a self,
         keys: &'a PendingKeys,
         ids: &'a [String],
         limits: PendingLimits,
+        announce: Option<HandOver<'a>>,
     ) -> BoxFuture<'a, Result<Vec<Taken>>> {
-        let _ = (ids, limits);
+        let _ = (ids, limits, announce);
         Box::pin(async move {
             Err(unsupported(
                 format!("take of {}*", keys.list_prefix),
@@ -241,21 +290,43 @@ pub trait Commands: Send + Sync + 'static {
     }
 
     /// Puts `messages` (oldest first) back at the head of the pending list of `id`, ahead of
-    /// anything kept since, within `limits`; keeps nothing if another instance is subscribed
-    /// to the session's channel (its stream received them). Returns the `buffered` and
-    /// `dropped` counts.
-    /// Default: [`RedisErrorKind::Unsupported`].
+    /// anything kept since, within `limits`. When a stream of the session awaits a hand-back
+    /// (its take was contested) they are kept as hand-backs, which that stream tells apart
+    /// from what it received itself, and the marker of `from` is published on the channel so
+    /// it takes them; otherwise nothing is kept while another instance listens to the
+    /// session's channel (its stream received them). Ends `from`'s
+    /// [`Commands::mark_releasing`]. Returns the `buffered` and `dropped` counts. Default:
+    /// [`RedisErrorKind::Unsupported`].
     fn requeue<'a>(
         &'a self,
         keys: &'a PendingKeys,
         id: &'a str,
         messages: &'a [String],
         limits: PendingLimits,
+        from: HandOver<'a>,
     ) -> BoxFuture<'a, Result<PendingStats>> {
-        let _ = (messages, limits);
+        let _ = (messages, limits, from);
         Box::pin(async move {
             Err(unsupported(
                 format!("requeue to {}{id}", keys.list_prefix),
+                "server-side scripts",
+            ))
+        })
+    }
+
+    /// Records that `server_id` is letting go of the stream of `id` (for
+    /// [`HANDOVER_MARK_SECS`], or until its [`Commands::requeue`]), so a take meanwhile
+    /// waits for what it hands back. Default: [`RedisErrorKind::Unsupported`].
+    fn mark_releasing<'a>(
+        &'a self,
+        keys: &'a PendingKeys,
+        id: &'a str,
+        server_id: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        let _ = server_id;
+        Box::pin(async move {
+            Err(unsupported(
+                format!("SET {}{id}", keys.handover_prefix),
                 "server-side scripts",
             ))
         })

@@ -24,8 +24,8 @@ use std::time::Instant;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::backend::{
-    Beat, BoxFuture, Commands, Describe, Liveness, PendingKeys, PruneOutcome, PruneStep, PubSub,
-    PubSubEvent, Taken, Write,
+    Beat, BoxFuture, Commands, Describe, HandOver, Liveness, PendingKeys, PruneOutcome, PruneStep,
+    PubSub, PubSubEvent, Taken, Write,
 };
 use super::event_log::{Entry, EntryId, EventLog, LogNames, Outgoing, Retention};
 use super::{RedisError, RedisErrorKind, Result};
@@ -179,8 +179,12 @@ impl Commands for MeteredCommands {
         keys: &'a PendingKeys,
         ids: &'a [String],
         limits: PendingLimits,
+        announce: Option<HandOver<'a>>,
     ) -> BoxFuture<'a, Result<Vec<Taken>>> {
-        measured(&self.meter, self.inner.take_pending(keys, ids, limits))
+        measured(
+            &self.meter,
+            self.inner.take_pending(keys, ids, limits, announce),
+        )
     }
 
     fn requeue<'a>(
@@ -189,8 +193,21 @@ impl Commands for MeteredCommands {
         id: &'a str,
         messages: &'a [String],
         limits: PendingLimits,
+        from: HandOver<'a>,
     ) -> BoxFuture<'a, Result<PendingStats>> {
-        measured(&self.meter, self.inner.requeue(keys, id, messages, limits))
+        measured(
+            &self.meter,
+            self.inner.requeue(keys, id, messages, limits, from),
+        )
+    }
+
+    fn mark_releasing<'a>(
+        &'a self,
+        keys: &'a PendingKeys,
+        id: &'a str,
+        server_id: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        measured(&self.meter, self.inner.mark_releasing(keys, id, server_id))
     }
 
     fn scripts(&self) -> bool {
@@ -442,6 +459,7 @@ mod tests {
             _: &'a PendingKeys,
             _: &'a [String],
             _: PendingLimits,
+            _: Option<HandOver<'a>>,
         ) -> BoxFuture<'a, Result<Vec<Taken>>> {
             self.hit("take_pending")
         }
@@ -451,8 +469,17 @@ mod tests {
             _: &'a str,
             _: &'a [String],
             _: PendingLimits,
+            _: HandOver<'a>,
         ) -> BoxFuture<'a, Result<PendingStats>> {
             self.hit("requeue")
+        }
+        fn mark_releasing<'a>(
+            &'a self,
+            _: &'a PendingKeys,
+            _: &'a str,
+            _: &'a str,
+        ) -> BoxFuture<'a, Result<()>> {
+            self.hit("mark_releasing")
         }
         fn scripts(&self) -> bool {
             self.0.lock().push("scripts");
@@ -516,6 +543,8 @@ mod tests {
             channel_prefix: "c:".into(),
             list_prefix: "p:".into(),
             bytes_prefix: "b:".into(),
+            handover_prefix: "h:".into(),
+            awaited_prefix: "w:".into(),
         };
         let ids = vec!["s".to_owned()];
         let limits = PendingLimits::default();
@@ -530,8 +559,17 @@ mod tests {
         assert!(m.prune_step(step()).await.is_err());
         assert!(m.broadcast("s", "a:", "c:", "m").await.is_err());
         assert!(m.publish_or_keep(&keys, &ids, "m", limits).await.is_err());
-        assert!(m.take_pending(&keys, &ids, limits).await.is_err());
-        assert!(m.requeue(&keys, "s", &ids, limits).await.is_err());
+        let from = HandOver {
+            server_id: "x",
+            marker: ": m",
+            instances: None,
+        };
+        assert!(m
+            .take_pending(&keys, &ids, limits, Some(from))
+            .await
+            .is_err());
+        assert!(m.requeue(&keys, "s", &ids, limits, from).await.is_err());
+        assert!(m.mark_releasing(&keys, "s", "x").await.is_err());
         assert!(m.scripts());
         assert!(m.beat(&live, 1, 1).await.is_err());
         assert!(m.prune_instance(&live, "y", 1).await.is_err());
@@ -552,6 +590,7 @@ mod tests {
                 "publish_or_keep",
                 "take_pending",
                 "requeue",
+                "mark_releasing",
                 "scripts",
                 "beat",
                 "prune_instance",
@@ -562,7 +601,7 @@ mod tests {
         let stats = meter.stats();
         assert_eq!(
             (stats.operations, stats.errors, stats.reconnects),
-            (15, 14, 1)
+            (16, 15, 1)
         );
         assert!(stats.up, "the last one, ping, succeeded");
         assert_eq!(meter.state(), ConnectionState::Up);

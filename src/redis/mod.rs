@@ -26,8 +26,9 @@ pub mod ready;
 pub mod slot;
 
 pub use backend::{
-    scan_all, Beat, BoxFuture, Commands, Describe, Liveness, PendingKeys, PruneOutcome, PruneStep,
-    PubSub, PubSubEvent, Taken, Write,
+    scan_all, Beat, BoxFuture, Commands, Describe, HandOver, Liveness, PendingKeys, PruneOutcome,
+    PruneStep, PubSub, PubSubEvent, Taken, TakenMessage, Write, HANDBACK_TTL_SECS,
+    HANDOVER_MARK_SECS,
 };
 pub use native::*;
 

@@ -13,8 +13,11 @@
 //      throws (MCPServer never calls delete when a GET stream closes; a write finds out);
 //   2. C sends m1: A is subscribed, so Redis counts one listener and nothing is kept;
 //   3. the client's new stream opens on B: B subscribes (after m1 was published);
-//   4. A writes m1, which fails; A sees another instance listening and drops m1, taking it as
-//      received there; B's create took the pending list, which is empty. m1 reaches nobody.
+//   4. A writes m1, which fails. Before the fix A saw another instance listening and dropped
+//      m1, taking it as received there; B's create had taken the pending list, which was
+//      empty. m1 reached nobody, in every run. Now B's take publishes its opened marker after
+//      its SUBSCRIBE, A lets go of its stream at that marker and hands m1 back, and B waits
+//      for it (docs/redis.md, "Store-and-forward"): m1 arrives in every run.
 // The control run does the same without step 3 before A's write: A hands m1 back to the
 // pending list and B's stream, opened later, receives it.
 import { createRequire } from "node:module";

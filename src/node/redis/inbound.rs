@@ -78,6 +78,18 @@ fn deliver(
                 drop(barrier);
                 Ok(())
             }
+            Inbound::Superseded { session_id } => {
+                // Re-created here meanwhile: the stream is the core's again.
+                let removed = if core.upgrade().is_some_and(|c| c.is_local(&session_id)) {
+                    None
+                } else {
+                    controllers.lock().remove(&session_id)
+                };
+                if let Some(r) = removed {
+                    r.controller.release(env);
+                }
+                Ok(())
+            }
             Inbound::Delete { session_id } => {
                 // A stream re-created here after the delete arrived is the core's again: keep it.
                 let recreated = core.upgrade().is_some_and(|c| c.is_local(&session_id));

@@ -7,17 +7,28 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use super::markers::{self, Marker};
 use super::{Inbound, InboundSink, Inner, MAX_BATCH};
-use crate::redis::{PubSubEvent, Write};
-use crate::stream::handover::Barrier;
+use crate::redis::{PubSubEvent, TakenMessage, Write};
+use crate::stream::handover::{Barrier, HANDBACK_WAIT};
 
 /// Work for the dispatcher, in order with what arrives from Redis.
 pub(super) enum Control {
-    /// `create` took the session's pending messages: deliver them, then what was held.
+    /// `create` took the session's pending messages: deliver them, then what was held; when
+    /// the take was `contested`, once the other instance handed back what it could not
+    /// deliver (or after [`HANDBACK_WAIT`]).
     Opened {
         session_id: String,
-        taken: Vec<String>,
+        taken: Vec<TakenMessage>,
+        contested: bool,
     },
+    /// A take after another instance's handed-back marker found these.
+    HandedBack {
+        session_id: String,
+        taken: Vec<TakenMessage>,
+    },
+    /// [`HANDBACK_WAIT`] is over for a contested open of the session.
+    Settle { session_id: String },
     /// Hand this barrier to the sink after everything received so far.
     Barrier(Barrier),
 }
@@ -121,33 +132,164 @@ impl Inner {
     pub(super) fn apply(self: &Arc<Self>, control: Control, out: &mut Vec<Inbound>) {
         match control {
             Control::Barrier(b) => out.push(Inbound::Barrier(b)),
-            Control::Opened { session_id, taken } => {
-                // Carried over from letting go of the previous stream here (the oldest), then
-                // what was kept in Redis, then what arrived while opening.
-                let opened = self.handover.opened(&session_id).unwrap_or_default();
-                let messages = opened.carried.into_iter().chain(taken).chain(opened.held);
-                if self.local.lock().contains(&session_id) {
-                    out.extend(messages.map(|payload| Inbound::Message {
-                        session_id: session_id.clone(),
-                        payload,
-                    }));
+            Control::Opened {
+                session_id,
+                taken,
+                contested,
+            } => {
+                let wait = contested && self.local.lock().contains(&session_id);
+                match self.handover.taken(&session_id, taken, wait) {
+                    Ok(true) => {
+                        let inner = self.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(HANDBACK_WAIT).await;
+                            let _ = inner.control.send(Control::Settle { session_id });
+                        });
+                    }
+                    Ok(false) => self.settle(&session_id, out),
+                    // Not opening any more (the manager closed meanwhile, or a create of the
+                    // same session in the same batch settled it).
+                    Err(taken) => {
+                        let messages: Vec<String> = taken.into_iter().map(|m| m.text).collect();
+                        if self.local.lock().contains(&session_id) {
+                            out.extend(messages.into_iter().map(|payload| Inbound::Message {
+                                session_id: session_id.clone(),
+                                payload,
+                            }));
+                        } else {
+                            self.keep_for_next(session_id, messages);
+                        }
+                    }
+                }
+            }
+            Control::HandedBack { session_id, taken } => {
+                match self.handover.handed_back(&session_id, taken) {
+                    Ok(true) => self.settle(&session_id, out),
+                    Ok(false) => {} // the first take's result settles it
+                    Err(taken) if self.local.lock().contains(&session_id) => {
+                        let late = self.handover.late(&session_id, taken);
+                        if !late.is_empty() {
+                            tracing::debug!(messages = late.len(), prefix = %self.prefix, "delivering a hand-back that came after the stream opened");
+                        }
+                        out.extend(late.into_iter().map(|payload| Inbound::Message {
+                            session_id: session_id.clone(),
+                            payload,
+                        }));
+                    }
+                    Err(taken) => {
+                        let messages = taken.into_iter().map(|m| m.text).collect();
+                        self.keep_for_next(session_id, messages);
+                    }
+                }
+            }
+            Control::Settle { session_id } => {
+                if self.handover.is_opening(&session_id) {
+                    self.settle(&session_id, out);
+                }
+            }
+        }
+    }
+
+    /// Ends the opening of `session_id`: delivers what it collected, in order.
+    fn settle(self: &Arc<Self>, session_id: &str, out: &mut Vec<Inbound>) {
+        let Some(opened) = self.handover.opened(session_id) else {
+            return;
+        };
+        // Carried over from letting go of the previous stream here (the oldest), then what was
+        // kept in Redis, then what arrived while opening.
+        let (messages, seen) = opened.sequence();
+        if self.local.lock().contains(session_id) {
+            self.handover.remember(session_id, seen);
+            out.extend(messages.into_iter().map(|payload| Inbound::Message {
+                session_id: session_id.to_owned(),
+                payload,
+            }));
+            return;
+        }
+        // The create failed (or the session went meanwhile): keep them for the next.
+        self.keep_for_next(session_id.to_owned(), messages);
+    }
+
+    /// Puts `messages` back in Redis for the next stream of `session_id`.
+    fn keep_for_next(self: &Arc<Self>, session_id: String, messages: Vec<String>) {
+        if messages.is_empty() {
+            return;
+        }
+        let inner = self.clone();
+        tokio::spawn(async move {
+            match inner
+                .conn
+                .requeue(
+                    &inner.pending_keys,
+                    &session_id,
+                    &messages,
+                    inner.pending,
+                    inner.hand_over(),
+                )
+                .await
+            {
+                Ok(kept) => inner.counters.add(kept),
+                Err(e) => {
+                    tracing::warn!(error = %e, "keeping the messages of a failed create failed")
+                }
+            }
+        });
+    }
+
+    /// A hand-over marker on the channel of `sid`.
+    fn marker(self: &Arc<Self>, sid: &str, marker: Marker<'_>, out: &mut Vec<Inbound>) {
+        match marker {
+            Marker::Opened(id) if id == self.server_id => self.handover.own_marker(sid),
+            // A stream of the session opened on another instance after ours (an opening one
+            // here is the newer, or the other's stream is, and the other lets go when it sees
+            // our marker): everything from here on reaches it, ours is let go of.
+            Marker::Opened(_) => {
+                if self.handover.is_opening(sid) || self.handover.superseded(sid) {
                     return;
                 }
-                // The create failed (or the session went meanwhile): keep them for the next.
-                let messages: Vec<String> = messages.collect();
-                if messages.is_empty() {
+                if self.local.lock().contains(sid) {
+                    tracing::debug!(prefix = %self.prefix, "another instance opened a stream of a local session; letting ours go");
+                    let released = self.let_go(sid, Vec::new());
+                    self.handover.superseded(sid);
+                    out.push(Inbound::Superseded {
+                        session_id: sid.to_owned(),
+                    });
+                    tokio::spawn(async move {
+                        if let Err(e) = released.await {
+                            tracing::debug!(error = %e, "letting go of a superseded stream in Redis failed; its keys expire by themselves");
+                        }
+                    });
+                }
+            }
+            Marker::HandedBack(id) if id == self.server_id => {}
+            Marker::HandedBack(_) => {
+                if !self.local.lock().contains(sid) {
                     return;
                 }
                 let inner = self.clone();
+                let sid = sid.to_owned();
                 tokio::spawn(async move {
+                    let ids = [sid];
                     match inner
                         .conn
-                        .requeue(&inner.pending_keys, &session_id, &messages, inner.pending)
+                        .take_pending(&inner.pending_keys, &ids, inner.pending, None)
                         .await
                     {
-                        Ok(kept) => inner.counters.add(kept),
+                        Ok(found) => {
+                            let [sid] = ids;
+                            let taken: Vec<TakenMessage> =
+                                found.into_iter().flat_map(|t| t.messages).collect();
+                            inner.counters.add(crate::pending::PendingStats {
+                                replayed: taken.len() as u64,
+                                ..Default::default()
+                            });
+                            let _ = inner.control.send(Control::HandedBack {
+                                session_id: sid,
+                                taken,
+                            });
+                        }
                         Err(e) => {
-                            tracing::warn!(error = %e, "keeping the messages of a failed create failed")
+                            tracing::warn!(error = %e, "taking handed-back messages failed; they stay for the next stream")
                         }
                     }
                 });
@@ -157,7 +299,7 @@ impl Inner {
 
     /// Turns one pub/sub event into an inbound item (or nothing).
     pub(super) fn classify(
-        &self,
+        self: &Arc<Self>,
         event: PubSubEvent,
         out: &mut Vec<Inbound>,
         deleted: &mut Vec<String>,
@@ -203,6 +345,13 @@ impl Inner {
             return;
         }
         if let Some(sid) = channel.strip_prefix(self.prefix.as_str()) {
+            if let Some(marker) = markers::parse(&payload) {
+                // Never a message: a marker of a kind this version does not know is dropped.
+                if let (Ok(marker), true) = (marker, self.pending.enabled()) {
+                    self.marker(sid, marker, out);
+                }
+                return;
+            }
             let payload = || match String::from_utf8(payload) {
                 Ok(s) => s,
                 Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),

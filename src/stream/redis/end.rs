@@ -41,6 +41,11 @@ impl RedisStreamManager {
             // The session ended: nothing kept for it is wanted any more.
             gone.push(format!("{}{session_id}", inner.pending_keys.list_prefix));
             gone.push(format!("{}{session_id}", inner.pending_keys.bytes_prefix));
+            gone.push(format!(
+                "{}{session_id}",
+                inner.pending_keys.handover_prefix
+            ));
+            gone.push(format!("{}{session_id}", inner.pending_keys.awaited_prefix));
         }
         let mut writes = vec![
             Write::Publish {
@@ -144,7 +149,13 @@ impl Inner {
                 }
                 match inner
                     .conn
-                    .requeue(&inner.pending_keys, id, &messages, inner.pending)
+                    .requeue(
+                        &inner.pending_keys,
+                        id,
+                        &messages,
+                        inner.pending,
+                        inner.hand_over(),
+                    )
                     .await
                 {
                     Ok(kept) => inner.counters.add(kept),

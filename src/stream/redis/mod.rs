@@ -40,8 +40,11 @@
 //!   (`{prefix}pending:{sid}`, one script with the PUBLISH), and the next `create` of the
 //!   session, on any instance, delivers the kept messages before any newer one, exactly once
 //!   (see [`super::handover`]). A local stream whose write fails hands the message back in
-//!   its place. A driven client without scripts behaves as mcp-use: unreceived messages are
-//!   lost.
+//!   its place. When a session's stream opens here while another instance still listens to
+//!   it, the two settle what each received with markers on the session's channel
+//!   ([`markers`]): the older stream is let go of, and what it could not deliver reaches the
+//!   newer one first, once. A driven client without scripts behaves as mcp-use: unreceived
+//!   messages are lost.
 //! * Subscriptions survive Redis restarts (see [`crate::redis::native::Subscriber`]); a watchdog pings
 //!   the subscriber after a disconnect until it is back.
 //! * Nothing is logged on the happy path.
@@ -49,7 +52,8 @@
 //! # Files
 //! `send.rs` (targeted sends, broadcast), `open.rs` (create batches, hand-over of kept
 //! messages), `release.rs` (letting go of a failed stream), `end.rs` (`delete`, `close`),
-//! `dispatch.rs` (what arrives from Redis, to the sink in order), `routes.rs` (request
+//! `dispatch.rs` (what arrives from Redis, to the sink in order), `markers.rs` (the
+//! hand-over markers on a session's channel), `routes.rs` (request
 //! routing), `heartbeat.rs` and `liveness.rs` (keeping streams alive), `recover.rs` (what is
 //! retried until Redis answers), `keys.rs` (names), `options.rs` (what a config sets),
 //! `status.rs` (`stats`, `health`, `ready`).
@@ -78,13 +82,16 @@ use super::handover::{Barrier, Handover};
 use crate::metrics::connection::ConnectionMeter;
 use crate::pending::{PendingCounters, PendingLimits, PendingStats};
 use crate::redis::metered::{MeteredCommands, MeteredPubSub};
-use crate::redis::{Commands, Liveness, PendingKeys, PubSub, RedisError, RedisErrorKind, Result};
+use crate::redis::{
+    Commands, HandOver, Liveness, PendingKeys, PubSub, RedisError, RedisErrorKind, Result,
+};
 
 mod dispatch;
 mod end;
 mod heartbeat;
 mod keys;
 mod liveness;
+mod markers;
 mod open;
 mod options;
 mod recover;
@@ -119,6 +126,13 @@ pub enum Inbound {
     /// Another instance deleted this local session: close its stream. The core already
     /// forgot the session and unsubscribed its channels.
     Delete { session_id: String },
+    /// A newer stream of this local session opened on another instance (its client
+    /// reconnected there): forget ours, without closing it (its owner, MCPServer's
+    /// transport, learns that the client left from the connection, and a stream closed
+    /// behind its back would keep it writing into nothing). The core already forgot the
+    /// session and lets go of it in Redis; what its stream could not deliver before goes to
+    /// the newer one.
+    Superseded { session_id: String },
     /// A response to a server-to-client request of this instance, received by another
     /// instance. `response_json` is the JSON-RPC response as JSON text.
     ForwardedResponse {
@@ -153,6 +167,9 @@ struct Inner {
     /// Whether a heartbeat has registered this instance (liveness only).
     registered: AtomicBool,
     server_id: String,
+    /// This instance's hand-over markers (see [`markers`]).
+    opened_marker: String,
+    handed_back_marker: String,
     local: Mutex<HashSet<String>>,
     server_channel_subscribed: AtomicBool,
     closed: AtomicBool,
@@ -279,6 +296,8 @@ impl RedisStreamManager {
             channel_prefix: prefix.clone(),
             list_prefix: format!("{prefix}pending:"),
             bytes_prefix: format!("{prefix}pending-bytes:"),
+            handover_prefix: format!("{prefix}pending-handover:"),
+            awaited_prefix: format!("{prefix}pending-awaited:"),
         };
         let inner = Arc::new(Inner {
             conn,
@@ -289,6 +308,8 @@ impl RedisStreamManager {
             liveness,
             refresh_due: Mutex::default(),
             registered: AtomicBool::new(false),
+            opened_marker: markers::opened(&server_id),
+            handed_back_marker: markers::handed_back(&server_id),
             server_id,
             local: Mutex::new(HashSet::new()),
             server_channel_subscribed: AtomicBool::new(false),
@@ -375,6 +396,30 @@ impl RedisStreamManager {
     /// were removed.
     pub async fn prune_now(&self) -> Result<u64> {
         prune_once(&self.inner).await
+    }
+}
+
+impl Inner {
+    /// This instance and its handed-back marker, for [`Commands::requeue`].
+    fn hand_over(&self) -> HandOver<'_> {
+        HandOver {
+            server_id: &self.server_id,
+            marker: &self.handed_back_marker,
+            instances: None,
+        }
+    }
+
+    /// This instance, its opened marker and where the instances list their sessions, for
+    /// [`Commands::take_pending`].
+    fn announce(&self) -> HandOver<'_> {
+        HandOver {
+            server_id: &self.server_id,
+            marker: &self.opened_marker,
+            instances: self
+                .liveness
+                .as_ref()
+                .map(|l| (l.registry.as_str(), l.instance_prefix.as_str())),
+        }
     }
 }
 

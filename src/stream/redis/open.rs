@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 use super::dispatch::Control;
 use super::Inner;
 use crate::pending::PendingStats;
-use crate::redis::{RedisError, RedisErrorKind, Result};
+use crate::redis::{RedisError, RedisErrorKind, Result, Taken};
 
 /// Whether `e` says Redis could not be reached (rather than refused the command): what is
 /// retried until it answers.
@@ -25,45 +25,76 @@ impl Inner {
     /// reach Redis keeps holding what arrives and is retried with the open (`recover.rs`), so
     /// nothing overtakes the kept messages; another failure leaves them in Redis for the next
     /// stream.
-    pub(super) async fn take_pending(&self, ids: &[&String], take: bool) {
+    ///
+    /// The take of a new stream (`fresh`) announces it (see [`super::markers`]); one that
+    /// opens a local session again (after a reconnect) does not: it is the same stream, and
+    /// must not make another instance let go of a newer one.
+    pub(super) async fn take_pending(&self, ids: &[&String], take: bool, fresh: &[bool]) {
         let owned: Vec<String> = ids.iter().map(|s| (*s).clone()).collect();
-        let mut taken = vec![Vec::new(); owned.len()];
+        let mut taken = vec![Taken::default(); owned.len()];
+        let mut unopened = vec![false; owned.len()];
         if take {
-            match self
-                .conn
-                .take_pending(&self.pending_keys, &owned, self.pending)
-                .await
-            {
-                Ok(found) => {
-                    for (slot, (expired, messages)) in taken.iter_mut().zip(found) {
-                        self.counters.add(PendingStats {
-                            replayed: messages.len() as u64,
-                            expired,
-                            ..PendingStats::default()
-                        });
-                        if !messages.is_empty() {
-                            tracing::debug!(replayed = messages.len(), expired, prefix = %self.prefix, "delivering kept messages to a new stream");
+            let (new, again): (Vec<usize>, Vec<usize>) =
+                (0..owned.len()).partition(|i| fresh.get(*i).copied().unwrap_or(false));
+            for (at, announce) in [(new, Some(self.announce())), (again, None)] {
+                if at.is_empty() {
+                    continue;
+                }
+                let group: Vec<String> = at.iter().map(|i| owned[*i].clone()).collect();
+                match self
+                    .conn
+                    .take_pending(&self.pending_keys, &group, self.pending, announce)
+                    .await
+                {
+                    Ok(found) => {
+                        for (i, found) in at.into_iter().zip(found) {
+                            self.took(&found);
+                            taken[i] = found;
                         }
-                        *slot = messages;
                     }
-                }
-                Err(e) if e.kind() == RedisErrorKind::Unsupported => {}
-                Err(e) if unreachable(&e) => {
-                    self.recovery.outage.failed(
-                        "taking kept messages",
-                        &e,
-                        super::recover::RETRYING,
-                    );
-                    self.recovery.unopened(owned);
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "taking kept messages failed; they stay for the next stream")
+                    Err(e) if e.kind() == RedisErrorKind::Unsupported => {}
+                    Err(e) if unreachable(&e) => {
+                        self.recovery.outage.failed(
+                            "taking kept messages",
+                            &e,
+                            super::recover::RETRYING,
+                        );
+                        self.recovery.unopened(group);
+                        for i in at {
+                            unopened[i] = true;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "taking kept messages failed; they stay for the next stream")
+                    }
                 }
             }
         }
-        for (session_id, taken) in owned.into_iter().zip(taken) {
-            let _ = self.control.send(Control::Opened { session_id, taken });
+        for ((session_id, taken), unopened) in owned.into_iter().zip(taken).zip(unopened) {
+            if unopened {
+                continue; // still held, and retried with the open
+            }
+            let _ = self.control.send(Control::Opened {
+                session_id,
+                taken: taken.messages,
+                contested: taken.contested,
+            });
+        }
+    }
+
+    /// Counts what a take found.
+    fn took(&self, found: &Taken) {
+        let (replayed, expired) = (found.messages.len(), found.expired);
+        self.counters.add(PendingStats {
+            replayed: replayed as u64,
+            expired,
+            ..PendingStats::default()
+        });
+        if replayed > 0 {
+            tracing::debug!(replayed, expired, prefix = %self.prefix, "delivering kept messages to a new stream");
+        }
+        if found.contested {
+            tracing::debug!(prefix = %self.prefix, "another instance listens to a session opening here; waiting for what it hands back");
         }
     }
 
@@ -127,14 +158,16 @@ impl Inner {
             return;
         }
         let ids: Vec<&String> = batch.iter().map(|(sid, _, _)| sid).collect();
-        let result = self.create_all(&ids).await;
+        let fresh: Vec<bool> = batch.iter().map(|(_, reopen, _)| !reopen).collect();
+        let result = self.create_all(&ids, &fresh).await;
         for (_, _, waiter) in batch {
             let _ = waiter.send(result.clone());
         }
     }
 
-    /// Both steps of [`Inner::create_batched`] for `ids`; call with `subscriptions` held.
-    pub(super) async fn create_all(&self, ids: &[&String]) -> Result<()> {
+    /// Both steps of [`Inner::create_batched`] for `ids` (`fresh`: which are new streams, not
+    /// local sessions opened again); call with `subscriptions` held.
+    pub(super) async fn create_all(&self, ids: &[&String], fresh: &[bool]) -> Result<()> {
         let mut channels = Vec::with_capacity(ids.len() * 2);
         let mut added = Vec::new();
         {
@@ -182,7 +215,7 @@ impl Inner {
             }
         }
         if self.pending.enabled() {
-            self.take_pending(ids, result.is_ok()).await;
+            self.take_pending(ids, result.is_ok(), fresh).await;
         }
         if result.is_ok() {
             self.schedule_refresh(&added);

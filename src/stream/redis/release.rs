@@ -2,12 +2,13 @@
 //! instance holds for the same session; and removing keys only no instance holds any more.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::dispatch::Control;
 use super::{Inner, RedisStreamManager, BATCH};
 use crate::pending::PendingStats;
-use crate::redis::{RedisErrorKind, Result, Write};
+use crate::redis::{BoxFuture, RedisErrorKind, Result, Write};
 use crate::stream::handover::Barrier;
 
 /// How long letting go of a stream waits for the bindings to process what they were handed.
@@ -36,15 +37,51 @@ impl RedisStreamManager {
         session_id: &str,
         undelivered: Vec<String>,
     ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
-        let inner = self.inner.clone();
+        self.inner.let_go(session_id, undelivered)
+    }
+
+    /// A message the bindings could not deliver because the stream of `session_id` is gone
+    /// (after [`RedisStreamManager::release`]). Returns whether it was kept for the next
+    /// stream.
+    pub fn undeliverable(&self, session_id: &str, payload: String) -> bool {
+        self.inner.pending.enabled() && self.inner.handover.undeliverable(session_id, payload)
+    }
+}
+
+impl Inner {
+    /// [`RedisStreamManager::release`]. A session already being let go of (its stream was
+    /// superseded, or failed twice) only adds `undelivered` to what is collected.
+    pub(super) fn let_go(
+        self: &Arc<Self>,
+        session_id: &str,
+        undelivered: Vec<String>,
+    ) -> BoxFuture<'static, Result<()>> {
+        let inner = self.clone();
+        let was_local = inner.local.lock().remove(session_id);
+        if !was_local && inner.handover.is_releasing(session_id) {
+            inner.handover.releasing(session_id, undelivered);
+            return Box::pin(async { Ok(()) });
+        }
         inner.streams.stream_dropped();
         if inner.pending.enabled() {
             inner.handover.releasing(session_id, undelivered);
         }
-        inner.local.lock().remove(session_id);
         inner.recovery.forget(session_id);
         let sid = session_id.to_owned();
-        async move {
+        Box::pin(async move {
+            if inner.pending.enabled() {
+                // Before the UNSUBSCRIBE: a stream of the session opening on another instance
+                // from then on waits for what this one hands back.
+                let marked = inner
+                    .conn
+                    .mark_releasing(&inner.pending_keys, &sid, &inner.server_id)
+                    .await;
+                if let Err(e) = marked {
+                    if e.kind() != RedisErrorKind::Unsupported {
+                        tracing::debug!(error = %e, "recording a hand-over failed");
+                    }
+                }
+            }
             // Unsubscribe, retrying while the subscriber cannot (what is collected meanwhile
             // is bounded); a create that makes the session local again takes it all over.
             let mut backoff = RETRY_FIRST;
@@ -52,7 +89,10 @@ impl RedisStreamManager {
                 {
                     let _guard = inner.subscriptions.lock().await;
                     if inner.local.lock().contains(&sid) {
-                        return Ok(());
+                        drop(_guard);
+                        // Re-created here: its stream carried the messages over; only the
+                        // hand-over record is to be ended.
+                        return inner.put_back(&sid).await;
                     }
                     let channels = [inner.channel(&sid), inner.delete_channel(&sid)];
                     match inner.subscriber.unsubscribe(&channels).await {
@@ -96,18 +136,9 @@ impl RedisStreamManager {
                 Ok(_) => {}
             }
             first_error.map_or(Ok(()), Err)
-        }
+        })
     }
 
-    /// A message the bindings could not deliver because the stream of `session_id` is gone
-    /// (after [`RedisStreamManager::release`]). Returns whether it was kept for the next
-    /// stream.
-    pub fn undeliverable(&self, session_id: &str, payload: String) -> bool {
-        self.inner.pending.enabled() && self.inner.handover.undeliverable(session_id, payload)
-    }
-}
-
-impl Inner {
     /// Returns once the bindings have processed everything handed to them so far (or after
     /// [`BARRIER_WAIT`], if they cannot).
     pub(super) async fn barrier(&self) {
@@ -161,13 +192,20 @@ impl Inner {
     /// list, once the bindings have processed everything handed to them before. Under the
     /// subscriptions lock, so a `create` of the session on this instance either took the
     /// messages over already or finds them kept.
+    /// Also ends this instance's hand-over record of `sid`, telling a stream that opened
+    /// meanwhile on another instance to take what was put back.
     pub(super) async fn put_back(&self, sid: &str) -> Result<()> {
+        if !self.pending.enabled() {
+            return Ok(());
+        }
         self.barrier().await;
         let _guard = self.subscriptions.lock().await;
-        if self.local.lock().contains(sid) {
-            return Ok(()); // re-created here: the new stream carried them over
-        }
-        let messages = self.handover.released(sid);
+        // Re-created here: the new stream carried the messages over.
+        let messages = if self.local.lock().contains(sid) {
+            Vec::new()
+        } else {
+            self.handover.released(sid)
+        };
         let over = self.handover.take_dropped();
         if over > 0 {
             self.counters.add(PendingStats {
@@ -175,17 +213,22 @@ impl Inner {
                 ..PendingStats::default()
             });
         }
-        if messages.is_empty() {
-            return Ok(());
-        }
         let n = messages.len();
         match self
             .conn
-            .requeue(&self.pending_keys, sid, &messages, self.pending)
+            .requeue(
+                &self.pending_keys,
+                sid,
+                &messages,
+                self.pending,
+                self.hand_over(),
+            )
             .await
         {
             Ok(kept) => {
-                tracing::debug!(requeued = n, dropped = kept.dropped, prefix = %self.prefix, "kept the messages a failed stream did not take");
+                if n > 0 {
+                    tracing::debug!(requeued = n, dropped = kept.dropped, prefix = %self.prefix, "kept the messages a failed stream did not take");
+                }
                 self.counters.add(kept);
                 Ok(())
             }

@@ -5,8 +5,8 @@ use super::fan_out::{scan, scan_page};
 use super::{active_set, instances, kept, writes};
 use crate::pending::{PendingLimits, PendingStats};
 use crate::redis::backend::{
-    Beat, BoxFuture, Commands, Describe, Liveness, PendingKeys, PruneOutcome, PruneStep, Taken,
-    Write,
+    Beat, BoxFuture, Commands, Describe, HandOver, Liveness, PendingKeys, PruneOutcome, PruneStep,
+    Taken, Write,
 };
 use crate::redis::native::conn::Connection;
 use crate::redis::Result;
@@ -131,8 +131,9 @@ impl Commands for Connection {
         keys: &'a PendingKeys,
         ids: &'a [String],
         limits: PendingLimits,
+        announce: Option<HandOver<'a>>,
     ) -> BoxFuture<'a, Result<Vec<Taken>>> {
-        Box::pin(kept::take(self, keys, ids, limits))
+        Box::pin(kept::take(self, keys, ids, limits, announce))
     }
 
     fn requeue<'a>(
@@ -141,8 +142,18 @@ impl Commands for Connection {
         id: &'a str,
         messages: &'a [String],
         limits: PendingLimits,
+        from: HandOver<'a>,
     ) -> BoxFuture<'a, Result<PendingStats>> {
-        Box::pin(kept::requeue(self, keys, id, messages, limits))
+        Box::pin(kept::requeue(self, keys, id, messages, limits, from))
+    }
+
+    fn mark_releasing<'a>(
+        &'a self,
+        keys: &'a PendingKeys,
+        id: &'a str,
+        server_id: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(kept::mark_releasing(self, keys, id, server_id))
     }
 
     fn release_unheld<'a>(

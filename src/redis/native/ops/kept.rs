@@ -10,7 +10,9 @@ use redis::cluster_async::ClusterConnection;
 
 use super::fan_out::run_all;
 use crate::pending::{PendingLimits, PendingStats};
-use crate::redis::backend::{unsupported, PendingKeys, Taken};
+use crate::redis::backend::{
+    unsupported, HandOver, PendingKeys, Taken, TakenMessage, HANDBACK_TTL_SECS, HANDOVER_MARK_SECS,
+};
 use crate::redis::native::conn::Connection;
 use crate::redis::{RedisError, RedisErrorKind, Result};
 
@@ -48,10 +50,16 @@ local function add_bytes(bkey, delta)
   if delta == 0 then return tonumber(cur or '0') end
   return redis.call('INCRBY', bkey, delta)
 end
-local function entry_secs(e)
+local function entry_stamp(e)
   local at = string.find(e, ':', 1, true)
-  if not at then return nil end
-  return tonumber(string.sub(e, 1, at - 1))
+  if not at then return nil, false end
+  local s = string.sub(e, 1, at - 1)
+  if string.sub(s, -1) == 'h' then return tonumber(string.sub(s, 1, -2)), true end
+  return tonumber(s), false
+end
+local function entry_secs(e)
+  local secs = entry_stamp(e)
+  return secs
 end
 local function entry_size(e)
   local at = string.find(e, ':', 1, true)
@@ -173,61 +181,112 @@ dropped = dropped + enforce(G)
 return { buffered, dropped, expired }
 ";
 
-/// KEYS: list key, bytes key; ARGV: the totals (9), ttl, max messages, max bytes, session
-/// id, channel, the subscriber count command (`NUMSUB`, or `SHARDNUMSUB` on a sharded
-/// cluster), messages (oldest first)... Puts the messages at the head of the list, unless
-/// another instance listens to the session's channel: its stream was open when they were
-/// published (a client that moved while our stream lingered), so they reached it, and
-/// keeping them would deliver them twice. Returns { buffered, dropped, expired }.
+/// KEYS: list key, bytes key, hand-over key, awaited key; ARGV: the totals (9), ttl, max
+/// messages, max bytes, session id, channel, the subscriber count command (`NUMSUB`, or
+/// `SHARDNUMSUB` on a sharded cluster), the publish command, the requeuing instance's id, its
+/// marker, messages (oldest first)... Ends this instance's hand-over record. Then:
+/// * a stream that opened meanwhile awaits a hand-back (its take was contested, so it
+///   announced itself and waits, and tells what it received itself from what only we did):
+///   the messages go to the head of the list as hand-backs (stamp suffix `h`) and, while
+///   anyone listens, the marker tells it to take them;
+/// * else, another instance listening to the session's channel received them (its stream was
+///   open when they were published): nothing is kept, or they would be delivered twice;
+/// * else they go to the head of the list for the next stream.
+///
+/// Returns { buffered, dropped, expired }.
 const REQUEUE_LUA: &str = r"
 local G = globals(1)
-if redis.call('PUBSUB', ARGV[15], ARGV[14])[2] > 0 then
-  return { 0, 0, 0 }
+local marked = redis.pcall('GET', KEYS[3]) == ARGV[17]
+if marked then redis.call('DEL', KEYS[3]) end
+local count = #ARGV - 18
+local awaited = redis.call('EXISTS', KEYS[4]) == 1
+local listened = redis.call('PUBSUB', ARGV[15], ARGV[14])[2] > 0
+local res = { 0, 0, 0 }
+if count > 0 and listened and not awaited then
+  return res
+elseif count > 0 and not is_list(KEYS[1]) then
+  res = { count, count, 0 }
+elseif count > 0 then
+  local at, now = stamp()
+  if awaited then at = at .. 'h' end
+  local size = 0
+  for i = #ARGV, 19, -1 do
+    redis.call('LPUSH', KEYS[1], at .. ':' .. ARGV[i])
+    size = size + #ARGV[i]
+  end
+  local n = redis.call('LLEN', KEYS[1])
+  local b = add_bytes(KEYS[2], size)
+  local dropped = trim(KEYS[1], KEYS[2], n, b, tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12]))
+  note(G, ARGV[13])
+  local expired = sweep(G, now)
+  dropped = dropped + enforce(G)
+  res = { count, dropped, expired }
 end
-if not is_list(KEYS[1]) then
-  return { #ARGV - 15, #ARGV - 15, 0 }
+if awaited and listened and (count > 0 or marked) then
+  redis.call(ARGV[16], ARGV[14], ARGV[18])
 end
-local at, now = stamp()
-local size = 0
-for i = #ARGV, 16, -1 do
-  redis.call('LPUSH', KEYS[1], at .. ':' .. ARGV[i])
-  size = size + #ARGV[i]
-end
-local n = redis.call('LLEN', KEYS[1])
-local b = add_bytes(KEYS[2], size)
-local dropped = trim(KEYS[1], KEYS[2], n, b, tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12]))
-note(G, ARGV[13])
-local expired = sweep(G, now)
-dropped = dropped + enforce(G)
-return { #ARGV - 15, dropped, expired }
+return res
 ";
 
-/// KEYS: list and bytes key of each session, in pairs; ARGV: the totals (9), ttl, then each
-/// session's id. Reads and deletes each list. Returns, per session, { expired, messages... }
-/// with the messages that are younger than the TTL (a foreign entry counts as expired).
+/// KEYS: list, bytes, hand-over and awaited key of each session, in fours; ARGV: the totals
+/// (9), ttl, hand-back ttl, the taking instance's id (empty: announce nothing), its marker,
+/// the subscriber count command, the publish command, the instance registry and the prefix of
+/// the instances' session sets (empty: not readable here, a Cluster), then each session's id
+/// and channel, in pairs. Reads and deletes each list. Returns, per session, { expired, contested, flags,
+/// messages... } with the messages that are younger than the TTL (a foreign entry counts as
+/// expired; a hand-back older than its own ttl too), `flags` holding `1` for each hand-back
+/// and `0` for the others, in order. When another instance listens to the session's channel
+/// or is letting go of it, the marker is published on the channel, after the take and in the
+/// same step, and the awaited key says for the hand-back ttl that a hand-back is awaited. The
+/// session is contested (the new stream waits for that hand-back) when the one letting go, or
+/// a listener, is an instance of ours that lists the session (an mcp-use instance never hands
+/// back; on a Cluster, where the sets are in other slots, only one letting go counts).
 const TAKE_LUA: &str = r"
+local function held_elsewhere(registry, sets, taker, sid)
+  if registry == '' then return false end
+  for _, id in ipairs(redis.call('ZRANGE', registry, 0, -1)) do
+    if id ~= taker and redis.call('SISMEMBER', sets .. id, sid) == 1 then return true end
+  end
+  return false
+end
 local G = globals(1)
 local _, now = stamp()
-local ttl = tonumber(ARGV[10])
+local ttl, handback_ttl = tonumber(ARGV[10]), tonumber(ARGV[11])
+local taker, marker = ARGV[12], ARGV[13]
 local out = {}
-for i = 1, #KEYS / 2 do
-  local key = KEYS[2 * i - 1]
+local registry, sets = ARGV[16], ARGV[17]
+for i = 1, (#ARGV - 17) / 2 do
+  local key, bkey, hkey, akey = KEYS[4 * i - 3], KEYS[4 * i - 2], KEYS[4 * i - 1], KEYS[4 * i]
+  local sid, channel = ARGV[16 + 2 * i], ARGV[17 + 2 * i]
   local entries = {}
   if is_list(key) then entries = redis.call('LRANGE', key, 0, -1) end
-  local res = { 0 }
+  local res = { 0, 0, '' }
+  local flags = {}
   if #entries > 0 then
-    redis.call('DEL', key, KEYS[2 * i])
+    redis.call('DEL', key, bkey)
     for _, e in ipairs(entries) do
-      local secs = entry_secs(e)
+      local secs, back = entry_stamp(e)
       -- From the future (beyond clock skew): not one of ours either.
-      if not secs or now - secs >= ttl or secs > now + 60 then
+      if not secs or now - secs >= ttl or secs > now + 60 or (back and now - secs >= handback_ttl) then
         res[1] = res[1] + 1
       else
         res[#res + 1] = string.sub(e, string.find(e, ':', 1, true) + 1)
+        flags[#flags + 1] = back and '1' or '0'
       end
     end
   end
-  note(G, ARGV[10 + i])
+  res[3] = table.concat(flags)
+  note(G, sid)
+  if taker ~= '' then
+    local holder = redis.pcall('GET', hkey)
+    local releasing = type(holder) == 'string' and holder ~= taker
+    local listened = redis.call('PUBSUB', ARGV[14], channel)[2] > 1
+    if releasing or listened then
+      redis.call('SET', akey, taker, 'EX', handback_ttl)
+      redis.call(ARGV[15], channel, marker)
+      if releasing or held_elsewhere(registry, sets, taker, sid) then res[2] = 1 end
+    end
+  end
   out[#out + 1] = res
 end
 return out
@@ -280,12 +339,13 @@ pub(super) async fn take(
     keys: &PendingKeys,
     ids: &[String],
     limits: PendingLimits,
+    announce: Option<HandOver<'_>>,
 ) -> Result<Vec<Taken>> {
     let what = || format!("take of {}*", keys.list_prefix);
     let cluster = conn.cluster(what).await?;
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let layout = Layout::of(conn, cluster, keys, &refs, what)?;
-    take_in(conn, &layout, ids, limits).await
+    take_in(conn, &layout, ids, limits, announce).await
 }
 
 /// Puts `messages` back ahead of what was kept since (see [`crate::redis::Commands::requeue`]).
@@ -295,11 +355,31 @@ pub(super) async fn requeue(
     id: &str,
     messages: &[String],
     limits: PendingLimits,
+    from: HandOver<'_>,
 ) -> Result<PendingStats> {
     let what = || format!("requeue to {}{id}", keys.list_prefix);
     let cluster = conn.cluster(what).await?;
     let layout = Layout::of(conn, cluster, keys, &[id], what)?;
-    requeue_in(conn, &layout, id, messages, limits).await
+    requeue_in(conn, &layout, id, messages, limits, from).await
+}
+
+/// Records that `server_id` lets go of the stream of `id` (see
+/// [`crate::redis::Commands::mark_releasing`]).
+pub(super) async fn mark_releasing(
+    conn: &Connection,
+    keys: &PendingKeys,
+    id: &str,
+    server_id: &str,
+) -> Result<()> {
+    let what = || format!("SET {}{id}", keys.handover_prefix);
+    let cluster = conn.cluster(what).await?;
+    let layout = Layout::of(conn, cluster, keys, &[id], what)?;
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(layout.handover(id))
+        .arg(server_id)
+        .arg("EX")
+        .arg(HANDOVER_MARK_SECS);
+    conn.query::<()>(&cmd, what).await
 }
 
 /// Plain PUBLISH first (one command, or one pipeline for several ids): a session whose
@@ -385,10 +465,14 @@ async fn requeue_in(
     id: &str,
     messages: &[String],
     limits: PendingLimits,
+    from: HandOver<'_>,
 ) -> Result<PendingStats> {
     let keys = layout.keys;
     let mut invocation = REQUEUE.key(layout.list(id));
-    invocation.key(layout.bytes(id));
+    invocation
+        .key(layout.bytes(id))
+        .key(layout.handover(id))
+        .key(layout.awaited(id));
     layout.totals(&mut invocation, limits);
     invocation
         .arg(limits.ttl_secs)
@@ -397,6 +481,9 @@ async fn requeue_in(
         .arg(id)
         .arg(format!("{}{id}", keys.channel_prefix))
         .arg(layout.numsub())
+        .arg(layout.publish())
+        .arg(from.server_id)
+        .arg(from.marker)
         .arg(messages);
     conn.invoke_script(&invocation, || {
         format!("requeue to {}{id}", keys.list_prefix)
@@ -410,16 +497,39 @@ async fn take_in(
     layout: &Layout<'_>,
     ids: &[String],
     limits: PendingLimits,
+    announce: Option<HandOver<'_>>,
 ) -> Result<Vec<Taken>> {
     let keys = layout.keys;
     let what = || format!("take of {} lists {}*", ids.len(), keys.list_prefix);
     let takes = layout.groups(ids).into_iter().map(|group| async move {
         let mut invocation = TAKE.prepare_invoke();
         for id in group {
-            invocation.key(layout.list(id)).key(layout.bytes(id));
+            invocation
+                .key(layout.list(id))
+                .key(layout.bytes(id))
+                .key(layout.handover(id))
+                .key(layout.awaited(id));
         }
         layout.totals(&mut invocation, limits);
-        invocation.arg(limits.ttl_secs).arg(group);
+        invocation
+            .arg(limits.ttl_secs)
+            .arg(HANDBACK_TTL_SECS)
+            .arg(announce.map_or("", |a| a.server_id))
+            .arg(announce.map_or("", |a| a.marker))
+            .arg(layout.numsub())
+            .arg(layout.publish());
+        // The registry and the session sets are in other slots than a session's keys on a
+        // Cluster: readable by a script on one node only.
+        let (registry, sets) = match (&layout.cluster, announce.and_then(|a| a.instances)) {
+            (None, Some(instances)) => instances,
+            _ => ("", ""),
+        };
+        invocation.arg(registry).arg(sets);
+        for id in group {
+            invocation
+                .arg(id)
+                .arg(format!("{}{id}", keys.channel_prefix));
+        }
         let replies: Vec<Vec<redis::Value>> = conn.invoke_script(&invocation, what).await?;
         replies
             .into_iter()
@@ -468,9 +578,15 @@ impl<'a> Layout<'a> {
     }
     /// Whether a cluster layout can hold `keys`' sessions: the hash tag must be the channel.
     fn fits(keys: &PendingKeys) -> bool {
-        ![&keys.list_prefix, &keys.bytes_prefix, &keys.channel_prefix]
-            .iter()
-            .any(|p| p.contains('{') || p.contains('}'))
+        ![
+            &keys.list_prefix,
+            &keys.bytes_prefix,
+            &keys.handover_prefix,
+            &keys.awaited_prefix,
+            &keys.channel_prefix,
+        ]
+        .iter()
+        .any(|p| p.contains('{') || p.contains('}'))
     }
 
     fn tagged(&self, prefix: &str, id: &str) -> String {
@@ -486,6 +602,14 @@ impl<'a> Layout<'a> {
 
     fn bytes(&self, id: &str) -> String {
         self.tagged(&self.keys.bytes_prefix, id)
+    }
+
+    fn handover(&self, id: &str) -> String {
+        self.tagged(&self.keys.handover_prefix, id)
+    }
+
+    fn awaited(&self, id: &str) -> String {
+        self.tagged(&self.keys.awaited_prefix, id)
     }
 
     fn publish(&self) -> &'static str {
@@ -531,19 +655,33 @@ impl<'a> Layout<'a> {
     }
 }
 
-/// `{ expired, messages... }` as [`Taken`].
+/// `{ expired, contested, flags, messages... }` as [`Taken`].
 fn taken(reply: Vec<redis::Value>) -> std::result::Result<Taken, String> {
     let mut values = reply.into_iter();
-    let expired = match values.next() {
-        Some(redis::Value::Int(n)) => u64::try_from(n).unwrap_or(0),
-        other => return Err(format!("expected the expired count, got {other:?}")),
+    let mut int = |what: &str| match values.next() {
+        Some(redis::Value::Int(n)) => Ok(u64::try_from(n).unwrap_or(0)),
+        other => Err(format!("expected the {what}, got {other:?}")),
     };
+    let expired = int("expired count")?;
+    let contested = int("contested flag")? != 0;
+    let text = |v: redis::Value| match v {
+        redis::Value::BulkString(bytes) => Ok(String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())),
+        other => Err(format!("expected a message, got {other:?}")),
+    };
+    let flags = text(values.next().ok_or("expected the hand-back flags")?)?;
     let messages = values
-        .map(|v| match v {
-            redis::Value::BulkString(bytes) => Ok(String::from_utf8(bytes)
-                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())),
-            other => Err(format!("expected a message, got {other:?}")),
+        .zip(flags.bytes().chain(std::iter::repeat(b'0')))
+        .map(|(v, flag)| {
+            text(v).map(|text| TakenMessage {
+                text,
+                handed_back: flag == b'1',
+            })
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok((expired, messages))
+    Ok(Taken {
+        expired,
+        contested,
+        messages,
+    })
 }
