@@ -146,7 +146,7 @@ fn without_seen(taken: Vec<TakenMessage>, seen: &mut HashMap<&str, usize>) -> Ve
 /// What recently opened streams received before their markers, for late hand-backs.
 #[derive(Default)]
 struct Recent {
-    seen: HashMap<String, Vec<String>>,
+    seen: HashMap<String, (Instant, Vec<String>)>,
     expiry: VecDeque<(Instant, String)>,
 }
 
@@ -310,22 +310,25 @@ impl Handover {
             if now.duration_since(*at) < REMEMBER_FOR {
                 break;
             }
-            if let Some((_, old)) = recent.expiry.pop_front() {
-                recent.seen.remove(&old);
+            if let Some((at, old)) = recent.expiry.pop_front() {
+                // Only if not remembered again since.
+                if recent.seen.get(&old).is_some_and(|(since, _)| *since == at) {
+                    recent.seen.remove(&old);
+                }
             }
         }
         if seen.is_empty() {
             return;
         }
         recent.expiry.push_back((now, sid.to_owned()));
-        recent.seen.insert(sid.to_owned(), seen);
+        recent.seen.insert(sid.to_owned(), (now, seen));
     }
 
     /// A hand-back taken for `sid` after its stream opened here: what to deliver, less what
     /// the stream received itself before its marker.
     pub fn late(&self, sid: &str, taken: Vec<TakenMessage>) -> Vec<String> {
         let mut recent = self.recent.lock();
-        let Some(seen) = recent.seen.get_mut(sid) else {
+        let Some((_, seen)) = recent.seen.get_mut(sid) else {
             return taken.into_iter().map(|m| m.text).collect();
         };
         let mut counts = multiset(seen);
