@@ -634,3 +634,78 @@ async fn a_stream_opening_during_a_release_elsewhere_waits_for_its_hand_back() {
     let left: i64 = raw(&conn, &["EXISTS", "hb:pending-handover:s", "hb:pending:s"]).await;
     assert_eq!(left, 0, "the hand-over record and the list are gone");
 }
+
+/// Who may hand back to a stream that awaits it: only an instance that saw its opened marker
+/// (it collected nothing after it) or was letting go of the session when its take ran (it
+/// unsubscribed before the marker, or saw it). The 30-minute soak delivered a message twice
+/// when an instance that had missed the marker (it was opening the session again after a
+/// Redis restart) later failed a write of a message the new stream had received too, and put
+/// it back as a hand-back: the new stream delivered it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_an_instance_that_saw_the_marker_or_was_letting_go_hands_back() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let conn = server.conn().await;
+    let (listener, got) = plain(&server, "aw:").await;
+    listener
+        .create("s")
+        .await
+        .expect("a stream listens to the session");
+    let keys = PendingKeys {
+        channel_prefix: "aw:".into(),
+        list_prefix: "aw:pending:".into(),
+        bytes_prefix: "aw:pending-bytes:".into(),
+        handover_prefix: "aw:pending-handover:".into(),
+        awaited_prefix: "aw:pending-awaited:".into(),
+    };
+    let from = |superseded| HandOver {
+        server_id: "X",
+        marker: ": mcp-sessions-native handed-back X\n\n",
+        instances: None,
+        superseded,
+    };
+    let limits = PendingLimits::default();
+    let requeue = |superseded| {
+        let (conn, keys) = (&conn, &keys);
+        async move {
+            conn.requeue(keys, "s", &ids(&["m"]), limits, from(superseded))
+                .await
+                .expect("requeue")
+        }
+    };
+    let delivered = |n: usize| {
+        let got = &got;
+        async move { got.wait_for(WAIT, |i| count_for(i, "s") >= n).await }
+    };
+
+    // Awaited from whoever saw the marker (a listener's take announced its stream).
+    let _: () = raw(&conn, &["SET", "aw:pending-awaited:s", "-", "EX", "30"]).await;
+    assert_eq!(
+        requeue(false).await.buffered,
+        0,
+        "missed the marker: the old rule"
+    );
+    let left: i64 = raw(&conn, &["EXISTS", "aw:pending:s"]).await;
+    assert_eq!(left, 0, "the listener received it: nothing kept");
+    assert_eq!(
+        requeue(true).await.buffered,
+        1,
+        "saw the marker: a hand-back"
+    );
+    assert!(
+        delivered(1).await,
+        "the listener takes it on the handed-back marker"
+    );
+
+    // Awaited from X, which was letting go when the take ran.
+    let _: () = raw(&conn, &["SET", "aw:pending-awaited:s", "X", "EX", "30"]).await;
+    assert_eq!(requeue(false).await.buffered, 1, "X was letting go");
+    assert!(delivered(2).await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        messages(&got, "s"),
+        ["m", "m"],
+        "once per hand-back, none for the first"
+    );
+}

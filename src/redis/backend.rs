@@ -142,6 +142,9 @@ pub struct HandOver<'a> {
     /// [`Liveness`]), if any: a take waits for a hand-back only from an instance of ours that
     /// holds the session (an mcp-use instance never hands back).
     pub instances: Option<(&'a str, &'a str)>,
+    /// For a requeue: the instance saw the opened marker of the stream that awaits its
+    /// hand-back, and collected nothing after it.
+    pub superseded: bool,
 }
 
 /// The keys of the per-instance liveness (see [`Commands::beat`]); new keys, which mcp-use's
@@ -291,10 +294,12 @@ pub trait Commands: Send + Sync + 'static {
 
     /// Puts `messages` (oldest first) back at the head of the pending list of `id`, ahead of
     /// anything kept since, within `limits`. When a stream of the session awaits a hand-back
-    /// (its take was contested) they are kept as hand-backs, which that stream tells apart
-    /// from what it received itself, and the marker of `from` is published on the channel so
-    /// it takes them; otherwise nothing is kept while another instance listens to the
-    /// session's channel (its stream received them). Ends `from`'s
+    /// from `from` (its take announced it, and `from` saw that marker, or was letting go of
+    /// the session when the take ran: either way `messages` were all published before it)
+    /// they are kept as hand-backs, which that stream tells apart from what it received
+    /// itself, and the marker of `from` is published on the channel so it takes them;
+    /// otherwise nothing is kept while another instance listens to the session's channel
+    /// (its stream received them). Ends `from`'s
     /// [`Commands::mark_releasing`]. Returns the `buffered` and `dropped` counts. Default:
     /// [`RedisErrorKind::Unsupported`].
     fn requeue<'a>(

@@ -563,6 +563,7 @@ mod tests {
             server_id: "x",
             marker: ": m",
             instances: None,
+            superseded: false,
         };
         assert!(m
             .take_pending(&keys, &ids, limits, Some(from))

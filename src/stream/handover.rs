@@ -355,6 +355,12 @@ impl Handover {
         }
     }
 
+    /// Whether `sid` is being let go of here because another instance's stream of it opened
+    /// (its marker arrived: nothing after it was collected).
+    pub fn is_superseded(&self, sid: &str) -> bool {
+        self.releasing.lock().get(sid).is_some_and(|r| r.superseded)
+    }
+
     /// Whether `sid` is being let go of here.
     pub fn is_releasing(&self, sid: &str) -> bool {
         self.releasing.lock().contains_key(sid)

@@ -224,7 +224,7 @@ impl Inner {
                     &session_id,
                     &messages,
                     inner.pending,
-                    inner.hand_over(),
+                    inner.hand_over(false),
                 )
                 .await
             {

@@ -154,7 +154,7 @@ impl Inner {
                         id,
                         &messages,
                         inner.pending,
-                        inner.hand_over(),
+                        inner.hand_over(false),
                     )
                     .await
                 {

@@ -400,12 +400,14 @@ impl RedisStreamManager {
 }
 
 impl Inner {
-    /// This instance and its handed-back marker, for [`Commands::requeue`].
-    fn hand_over(&self) -> HandOver<'_> {
+    /// This instance and its handed-back marker, for [`Commands::requeue`]; `superseded`:
+    /// what it puts back was collected before another stream's opened marker.
+    fn hand_over(&self, superseded: bool) -> HandOver<'_> {
         HandOver {
             server_id: &self.server_id,
             marker: &self.handed_back_marker,
             instances: None,
+            superseded,
         }
     }
 
@@ -419,6 +421,7 @@ impl Inner {
                 .liveness
                 .as_ref()
                 .map(|l| (l.registry.as_str(), l.instance_prefix.as_str())),
+            superseded: false,
         }
     }
 }

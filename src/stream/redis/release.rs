@@ -201,6 +201,7 @@ impl Inner {
         self.barrier().await;
         let _guard = self.subscriptions.lock().await;
         // Re-created here: the new stream carried the messages over.
+        let superseded = self.handover.is_superseded(sid);
         let messages = if self.local.lock().contains(sid) {
             Vec::new()
         } else {
@@ -221,7 +222,7 @@ impl Inner {
                 sid,
                 &messages,
                 self.pending,
-                self.hand_over(),
+                self.hand_over(superseded),
             )
             .await
         {

@@ -184,11 +184,13 @@ return { buffered, dropped, expired }
 /// KEYS: list key, bytes key, hand-over key, awaited key; ARGV: the totals (9), ttl, max
 /// messages, max bytes, session id, channel, the subscriber count command (`NUMSUB`, or
 /// `SHARDNUMSUB` on a sharded cluster), the publish command, the requeuing instance's id, its
-/// marker, messages (oldest first)... Ends this instance's hand-over record. Then:
-/// * a stream that opened meanwhile awaits a hand-back (its take was contested, so it
-///   announced itself and waits, and tells what it received itself from what only we did):
-///   the messages go to the head of the list as hand-backs (stamp suffix `h`) and, while
-///   anyone listens, the marker tells it to take them;
+/// marker, whether it saw the opened marker of the stream that awaits it (`1`), messages
+/// (oldest first)... Ends this instance's hand-over record. Then:
+/// * a stream that opened meanwhile awaits this hand-back (its take announced it, and we saw
+///   that marker, or were letting go when it ran: what we collected was all published before
+///   it, and it tells what it received itself from what only we did): the messages go to
+///   the head of the list as hand-backs (stamp suffix `h`) and, while anyone listens, the
+///   marker tells it to take them;
 /// * else, another instance listening to the session's channel received them (its stream was
 ///   open when they were published): nothing is kept, or they would be delivered twice;
 /// * else they go to the head of the list for the next stream.
@@ -198,8 +200,9 @@ const REQUEUE_LUA: &str = r"
 local G = globals(1)
 local marked = redis.pcall('GET', KEYS[3]) == ARGV[17]
 if marked then redis.call('DEL', KEYS[3]) end
-local count = #ARGV - 18
-local awaited = redis.call('EXISTS', KEYS[4]) == 1
+local count = #ARGV - 19
+local waiting = redis.pcall('GET', KEYS[4])
+local awaited = type(waiting) == 'string' and (ARGV[19] == '1' or waiting == ARGV[17])
 local listened = redis.call('PUBSUB', ARGV[15], ARGV[14])[2] > 0
 local res = { 0, 0, 0 }
 if count > 0 and listened and not awaited then
@@ -210,7 +213,7 @@ elseif count > 0 then
   local at, now = stamp()
   if awaited then at = at .. 'h' end
   local size = 0
-  for i = #ARGV, 19, -1 do
+  for i = #ARGV, 20, -1 do
     redis.call('LPUSH', KEYS[1], at .. ':' .. ARGV[i])
     size = size + #ARGV[i]
   end
@@ -237,7 +240,8 @@ return res
 /// expired; a hand-back older than its own ttl too), `flags` holding `1` for each hand-back
 /// and `0` for the others, in order. When another instance listens to the session's channel
 /// or is letting go of it, the marker is published on the channel, after the take and in the
-/// same step, and the awaited key says for the hand-back ttl that a hand-back is awaited. The
+/// same step, and the awaited key says for the hand-back ttl that a hand-back is awaited (from
+/// whoever saw the marker, and from the one letting go, whose id it holds). The
 /// session is contested (the new stream waits for that hand-back) when the one letting go, or
 /// a listener, is an instance of ours that lists the session (an mcp-use instance never hands
 /// back; on a Cluster, where the sets are in other slots, only one letting go counts).
@@ -282,7 +286,8 @@ for i = 1, (#ARGV - 17) / 2 do
     local releasing = type(holder) == 'string' and holder ~= taker
     local listened = redis.call('PUBSUB', ARGV[14], channel)[2] > 1
     if releasing or listened then
-      redis.call('SET', akey, taker, 'EX', handback_ttl)
+      -- Whom the hand-back is awaited from without seeing the marker: the one letting go.
+      redis.call('SET', akey, releasing and holder or '-', 'EX', handback_ttl)
       redis.call(ARGV[15], channel, marker)
       if releasing or held_elsewhere(registry, sets, taker, sid) then res[2] = 1 end
     end
@@ -484,6 +489,7 @@ async fn requeue_in(
         .arg(layout.publish())
         .arg(from.server_id)
         .arg(from.marker)
+        .arg(if from.superseded { "1" } else { "0" })
         .arg(messages);
     conn.invoke_script(&invocation, || {
         format!("requeue to {}{id}", keys.list_prefix)
