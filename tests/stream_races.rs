@@ -652,13 +652,7 @@ async fn only_an_instance_that_saw_the_marker_or_was_letting_go_hands_back() {
         .create("s")
         .await
         .expect("a stream listens to the session");
-    let keys = PendingKeys {
-        channel_prefix: "aw:".into(),
-        list_prefix: "aw:pending:".into(),
-        bytes_prefix: "aw:pending-bytes:".into(),
-        handover_prefix: "aw:pending-handover:".into(),
-        awaited_prefix: "aw:pending-awaited:".into(),
-    };
+    let keys = PendingKeys::for_prefix("aw:");
     let from = |superseded| HandOver {
         server_id: "X",
         marker: ": mcp-sessions-native handed-back X\n\n",

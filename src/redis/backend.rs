@@ -110,6 +110,19 @@ pub const HANDBACK_TTL_SECS: u64 = 30;
 /// requeue.
 pub const HANDOVER_MARK_SECS: u64 = 10;
 
+impl PendingKeys {
+    /// The keys of a stream manager whose channel / key prefix is `prefix`.
+    pub fn for_prefix(prefix: &str) -> Self {
+        PendingKeys {
+            channel_prefix: prefix.to_owned(),
+            list_prefix: format!("{prefix}pending:"),
+            bytes_prefix: format!("{prefix}pending-bytes:"),
+            handover_prefix: format!("{prefix}pending-handover:"),
+            awaited_prefix: format!("{prefix}pending-awaited:"),
+        }
+    }
+}
+
 /// One message [`Commands::take_pending`] took.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TakenMessage {

@@ -539,13 +539,7 @@ mod tests {
         let backend = Arc::new(Recorder::default());
         let meter = Arc::new(ConnectionMeter::default());
         let m = MeteredCommands::new(backend.clone(), meter.clone());
-        let keys = PendingKeys {
-            channel_prefix: "c:".into(),
-            list_prefix: "p:".into(),
-            bytes_prefix: "b:".into(),
-            handover_prefix: "h:".into(),
-            awaited_prefix: "w:".into(),
-        };
+        let keys = PendingKeys::for_prefix("c:");
         let ids = vec!["s".to_owned()];
         let limits = PendingLimits::default();
         let live = liveness();

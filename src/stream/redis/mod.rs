@@ -292,13 +292,7 @@ impl RedisStreamManager {
             .as_ref()
             .map_or(interval_secs.saturating_mul(2), |l| l.lease_secs);
         let (control, control_rx) = unbounded_channel();
-        let pending_keys = PendingKeys {
-            channel_prefix: prefix.clone(),
-            list_prefix: format!("{prefix}pending:"),
-            bytes_prefix: format!("{prefix}pending-bytes:"),
-            handover_prefix: format!("{prefix}pending-handover:"),
-            awaited_prefix: format!("{prefix}pending-awaited:"),
-        };
+        let pending_keys = PendingKeys::for_prefix(&prefix);
         let inner = Arc::new(Inner {
             conn,
             subscriber,
