@@ -113,6 +113,13 @@ impl Commands for SlowCmds {
     ) -> BoxFuture<'a, Result<()>> {
         self.inner.mark_releasing(keys, id, server_id)
     }
+    fn acknowledge<'a>(
+        &'a self,
+        keys: &'a PendingKeys,
+        entries: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<()>> {
+        self.inner.acknowledge(keys, entries)
+    }
     fn scripts(&self) -> bool {
         true
     }
@@ -510,6 +517,7 @@ impl DeadStream {
                             }
                         }
                         Inbound::Barrier(b) => drop(b),
+                        Inbound::Delivered(d) => drop(d),
                         other => record(vec![other]),
                     }
                 }

@@ -99,6 +99,10 @@ pub struct PendingKeys {
     /// opened while another instance listened awaits what that one hands back (see
     /// [`Commands::requeue`]), for [`HANDBACK_TTL_SECS`].
     pub awaited_prefix: String,
+    /// `{prefix}pending-journal:`: `{journal_prefix}{id}` is a stream of the messages sent to
+    /// the session that a subscriber was counted for but no instance of ours has acknowledged
+    /// yet (see [`Commands::acknowledge`]), for [`JOURNAL_TTL_SECS`].
+    pub journal_prefix: String,
 }
 
 /// How long a hand-back (see [`Commands::requeue`]) is kept, and a stream awaits one: it is
@@ -110,6 +114,23 @@ pub const HANDBACK_TTL_SECS: u64 = 30;
 /// requeue.
 pub const HANDOVER_MARK_SECS: u64 = 10;
 
+/// How long a journaled message waits for its acknowledgement (see
+/// [`Commands::publish_or_keep`]). Only a message Redis handed to an instance that died before
+/// it acknowledged it outlives its first milliseconds; the session's next stream takes it
+/// within seconds (or the survivors' clean-up of the dead instance moves it to the pending
+/// list), so this only bounds what an instance that never acknowledges (mcp-use's) leaves.
+pub const JOURNAL_TTL_SECS: u64 = 60;
+
+/// What a journaled message is published with, before its journal id, a line feed and the
+/// message: an SSE comment, which an mcp-use instance holding the stream writes to its client
+/// as it is (the client ignores it); ours take it off.
+pub const JOURNAL_TAG: &str = ": mcp-sessions-native journal ";
+
+/// Most journaled messages per session: a dead instance is counted as a subscriber for
+/// milliseconds, so a handful is what it can miss; the bound is for instances that never
+/// acknowledge.
+pub const JOURNAL_MAX: u64 = 64;
+
 impl PendingKeys {
     /// The keys of a stream manager whose channel / key prefix is `prefix`.
     pub fn for_prefix(prefix: &str) -> Self {
@@ -119,6 +140,7 @@ impl PendingKeys {
             bytes_prefix: format!("{prefix}pending-bytes:"),
             handover_prefix: format!("{prefix}pending-handover:"),
             awaited_prefix: format!("{prefix}pending-awaited:"),
+            journal_prefix: format!("{prefix}pending-journal:"),
         }
     }
 }
@@ -180,6 +202,10 @@ pub struct Liveness {
     /// Expiry of the instance-held keys (availability keys, session sets, registry): a leak
     /// guard for a fleet that stops all at once, refreshed rarely.
     pub lease_secs: u64,
+    /// Store-and-forward's keys and how long a kept message lives (0: nothing is kept): the
+    /// clean-up after a dead instance keeps what its sessions' journals hold (see
+    /// [`Commands::prune_instance`]).
+    pub pending: Option<(PendingKeys, u64)>,
 }
 
 impl Liveness {
@@ -266,7 +292,13 @@ pub trait Commands: Send + Sync + 'static {
     /// Publishes `message` on the channel of each of `ids`; where no subscriber received it,
     /// appends it to that session's pending list instead, dropping the oldest beyond
     /// `limits`. "Nobody received it" and "kept" are one atomic step (a script), so a stream
-    /// that subscribes meanwhile either receives the message or finds it kept. Returns the
+    /// that subscribes meanwhile either receives the message or finds it kept. Where a
+    /// subscriber was counted (on one node, not a Cluster), the message also goes to the
+    /// session's journal (`{journal_prefix}{id}`, a Redis stream, at most [`JOURNAL_MAX`], for
+    /// [`JOURNAL_TTL_SECS`]) in the same step, and is published tagged with its journal id
+    /// (see `crate::stream::redis::markers`): the instance that received it acknowledges it
+    /// ([`Commands::acknowledge`]); what no instance acknowledged was handed to one that died
+    /// first, and the session's next stream takes it ([`Commands::take_pending`]). Returns the
     /// `buffered` and `dropped` counts. Default: [`RedisErrorKind::Unsupported`].
     fn publish_or_keep<'a>(
         &'a self,
@@ -350,6 +382,23 @@ pub trait Commands: Send + Sync + 'static {
         })
     }
 
+    /// Acknowledges journaled messages (see [`Commands::publish_or_keep`]) this instance
+    /// received: each `(session id, journal id)` leaves the session's journal, and a journal
+    /// left empty goes. Default: [`RedisErrorKind::Unsupported`].
+    fn acknowledge<'a>(
+        &'a self,
+        keys: &'a PendingKeys,
+        entries: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<()>> {
+        let _ = entries;
+        Box::pin(async move {
+            Err(unsupported(
+                format!("acknowledgement in {}*", keys.journal_prefix),
+                "server-side scripts",
+            ))
+        })
+    }
+
     /// `PING`: whether Redis answers (what `ready()` waits for). A driven client without a
     /// `ping` method, or any backend without one: [`RedisErrorKind::Unsupported`], which
     /// means there is nothing to check.
@@ -384,8 +433,10 @@ pub trait Commands: Send + Sync + 'static {
 
     /// Cleans up after dead instance `dead_id`: takes up to `count` of its sessions and
     /// removes the availability key and active-set entry of each that no live instance
-    /// listens to; the instance leaves the registry once its set is empty. Returns (taken,
-    /// removed). Default: [`RedisErrorKind::Unsupported`].
+    /// listens to; what such a session's journal holds (no instance acknowledged it: it went
+    /// to the dead one) moves to the head of its pending list, for its next stream. The
+    /// instance leaves the registry once its set is empty. Returns (taken, removed). Default:
+    /// [`RedisErrorKind::Unsupported`].
     fn prune_instance<'a>(
         &'a self,
         keys: &'a Liveness,

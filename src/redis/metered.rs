@@ -210,6 +210,14 @@ impl Commands for MeteredCommands {
         measured(&self.meter, self.inner.mark_releasing(keys, id, server_id))
     }
 
+    fn acknowledge<'a>(
+        &'a self,
+        keys: &'a PendingKeys,
+        entries: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<()>> {
+        measured(&self.meter, self.inner.acknowledge(keys, entries))
+    }
+
     fn scripts(&self) -> bool {
         self.inner.scripts()
     }
@@ -531,6 +539,7 @@ mod tests {
             channel_prefix: "c:".into(),
             active: "act".into(),
             lease_secs: 1,
+            pending: None,
         }
     }
 

@@ -28,7 +28,7 @@ pub mod slot;
 pub use backend::{
     scan_all, Beat, BoxFuture, Commands, Describe, HandOver, Liveness, PendingKeys, PruneOutcome,
     PruneStep, PubSub, PubSubEvent, Taken, TakenMessage, Write, HANDBACK_TTL_SECS,
-    HANDOVER_MARK_SECS,
+    HANDOVER_MARK_SECS, JOURNAL_MAX, JOURNAL_TAG, JOURNAL_TTL_SECS,
 };
 pub use native::*;
 

@@ -94,6 +94,8 @@ struct Opening {
     waiting: bool,
     /// A hand-back was taken (it may come before the first take's result).
     handed_back: bool,
+    /// The journal ids of the held messages that had one: acknowledged once delivered.
+    journaled: Vec<String>,
 }
 
 /// What an opening session's new stream gets: see [`Opened::sequence`].
@@ -103,6 +105,8 @@ pub struct Opened {
     pub taken: Vec<TakenMessage>,
     pub held: Vec<String>,
     pub marker_at: Option<usize>,
+    /// The journal ids of held messages (see [`Handover::hold`]).
+    pub journaled: Vec<String>,
 }
 
 impl Opened {
@@ -141,6 +145,17 @@ fn without_seen(taken: Vec<TakenMessage>, seen: &mut HashMap<&str, usize>) -> Ve
             Some(m.text)
         })
         .collect()
+}
+
+/// What [`Handover::hold`] did with a message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// Nothing is being opened or let go of: deliver it.
+    Deliver(String),
+    /// Held until the session's stream opens.
+    Opening,
+    /// Collected (or dropped, after the marker of a newer stream) while letting go.
+    Releasing,
 }
 
 /// What recently opened streams received before their markers, for late hand-backs.
@@ -220,6 +235,7 @@ impl Handover {
             taken: o.taken,
             held: o.held,
             marker_at: o.marker_at,
+            journaled: o.journaled,
         })
     }
 
@@ -286,19 +302,25 @@ impl Handover {
     }
 
     /// Holds `payload` if `sid` is opening or being let go of; otherwise hands it back. After
-    /// another stream of the session opened, what arrives reached it too: dropped.
-    pub fn hold(&self, sid: &str, payload: String) -> Option<String> {
+    /// another stream of the session opened, what arrives reached it too: dropped. A held
+    /// message's `journal_id` waits with it while the session opens (the opening's result
+    /// carries it, [`Opened::journaled`]).
+    pub fn hold(&self, sid: &str, payload: String, journal_id: Option<&str>) -> Hold {
         if let Some(o) = self.opening.lock().get_mut(sid) {
             self.count_dropped(push_bounded(&mut o.held, payload, self.cap));
-            return None;
+            if let Some(id) = journal_id {
+                // Bounded as `held` is.
+                push_bounded(&mut o.journaled, id.to_owned(), self.cap);
+            }
+            return Hold::Opening;
         }
         if let Some(r) = self.releasing.lock().get_mut(sid) {
             if !r.superseded {
                 self.count_dropped(push_bounded(&mut r.held, payload, self.cap));
             }
-            return None;
+            return Hold::Releasing;
         }
-        Some(payload)
+        Hold::Deliver(payload)
     }
 
     /// Remembers what the stream of `sid` received before its marker (see
@@ -411,13 +433,13 @@ mod tests {
     fn holds_while_opening_then_hands_over_in_order() {
         let h = Handover::default();
         assert_eq!(
-            h.hold("s", "live".into()),
-            Some("live".into()),
+            h.hold("s", "live".into(), None),
+            Hold::Deliver("live".into()),
             "not opening: delivered live"
         );
         h.opening("s");
-        assert_eq!(h.hold("s", "a".into()), None);
-        assert_eq!(h.hold("s", "b".into()), None);
+        assert_eq!(h.hold("s", "a".into(), None), Hold::Opening);
+        assert_eq!(h.hold("s", "b".into(), None), Hold::Opening);
         assert_eq!(
             h.opened("s"),
             Some(Opened {
@@ -427,7 +449,25 @@ mod tests {
             })
         );
         assert_eq!(h.opened("s"), None);
-        assert_eq!(h.hold("s", "c".into()), Some("c".into()));
+        assert_eq!(h.hold("s", "c".into(), None), Hold::Deliver("c".into()));
+    }
+
+    #[test]
+    fn journal_ids_of_held_messages_wait_for_the_opening() {
+        let h = Handover::default();
+        h.opening("s");
+        assert_eq!(h.hold("s", "a".into(), Some("1-0")), Hold::Opening);
+        assert_eq!(h.hold("s", "b".into(), None), Hold::Opening);
+        assert_eq!(h.hold("s", "c".into(), Some("1-2")), Hold::Opening);
+        let opened = h.opened("s").expect("opening");
+        assert_eq!(opened.journaled, vec!["1-0", "1-2"]);
+        assert_eq!(opened.held, vec!["a", "b", "c"]);
+        h.releasing("s", vec![]);
+        assert_eq!(
+            h.hold("s", "d".into(), Some("1-3")),
+            Hold::Releasing,
+            "collected: the caller acknowledges it"
+        );
     }
 
     #[test]
@@ -435,7 +475,7 @@ mod tests {
         let h = Handover::default();
         h.releasing("s", vec!["1".into()]);
         assert!(h.undeliverable("s", "2".into()));
-        assert_eq!(h.hold("s", "3".into()), None);
+        assert_eq!(h.hold("s", "3".into(), None), Hold::Releasing);
         assert!(h.undeliverable("s", "2b".into()));
         assert_eq!(h.released("s"), vec!["1", "2", "2b", "3"]);
         assert!(
@@ -448,9 +488,9 @@ mod tests {
     fn a_create_during_letting_go_takes_the_messages_over() {
         let h = Handover::default();
         h.releasing("s", vec!["1".into()]);
-        h.hold("s", "2".into());
+        h.hold("s", "2".into(), None);
         h.opening("s");
-        h.hold("s", "3".into());
+        h.hold("s", "3".into(), None);
         assert!(h.released("s").is_empty(), "the new stream has them");
         assert_eq!(
             h.opened("s"),
@@ -482,11 +522,11 @@ mod tests {
         h.opening("s");
         assert_eq!(h.taken("s", vec![kept("k")], true), Ok(true), "holding on");
         // Received by both instances: published after our SUBSCRIBE, before our marker.
-        h.hold("s", "b".into());
+        h.hold("s", "b".into(), None);
         h.own_marker("s");
         // After our marker: only we have these (the other instance stopped there).
-        h.hold("s", "c".into());
-        h.hold("s", "b".into());
+        h.hold("s", "c".into(), None);
+        h.hold("s", "b".into(), None);
         // The other instance hands back what it failed to deliver: "a" only it received, "b"
         // both did; a kept "b" (not handed back) is never subtracted.
         assert_eq!(
@@ -530,9 +570,13 @@ mod tests {
     fn a_superseded_release_collects_only_what_was_undelivered_before() {
         let h = Handover::default();
         h.releasing("s", vec!["1".into()]);
-        h.hold("s", "2".into());
+        h.hold("s", "2".into(), None);
         assert!(h.superseded("s"));
-        assert_eq!(h.hold("s", "3".into()), None, "the newer stream has it");
+        assert_eq!(
+            h.hold("s", "3".into(), None),
+            Hold::Releasing,
+            "the newer stream has it"
+        );
         assert!(
             h.undeliverable("s", "1b".into()),
             "handed to the bindings before"
@@ -572,9 +616,9 @@ mod tests {
     fn collected_messages_are_bounded() {
         let h = Handover::with_cap(2);
         h.releasing("s", vec!["1".into(), "2".into(), "3".into()]);
-        h.hold("s", "a".into());
-        h.hold("s", "b".into());
-        h.hold("s", "c".into());
+        h.hold("s", "a".into(), None);
+        h.hold("s", "b".into(), None);
+        h.hold("s", "c".into(), None);
         assert_eq!(h.released("s"), vec!["2", "3", "b", "c"]);
         assert_eq!(h.take_dropped(), 2);
         assert_eq!(h.take_dropped(), 0);

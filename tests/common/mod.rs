@@ -256,10 +256,11 @@ impl Collector {
         let items = self.items.clone();
         let batches = self.batches.clone();
         Arc::new(move |batch: Vec<Inbound>| {
-            // Barriers are processed (dropped) in order, as the bindings do.
+            // Barriers and acknowledgements are processed (dropped) in order, as the bindings
+            // do.
             let batch: Vec<Inbound> = batch
                 .into_iter()
-                .filter(|i| !matches!(i, Inbound::Barrier(_)))
+                .filter(|i| !matches!(i, Inbound::Barrier(_) | Inbound::Delivered(_)))
                 .collect();
             if batch.is_empty() {
                 return;

@@ -78,6 +78,11 @@ fn deliver(
                 drop(barrier);
                 Ok(())
             }
+            // The same: dropping it acknowledges the batch's journaled messages.
+            Inbound::Delivered(delivered) => {
+                drop(delivered);
+                Ok(())
+            }
             Inbound::Superseded { session_id } => {
                 // Re-created here meanwhile: the stream is the core's again.
                 let removed = if core.upgrade().is_some_and(|c| c.is_local(&session_id)) {

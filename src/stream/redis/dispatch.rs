@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use super::acks::{Ack, Delivered};
 use super::markers::{self, Marker};
 use super::{Inbound, InboundSink, Inner, MAX_BATCH};
 use crate::redis::{PubSubEvent, TakenMessage, Write};
-use crate::stream::handover::{Barrier, HANDBACK_WAIT};
+use crate::stream::handover::{Barrier, Hold, HANDBACK_WAIT};
 
 /// Work for the dispatcher, in order with what arrives from Redis.
 pub(super) enum Control {
@@ -44,17 +45,18 @@ pub(super) async fn dispatch_loop(
     let mut batch = Vec::new();
     let mut deleted = Vec::new();
     let mut controls = Vec::new();
+    let mut acks: Vec<Ack> = Vec::new();
     loop {
         tokio::select! {
             event = rx.recv() => match event {
-                Some(event) => inner.classify(event, &mut batch, &mut deleted),
+                Some(event) => inner.classify(event, &mut batch, &mut deleted, &mut acks),
                 None => break,
             },
             Some(c) = control.recv() => controls.push(c),
         }
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(push) => inner.classify(push, &mut batch, &mut deleted),
+                Ok(push) => inner.classify(push, &mut batch, &mut deleted, &mut acks),
                 Err(_) => break,
             }
         }
@@ -65,11 +67,19 @@ pub(super) async fn dispatch_loop(
             // Everything received before the unsubscribe that a barrier follows is in `rx`:
             // classify all of it first, so no message of a session being let go of is missed.
             while let Ok(push) = rx.try_recv() {
-                inner.classify(push, &mut batch, &mut deleted);
+                inner.classify(push, &mut batch, &mut deleted, &mut acks);
             }
         }
         for c in controls.drain(..) {
-            inner.apply(c, &mut batch);
+            inner.apply(c, &mut batch, &mut acks);
+        }
+        if !acks.is_empty() {
+            let acks = Delivered::new(std::mem::take(&mut acks), inner.acks.clone());
+            if batch.is_empty() {
+                drop(acks); // nothing of theirs goes to the bindings
+            } else {
+                batch.push(Inbound::Delivered(acks));
+            }
         }
         if !deleted.is_empty() {
             // Another instance deleted these sessions: drop our subscriptions (the deleter
@@ -129,7 +139,12 @@ pub(super) async fn dispatch_loop(
 
 impl Inner {
     /// Applies a dispatcher [`Control`], appending what it delivers to `out`.
-    pub(super) fn apply(self: &Arc<Self>, control: Control, out: &mut Vec<Inbound>) {
+    pub(super) fn apply(
+        self: &Arc<Self>,
+        control: Control,
+        out: &mut Vec<Inbound>,
+        acks: &mut Vec<Ack>,
+    ) {
         match control {
             Control::Barrier(b) => out.push(Inbound::Barrier(b)),
             Control::Opened {
@@ -146,7 +161,7 @@ impl Inner {
                             let _ = inner.control.send(Control::Settle { session_id });
                         });
                     }
-                    Ok(false) => self.settle(&session_id, out),
+                    Ok(false) => self.settle(&session_id, out, acks),
                     // Not opening any more (the manager closed meanwhile, or a create of the
                     // same session in the same batch settled it).
                     Err(taken) => {
@@ -164,7 +179,7 @@ impl Inner {
             }
             Control::HandedBack { session_id, taken } => {
                 match self.handover.handed_back(&session_id, taken) {
-                    Ok(true) => self.settle(&session_id, out),
+                    Ok(true) => self.settle(&session_id, out, acks),
                     Ok(false) => {} // the first take's result settles it
                     Err(taken) if self.local.lock().contains(&session_id) => {
                         let late = self.handover.late(&session_id, taken);
@@ -184,17 +199,23 @@ impl Inner {
             }
             Control::Settle { session_id } => {
                 if self.handover.is_opening(&session_id) {
-                    self.settle(&session_id, out);
+                    self.settle(&session_id, out, acks);
                 }
             }
         }
     }
 
-    /// Ends the opening of `session_id`: delivers what it collected, in order.
-    fn settle(self: &Arc<Self>, session_id: &str, out: &mut Vec<Inbound>) {
-        let Some(opened) = self.handover.opened(session_id) else {
+    /// Ends the opening of `session_id`: delivers what it collected, in order, and
+    /// acknowledges the journaled ones it held (delivered here, or kept for the next stream).
+    fn settle(self: &Arc<Self>, session_id: &str, out: &mut Vec<Inbound>, acks: &mut Vec<Ack>) {
+        let Some(mut opened) = self.handover.opened(session_id) else {
             return;
         };
+        acks.extend(
+            std::mem::take(&mut opened.journaled)
+                .into_iter()
+                .map(|id| (session_id.to_owned(), id)),
+        );
         // Carried over from letting go of the previous stream here (the oldest), then what was
         // kept in Redis, then what arrived while opening.
         let (messages, seen) = opened.sequence();
@@ -303,6 +324,7 @@ impl Inner {
         event: PubSubEvent,
         out: &mut Vec<Inbound>,
         deleted: &mut Vec<String>,
+        acks: &mut Vec<Ack>,
     ) {
         let (channel, payload) = match event {
             PubSubEvent::Disconnected => {
@@ -345,35 +367,56 @@ impl Inner {
             return;
         }
         if let Some(sid) = channel.strip_prefix(self.prefix.as_str()) {
-            if let Some(marker) = markers::parse(&payload) {
-                // Never a message: a marker of a kind this version does not know is dropped.
-                if let (Ok(marker), true) = (marker, self.pending.enabled()) {
-                    self.marker(sid, marker, out);
+            // A journaled message: acknowledged once handled (one held while the stream
+            // opens, once delivered).
+            let mut payload = payload;
+            let journal_id = markers::journaled(&payload)
+                .map(|(id, message)| (id.to_owned(), payload.len() - message.len()));
+            let journal_id = journal_id.map(|(id, tag_len)| {
+                payload.drain(..tag_len);
+                id
+            });
+            let ack = |acks: &mut Vec<Ack>, id: Option<String>| {
+                if let Some(id) = id {
+                    acks.push((sid.to_owned(), id));
                 }
-                return;
+            };
+            if journal_id.is_none() {
+                if let Some(marker) = markers::parse(&payload) {
+                    // Never a message: a marker of a kind this version does not know is
+                    // dropped.
+                    if let (Ok(marker), true) = (marker, self.pending.enabled()) {
+                        self.marker(sid, marker, out);
+                    }
+                    return;
+                }
             }
-            let payload = || match String::from_utf8(payload) {
+            let payload = match String::from_utf8(payload) {
                 Ok(s) => s,
                 Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
             };
-            if !self.pending.enabled() {
-                if self.local.lock().contains(sid) {
-                    out.push(Inbound::Message {
-                        session_id: sid.to_string(),
-                        payload: payload(),
-                    });
-                }
-                return;
-            }
-            // Held while the session is being opened or let go of here, else delivered if it
-            // is local.
-            if let Some(payload) = self.handover.hold(sid, payload()) {
+            let local = |payload: String, out: &mut Vec<Inbound>| {
                 if self.local.lock().contains(sid) {
                     out.push(Inbound::Message {
                         session_id: sid.to_string(),
                         payload,
                     });
                 }
+            };
+            if !self.pending.enabled() {
+                local(payload, out);
+                ack(acks, journal_id);
+                return;
+            }
+            // Held while the session is being opened or let go of here, else delivered if it
+            // is local.
+            match self.handover.hold(sid, payload, journal_id.as_deref()) {
+                Hold::Deliver(payload) => {
+                    local(payload, out);
+                    ack(acks, journal_id);
+                }
+                Hold::Releasing => ack(acks, journal_id),
+                Hold::Opening => {} // acknowledged with the opening
             }
         }
     }

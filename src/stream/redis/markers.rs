@@ -12,6 +12,8 @@
 //! A marker is an SSE comment, so an mcp-use instance that holds the session's stream in a
 //! mixed fleet writes it to its client, which ignores it; this crate never writes one.
 
+use crate::redis::JOURNAL_TAG;
+
 /// What every marker starts with.
 const PREFIX: &str = ": mcp-sessions-native ";
 const OPENED: &str = "opened ";
@@ -32,6 +34,16 @@ pub fn opened(server_id: &str) -> String {
 /// The handed-back marker of `server_id`.
 pub fn handed_back(server_id: &str) -> String {
     format!("{PREFIX}{HANDED_BACK}{server_id}\n\n")
+}
+
+/// A journaled message (see `crate::redis::Commands::publish_or_keep`): its journal id and
+/// the message. A payload that starts with the tag but has no line feed after the id is not
+/// one.
+pub fn journaled(payload: &[u8]) -> Option<(&str, &[u8])> {
+    let rest = payload.strip_prefix(JOURNAL_TAG.as_bytes())?;
+    let end = rest.iter().position(|b| *b == b'\n')?;
+    let id = std::str::from_utf8(&rest[..end]).ok()?;
+    Some((id, &rest[end + 1..]))
 }
 
 /// The marker `payload` is, if it is one. Anything else that starts like one is a marker of a
@@ -69,5 +81,21 @@ mod tests {
         assert_eq!(parse(b"event: message\ndata: {}\n\n"), None);
         assert_eq!(parse(b": keep-alive\n\n"), None);
         assert!(opened("x").starts_with(':'), "an SSE comment");
+    }
+
+    #[test]
+    fn a_journaled_message_is_its_id_and_the_message() {
+        let tagged = format!("{JOURNAL_TAG}1733-0\nevent: message\ndata: {{}}\n\n");
+        assert_eq!(
+            journaled(tagged.as_bytes()),
+            Some(("1733-0", &b"event: message\ndata: {}\n\n"[..]))
+        );
+        assert_eq!(
+            parse(tagged.as_bytes()).map(|m| m.is_ok()),
+            Some(false),
+            "checked first"
+        );
+        assert_eq!(journaled(b"event: message\ndata: {}\n\n"), None);
+        assert_eq!(journaled(JOURNAL_TAG.as_bytes()), None, "no id");
     }
 }

@@ -86,6 +86,7 @@ use crate::redis::{
     Commands, HandOver, Liveness, PendingKeys, PubSub, RedisError, RedisErrorKind, Result,
 };
 
+mod acks;
 mod dispatch;
 mod end;
 mod heartbeat;
@@ -100,6 +101,8 @@ mod routes;
 mod send;
 mod status;
 
+pub use acks::Delivered;
+use acks::{ack_loop, Ack};
 use dispatch::{dispatch_loop, Control};
 use heartbeat::{heartbeat_loop, prune_once};
 pub use options::ManagerOptions;
@@ -142,6 +145,9 @@ pub enum Inbound {
     /// Drop it once every item handed to the sink before it has been processed (the core
     /// waits for that before it puts undelivered messages back in Redis).
     Barrier(Barrier),
+    /// Drop it once every item handed to the sink before it has been processed: that
+    /// acknowledges the journaled messages among them (see [`Delivered`]).
+    Delivered(Delivered),
 }
 
 /// A create waiting for its batch: the session, whether it only re-opens a session that must
@@ -190,6 +196,8 @@ struct Inner {
     counters: PendingCounters,
     handover: Handover,
     control: UnboundedSender<Control>,
+    /// Where [`Delivered`]s send their acknowledgements.
+    acks: UnboundedSender<Vec<Ack>>,
     /// What is retried until Redis answers (see [`recover`]).
     recovery: Recovery,
     /// What `conn` and `subscriber` went through (both are measured at the boundary).
@@ -287,11 +295,15 @@ impl RedisStreamManager {
             channel_prefix: prefix.clone(),
             active: format!("{prefix}active"),
             lease_secs: liveness::LEASE_SECS.max(interval_secs.saturating_mul(2)),
+            pending: pending
+                .enabled()
+                .then(|| (PendingKeys::for_prefix(&prefix), pending.ttl_secs)),
         });
         let ttl_secs = liveness
             .as_ref()
             .map_or(interval_secs.saturating_mul(2), |l| l.lease_secs);
         let (control, control_rx) = unbounded_channel();
+        let (acks, acks_rx) = unbounded_channel();
         let pending_keys = PendingKeys::for_prefix(&prefix);
         let inner = Arc::new(Inner {
             conn,
@@ -318,6 +330,7 @@ impl RedisStreamManager {
             counters: PendingCounters::default(),
             handover: Handover::with_cap(pending.max_messages.min(usize::MAX as u64) as usize),
             control,
+            acks,
             recovery: Recovery::new(Duration::from_secs(interval_secs)),
             commands_meter,
             subscriber_meter,
@@ -326,9 +339,10 @@ impl RedisStreamManager {
         let dispatcher = handle.spawn(dispatch_loop(inner.clone(), receiver, control_rx, sink));
         let heartbeat = handle.spawn(heartbeat_loop(inner.clone()));
         let recover = handle.spawn(recover_loop(inner.clone()));
+        let acknowledge = handle.spawn(ack_loop(inner.clone(), acks_rx));
         Ok(Self {
             inner,
-            tasks: Mutex::new(vec![dispatcher, heartbeat, recover]),
+            tasks: Mutex::new(vec![dispatcher, heartbeat, recover, acknowledge]),
         })
     }
 

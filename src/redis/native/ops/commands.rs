@@ -2,7 +2,7 @@
 //! how to ask it, on one node or on a Cluster.
 
 use super::fan_out::{scan, scan_page};
-use super::{active_set, instances, kept, writes};
+use super::{active_set, instances, journal, kept, writes};
 use crate::pending::{PendingLimits, PendingStats};
 use crate::redis::backend::{
     Beat, BoxFuture, Commands, Describe, HandOver, Liveness, PendingKeys, PruneOutcome, PruneStep,
@@ -154,6 +154,14 @@ impl Commands for Connection {
         server_id: &'a str,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(kept::mark_releasing(self, keys, id, server_id))
+    }
+
+    fn acknowledge<'a>(
+        &'a self,
+        keys: &'a PendingKeys,
+        entries: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(journal::acknowledge(self, keys, entries))
     }
 
     fn release_unheld<'a>(

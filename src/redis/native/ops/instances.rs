@@ -39,18 +39,47 @@ return out
 ";
 
 /// ARGV: registry, dead instance's set, dead id, availability prefix, channel prefix, active
-/// set, count. Takes up to `count` of the dead instance's sessions; each one nobody is
-/// subscribed to any more loses its availability key and active-set entry (a session whose
-/// client reopened its stream on a live instance keeps both). Once the set is empty the
-/// instance leaves the registry. Returns { taken, removed }.
+/// set, count, then (store-and-forward on) journal prefix, pending list prefix, pending bytes
+/// prefix, pending ttl. Takes up to `count` of the dead instance's sessions; each one nobody
+/// is subscribed to any more loses its availability key and active-set entry (a session
+/// whose client reopened its stream on a live instance keeps both), and what its journal
+/// holds goes to the head of its pending list (older than what the list holds: the list's
+/// messages reached no subscriber, so the dead one was gone by then), with the list's
+/// entry format (`kept.rs`). Once the set is empty the instance leaves the registry.
+/// Returns { taken, removed }.
 const PRUNE_LUA: &str = r"
 local ids = redis.call('SPOP', ARGV[2], tonumber(ARGV[7]))
 local removed = 0
+local function keep_journal(id)
+  local jkey = ARGV[8] .. id
+  local journal = redis.pcall('XRANGE', jkey, '-', '+')
+  if type(journal) ~= 'table' or #journal == 0 then return end
+  local key, bkey, ttl = ARGV[9] .. id, ARGV[10] .. id, tonumber(ARGV[11])
+  local t = redis.call('TIME')
+  local at = string.format('%s.%06d', t[1], tonumber(t[2]))
+  local size = 0
+  if redis.call('TYPE', key).ok == 'none' or redis.call('TYPE', key).ok == 'list' then
+    for i = #journal, 1, -1 do
+      local fields = journal[i][2]
+      if type(fields) == 'table' and type(fields[2]) == 'string' then
+        redis.call('LPUSH', key, at .. ':' .. fields[2])
+        size = size + #fields[2]
+      end
+    end
+    if size > 0 then
+      redis.pcall('INCRBY', bkey, size)
+      redis.call('EXPIRE', key, ttl)
+      redis.call('EXPIRE', bkey, ttl)
+    end
+  end
+  redis.call('DEL', jkey)
+end
 for _, id in ipairs(ids) do
   if redis.call('PUBSUB', 'NUMSUB', ARGV[5] .. id)[2] == 0 then
     redis.call('DEL', ARGV[4] .. id)
     redis.call('SREM', ARGV[6], id)
     removed = removed + 1
+    if ARGV[8] then keep_journal(id) end
   end
 end
 if redis.call('SCARD', ARGV[2]) == 0 then
@@ -143,6 +172,13 @@ async fn prune_script(
         .arg(&keys.channel_prefix)
         .arg(&keys.active)
         .arg(count);
+    if let Some((pending, ttl)) = &keys.pending {
+        invocation
+            .arg(&pending.journal_prefix)
+            .arg(&pending.list_prefix)
+            .arg(&pending.bytes_prefix)
+            .arg(ttl);
+    }
     conn.invoke_script(&invocation, || {
         format!("prune of dead instance {dead_id} in {}", keys.registry)
     })

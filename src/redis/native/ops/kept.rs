@@ -9,6 +9,7 @@ use futures_util::future::try_join_all;
 use redis::cluster_async::ClusterConnection;
 
 use super::fan_out::run_all;
+use super::journal;
 use crate::pending::{PendingLimits, PendingStats};
 use crate::redis::backend::{
     unsupported, HandOver, PendingKeys, Taken, TakenMessage, HANDBACK_TTL_SECS, HANDOVER_MARK_SECS,
@@ -231,20 +232,29 @@ end
 return res
 ";
 
-/// KEYS: list, bytes, hand-over and awaited key of each session, in fours; ARGV: the totals
-/// (9), ttl, hand-back ttl, the taking instance's id (empty: announce nothing), its marker,
-/// the subscriber count command, the publish command, the instance registry and the prefix of
-/// the instances' session sets (empty: not readable here, a Cluster), then each session's id
-/// and channel, in pairs. Reads and deletes each list. Returns, per session, { expired, contested, flags,
-/// messages... } with the messages that are younger than the TTL (a foreign entry counts as
-/// expired; a hand-back older than its own ttl too), `flags` holding `1` for each hand-back
-/// and `0` for the others, in order. When another instance listens to the session's channel
-/// or is letting go of it, the marker is published on the channel, after the take and in the
-/// same step, and the awaited key says for the hand-back ttl that a hand-back is awaited (from
-/// whoever saw the marker, and from the one letting go, whose id it holds). The
-/// session is contested (the new stream waits for that hand-back) when the one letting go, or
-/// a listener, is an instance of ours that lists the session (an mcp-use instance never hands
-/// back; on a Cluster, where the sets are in other slots, only one letting go counts).
+/// KEYS: list, bytes, hand-over, awaited and journal key of each session, in fives; ARGV: the
+/// totals (9), ttl, hand-back ttl, the taking instance's id (empty: announce nothing), its
+/// marker, the subscriber count command, the publish command, the instance registry and the
+/// prefix of the instances' session sets (empty: not readable here, a Cluster), then each
+/// session's id and channel, in pairs. Reads and deletes each list. Returns, per session,
+/// { expired, contested, flags, messages... } with the messages that are younger than the TTL
+/// (a foreign entry counts as expired; a hand-back older than its own ttl too), `flags`
+/// holding `1` for each hand-back and `0` for the others, in order. When another instance
+/// listens to the session's channel or is letting go of it, the marker is published on the
+/// channel, after the take and in the same step, and the awaited key says for the hand-back
+/// ttl that a hand-back is awaited (from whoever saw the marker, and from the one letting go,
+/// whose id it holds). The session is contested (the new stream waits for that hand-back)
+/// when the one letting go, or a listener, is an instance of ours that lists the session (an
+/// mcp-use instance never hands back; on a Cluster, where the sets are in other slots, only
+/// one letting go counts).
+///
+/// The session's journal (see `journal.rs`), when nobody else listens and nobody lets go: what
+/// is in it no instance acknowledged. A new stream takes it, ahead of the list (it is older:
+/// the list's messages reached no subscriber, so the dead one was gone by then), as
+/// hand-backs (it received those published after its SUBSCRIBE itself), and publishes its
+/// marker, which tells them apart; only when an instance of ours that lists the session held
+/// it (mcp-use's never acknowledge, so theirs holds what they delivered). Either way, and on a
+/// re-open (the same stream), the journal goes.
 const TAKE_LUA: &str = r"
 local function held_elsewhere(registry, sets, taker, sid)
   if registry == '' then return false end
@@ -260,38 +270,56 @@ local taker, marker = ARGV[12], ARGV[13]
 local out = {}
 local registry, sets = ARGV[16], ARGV[17]
 for i = 1, (#ARGV - 17) / 2 do
-  local key, bkey, hkey, akey = KEYS[4 * i - 3], KEYS[4 * i - 2], KEYS[4 * i - 1], KEYS[4 * i]
+  local key, bkey, hkey, akey, jkey = KEYS[5 * i - 4], KEYS[5 * i - 3], KEYS[5 * i - 2], KEYS[5 * i - 1], KEYS[5 * i]
   local sid, channel = ARGV[16 + 2 * i], ARGV[17 + 2 * i]
+  local expired, contested = 0, 0
+  local messages, flags = {}, {}
+  local journal = redis.pcall('XRANGE', jkey, '-', '+')
+  if type(journal) ~= 'table' then journal = {} end
   local entries = {}
   if is_list(key) then entries = redis.call('LRANGE', key, 0, -1) end
-  local res = { 0, 0, '' }
-  local flags = {}
-  if #entries > 0 then
-    redis.call('DEL', key, bkey)
-    for _, e in ipairs(entries) do
-      local secs, back = entry_stamp(e)
-      -- From the future (beyond clock skew): not one of ours either.
-      if not secs or now - secs >= ttl or secs > now + 60 or (back and now - secs >= handback_ttl) then
-        res[1] = res[1] + 1
-      else
-        res[#res + 1] = string.sub(e, string.find(e, ':', 1, true) + 1)
-        flags[#flags + 1] = back and '1' or '0'
+  if #entries > 0 then redis.call('DEL', key, bkey) end
+  note(G, sid)
+  local holder = redis.pcall('GET', hkey)
+  local releasing = type(holder) == 'string' and holder ~= taker
+  local listened = (taker ~= '' or #journal > 0) and redis.call('PUBSUB', ARGV[14], channel)[2] > 1
+  local replay = false
+  if #journal > 0 and not releasing and not listened then
+    replay = taker ~= '' and held_elsewhere(registry, sets, taker, sid)
+    if replay then
+      for _, e in ipairs(journal) do
+        local fields = e[2]
+        if type(fields) == 'table' and type(fields[2]) == 'string' then
+          messages[#messages + 1] = fields[2]
+          flags[#flags + 1] = '1'
+        end
       end
     end
+    redis.call('DEL', jkey)
   end
-  res[3] = table.concat(flags)
-  note(G, sid)
+  for _, e in ipairs(entries) do
+    local secs, back = entry_stamp(e)
+    -- From the future (beyond clock skew): not one of ours either.
+    if not secs or now - secs >= ttl or secs > now + 60 or (back and now - secs >= handback_ttl) then
+      expired = expired + 1
+    else
+      messages[#messages + 1] = string.sub(e, string.find(e, ':', 1, true) + 1)
+      flags[#flags + 1] = back and '1' or '0'
+    end
+  end
   if taker ~= '' then
-    local holder = redis.pcall('GET', hkey)
-    local releasing = type(holder) == 'string' and holder ~= taker
-    local listened = redis.call('PUBSUB', ARGV[14], channel)[2] > 1
     if releasing or listened then
       -- Whom the hand-back is awaited from without seeing the marker: the one letting go.
       redis.call('SET', akey, releasing and holder or '-', 'EX', handback_ttl)
       redis.call(ARGV[15], channel, marker)
-      if releasing or held_elsewhere(registry, sets, taker, sid) then res[2] = 1 end
+      if releasing or held_elsewhere(registry, sets, taker, sid) then contested = 1 end
+    elseif replay then
+      -- Splits what this stream received itself from the replayed ones (it had subscribed).
+      redis.call(ARGV[15], channel, marker)
     end
   end
+  local res = { expired, contested, table.concat(flags) }
+  for _, m in ipairs(messages) do res[#res + 1] = m end
   out[#out + 1] = res
 end
 return out
@@ -387,12 +415,11 @@ pub(super) async fn mark_releasing(
     conn.query::<()>(&cmd, what).await
 }
 
-/// Plain PUBLISH first (one command, or one pipeline for several ids): a session whose
-/// stream is open costs what it costs without store-and-forward. Only the ids nobody
-/// received go through the script, which publishes again and keeps the message if still
-/// nobody receives it; the first PUBLISH reached nobody, so publishing again duplicates
-/// nothing, and the decision to keep stays atomic. On a sharded cluster, each session's
-/// script runs on its channel's shard.
+/// Publishes first (on one node the journal's script, `journal.rs`; on a sharded cluster plain
+/// SPUBLISH, one per session, each on its channel's shard). Only the ids nobody received go
+/// through the keep script, which publishes again and keeps the message if still nobody
+/// receives it; the first publish reached nobody, so publishing again duplicates nothing,
+/// and the decision to keep stays atomic.
 async fn publish_or_keep_in(
     conn: &Connection,
     layout: &Layout<'_>,
@@ -416,7 +443,7 @@ async fn publish_or_keep_in(
         cmd
     };
     let received: Vec<u64> = match (ids, &layout.cluster) {
-        ([one], _) => vec![conn.query(&publish(one), || describe(ids)).await?],
+        ([one], Some(_)) => vec![conn.query(&publish(one), || describe(ids)).await?],
         (_, Some(cluster)) => {
             let cmds = ids.iter().map(publish).collect();
             let replies = run_all(conn, cluster, cmds, || describe(ids)).await?;
@@ -425,13 +452,7 @@ async fn publish_or_keep_in(
                 .map(|v| redis::from_redis_value(v).unwrap_or(1))
                 .collect()
         }
-        (_, None) => {
-            let mut pipe = redis::pipe();
-            for id in ids {
-                pipe.add_command(publish(id));
-            }
-            conn.query_pipeline(&pipe, || describe(ids)).await?
-        }
+        (_, None) => journal::publish(conn, keys, ids, message, || describe(ids)).await?,
     };
     let missed: Vec<String> = ids
         .iter()
@@ -514,7 +535,8 @@ async fn take_in(
                 .key(layout.list(id))
                 .key(layout.bytes(id))
                 .key(layout.handover(id))
-                .key(layout.awaited(id));
+                .key(layout.awaited(id))
+                .key(layout.journal(id));
         }
         layout.totals(&mut invocation, limits);
         invocation
@@ -589,6 +611,7 @@ impl<'a> Layout<'a> {
             &keys.bytes_prefix,
             &keys.handover_prefix,
             &keys.awaited_prefix,
+            &keys.journal_prefix,
             &keys.channel_prefix,
         ]
         .iter()
@@ -616,6 +639,10 @@ impl<'a> Layout<'a> {
 
     fn awaited(&self, id: &str) -> String {
         self.tagged(&self.keys.awaited_prefix, id)
+    }
+
+    fn journal(&self, id: &str) -> String {
+        self.tagged(&self.keys.journal_prefix, id)
     }
 
     fn publish(&self) -> &'static str {

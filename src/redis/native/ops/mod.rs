@@ -7,6 +7,7 @@
 //! * `active_set.rs`: broadcast, prune and release over mcp-use's active set;
 //! * `instances.rs`: the registry of live instances and the clean-up after dead ones;
 //! * `kept.rs`: store-and-forward (publish or keep, take, put back);
+//! * `journal.rs`: what a subscriber was counted for, until an instance acknowledges it;
 //! * `event_log.rs`: the event bus's log (append and announce, read after an id);
 //! * `fan_out.rs`: asking a Cluster (commands issued together, questions for every node).
 //!
@@ -17,5 +18,6 @@ mod commands;
 mod event_log;
 mod fan_out;
 mod instances;
+mod journal;
 mod kept;
 mod writes;
