@@ -30,6 +30,7 @@ fn ids(list: &[&str]) -> Vec<String> {
 struct SlowCmds {
     inner: Connection,
     requeue_delay: Arc<Mutex<Duration>>,
+    take_delay: Arc<Mutex<Duration>>,
 }
 
 impl Commands for SlowCmds {
@@ -89,7 +90,11 @@ impl Commands for SlowCmds {
         limits: PendingLimits,
         announce: Option<HandOver<'a>>,
     ) -> BoxFuture<'a, Result<Vec<Taken>>> {
-        self.inner.take_pending(keys, ids, limits, announce)
+        Box::pin(async move {
+            let delay = *self.take_delay.lock();
+            tokio::time::sleep(delay).await;
+            self.inner.take_pending(keys, ids, limits, announce).await
+        })
     }
     fn requeue<'a>(
         &'a self,
@@ -112,6 +117,14 @@ impl Commands for SlowCmds {
         server_id: &'a str,
     ) -> BoxFuture<'a, Result<()>> {
         self.inner.mark_releasing(keys, id, server_id)
+    }
+    fn mark_opening<'a>(
+        &'a self,
+        keys: &'a PendingKeys,
+        ids: &'a [String],
+        server_id: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        self.inner.mark_opening(keys, ids, server_id)
     }
     fn acknowledge<'a>(
         &'a self,
@@ -188,6 +201,7 @@ impl PubSub for FlakySub {
 
 struct Knobs {
     requeue_delay: Arc<Mutex<Duration>>,
+    take_delay: Arc<Mutex<Duration>>,
     unsubscribe_delay: Arc<Mutex<Duration>>,
     fail_next_unsubscribe: Arc<AtomicBool>,
 }
@@ -200,6 +214,7 @@ async fn instrumented(
 ) -> (RedisStreamManager, Knobs) {
     let knobs = Knobs {
         requeue_delay: Arc::default(),
+        take_delay: Arc::default(),
         unsubscribe_delay: Arc::default(),
         fail_next_unsubscribe: Arc::default(),
     };
@@ -207,6 +222,7 @@ async fn instrumented(
         Arc::new(SlowCmds {
             inner: server.conn().await,
             requeue_delay: knobs.requeue_delay.clone(),
+            take_delay: knobs.take_delay.clone(),
         }),
         Arc::new(FlakySub {
             inner: server.subscriber().await,
@@ -710,4 +726,45 @@ async fn only_an_instance_that_saw_the_marker_or_was_letting_go_hands_back() {
         ["m", "m"],
         "once per hand-back, none for the first"
     );
+}
+
+/// The 10-minute soak's stream-move race after the markers: B subscribed to the session, A's
+/// put-back ran before B's take (so nothing awaited a hand-back yet, and A's hand-over record
+/// was gone when B's take ran), and A saw B listening and dropped m1, which was published
+/// before B's SUBSCRIBE. B now records that it is opening the session before it subscribes,
+/// and A's put-back keeps m1 as a hand-back for B's take.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_put_back_between_a_new_streams_subscribe_and_its_take_keeps_the_messages() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let conn = server.conn().await;
+    let (a, _a_in) = plain(&server, "op:").await;
+    let b_in = Collector::default();
+    let (b, knobs) = instrumented(&server, "op:", 10, b_in.sink()).await;
+    let (c, _) = plain(&server, "op:").await;
+    a.create("s").await.expect("create on A");
+    c.send(Some(&ids(&["s"])), "m1").await.expect("send m1"); // only A listens
+    *knobs.take_delay.lock() = Duration::from_millis(400);
+    let b = Arc::new(b);
+    let created = tokio::spawn({
+        let b = b.clone();
+        async move { b.create("s").await }
+    });
+    let deadline = Instant::now() + WAIT;
+    while numsub(&conn, "op:s").await < 2 {
+        assert!(Instant::now() < deadline, "B never subscribed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // A's write of m1 fails now; its put-back runs while B's take waits.
+    a.release("s", ids(&["m1"])).await.expect("release");
+    created.await.expect("task").expect("create on B");
+    c.send(Some(&ids(&["s"])), "m2").await.expect("send m2");
+    assert!(
+        b_in.wait_for(WAIT, |i| count_for(i, "s") >= 2).await,
+        "B got {:?}",
+        messages(&b_in, "s")
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(messages(&b_in, "s"), ["m1", "m2"], "each once, in order");
 }

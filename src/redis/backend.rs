@@ -99,6 +99,10 @@ pub struct PendingKeys {
     /// opened while another instance listened awaits what that one hands back (see
     /// [`Commands::requeue`]), for [`HANDBACK_TTL_SECS`].
     pub awaited_prefix: String,
+    /// `{prefix}pending-opening:`: `{opening_prefix}{id}` names an instance opening a stream
+    /// of the session, from before its SUBSCRIBE until its take (see
+    /// [`Commands::mark_opening`]).
+    pub opening_prefix: String,
     /// `{prefix}pending-journal:`: `{journal_prefix}{id}` is a stream of the messages sent to
     /// the session that a subscriber was counted for but no instance of ours has acknowledged
     /// yet (see [`Commands::acknowledge`]), for [`JOURNAL_TTL_SECS`].
@@ -140,6 +144,7 @@ impl PendingKeys {
             bytes_prefix: format!("{prefix}pending-bytes:"),
             handover_prefix: format!("{prefix}pending-handover:"),
             awaited_prefix: format!("{prefix}pending-awaited:"),
+            opening_prefix: format!("{prefix}pending-opening:"),
             journal_prefix: format!("{prefix}pending-journal:"),
         }
     }
@@ -343,8 +348,10 @@ pub trait Commands: Send + Sync + 'static {
     /// the session when the take ran: either way `messages` were all published before it)
     /// they are kept as hand-backs, which that stream tells apart from what it received
     /// itself, and the marker of `from` is published on the channel so it takes them;
-    /// otherwise nothing is kept while another instance listens to the session's channel
-    /// (its stream received them). Ends `from`'s
+    /// likewise when a stream of the session is opening (its [`Commands::mark_opening`]
+    /// record is there: its take has not run yet, and will take them); otherwise nothing is
+    /// kept while another instance listens to the session's channel (its stream received
+    /// them). Ends `from`'s
     /// [`Commands::mark_releasing`]. Returns the `buffered` and `dropped` counts. Default:
     /// [`RedisErrorKind::Unsupported`].
     fn requeue<'a>(
@@ -377,6 +384,26 @@ pub trait Commands: Send + Sync + 'static {
         Box::pin(async move {
             Err(unsupported(
                 format!("SET {}{id}", keys.handover_prefix),
+                "server-side scripts",
+            ))
+        })
+    }
+
+    /// Records that `server_id` is opening a stream of each of `ids` (for
+    /// [`HANDOVER_MARK_SECS`], or until its take): written before the SUBSCRIBE, so a
+    /// [`Commands::requeue`] that sees the new stream listening before its take ran keeps
+    /// what it puts back as hand-backs, which the take tells apart from what the stream
+    /// received itself. Default: [`RedisErrorKind::Unsupported`].
+    fn mark_opening<'a>(
+        &'a self,
+        keys: &'a PendingKeys,
+        ids: &'a [String],
+        server_id: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        let _ = (ids, server_id);
+        Box::pin(async move {
+            Err(unsupported(
+                format!("SET {}*", keys.opening_prefix),
                 "server-side scripts",
             ))
         })

@@ -210,6 +210,15 @@ impl Commands for MeteredCommands {
         measured(&self.meter, self.inner.mark_releasing(keys, id, server_id))
     }
 
+    fn mark_opening<'a>(
+        &'a self,
+        keys: &'a PendingKeys,
+        ids: &'a [String],
+        server_id: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        measured(&self.meter, self.inner.mark_opening(keys, ids, server_id))
+    }
+
     fn acknowledge<'a>(
         &'a self,
         keys: &'a PendingKeys,

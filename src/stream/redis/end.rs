@@ -46,6 +46,7 @@ impl RedisStreamManager {
                 inner.pending_keys.handover_prefix
             ));
             gone.push(format!("{}{session_id}", inner.pending_keys.awaited_prefix));
+            gone.push(format!("{}{session_id}", inner.pending_keys.opening_prefix));
             gone.push(format!("{}{session_id}", inner.pending_keys.journal_prefix));
         }
         let mut writes = vec![

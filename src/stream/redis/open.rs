@@ -82,6 +82,34 @@ impl Inner {
         }
     }
 
+    /// Before the SUBSCRIBE of new streams: records that they are opening here, so another
+    /// instance that puts messages of theirs back before their take (it sees them listening)
+    /// keeps those as hand-backs rather than dropping them as received. Best effort: an
+    /// unreachable Redis fails the SUBSCRIBE next.
+    async fn mark_opening(&self, ids: &[&String], fresh: &[bool]) {
+        if !self.pending.enabled() {
+            return;
+        }
+        let new: Vec<String> = ids
+            .iter()
+            .zip(fresh)
+            .filter(|(_, fresh)| **fresh)
+            .map(|(id, _)| (*id).clone())
+            .collect();
+        if new.is_empty() {
+            return;
+        }
+        match self
+            .conn
+            .mark_opening(&self.pending_keys, &new, &self.server_id)
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == RedisErrorKind::Unsupported => {}
+            Err(e) => tracing::debug!(error = %e, "recording the opening of streams failed"),
+        }
+    }
+
     /// Counts what a take found.
     fn took(&self, found: &Taken) {
         let (replayed, expired) = (found.messages.len(), found.expired);
@@ -185,6 +213,7 @@ impl Inner {
         }
         let active = self.active_key();
         let result = async {
+            self.mark_opening(ids, fresh).await;
             self.subscriber.subscribe(&channels).await?;
             let owned: Vec<String> = ids.iter().map(|s| (*s).clone()).collect();
             let writes = self.held_writes(&owned);

@@ -156,6 +156,15 @@ impl Commands for Connection {
         Box::pin(kept::mark_releasing(self, keys, id, server_id))
     }
 
+    fn mark_opening<'a>(
+        &'a self,
+        keys: &'a PendingKeys,
+        ids: &'a [String],
+        server_id: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(kept::mark_opening(self, keys, ids, server_id))
+    }
+
     fn acknowledge<'a>(
         &'a self,
         keys: &'a PendingKeys,

@@ -182,16 +182,19 @@ dropped = dropped + enforce(G)
 return { buffered, dropped, expired }
 ";
 
-/// KEYS: list key, bytes key, hand-over key, awaited key; ARGV: the totals (9), ttl, max
-/// messages, max bytes, session id, channel, the subscriber count command (`NUMSUB`, or
-/// `SHARDNUMSUB` on a sharded cluster), the publish command, the requeuing instance's id, its
-/// marker, whether it saw the opened marker of the stream that awaits it (`1`), messages
+/// KEYS: list key, bytes key, hand-over key, awaited key, opening key; ARGV: the totals (9),
+/// ttl, max messages, max bytes, session id, channel, the subscriber count command (`NUMSUB`,
+/// or `SHARDNUMSUB` on a sharded cluster), the publish command, the requeuing instance's id,
+/// its marker, whether it saw the opened marker of the stream that awaits it (`1`), messages
 /// (oldest first)... Ends this instance's hand-over record. Then:
 /// * a stream that opened meanwhile awaits this hand-back (its take announced it, and we saw
 ///   that marker, or were letting go when it ran: what we collected was all published before
 ///   it, and it tells what it received itself from what only we did): the messages go to
 ///   the head of the list as hand-backs (stamp suffix `h`) and, while anyone listens, the
 ///   marker tells it to take them;
+/// * likewise, but without the marker, when a stream of the session is opening on another
+///   instance (its opening record is there): it may have subscribed after they were
+///   published, and its take, still to come, takes them and tells them apart;
 /// * else, another instance listening to the session's channel received them (its stream was
 ///   open when they were published): nothing is kept, or they would be delivered twice;
 /// * else they go to the head of the list for the next stream.
@@ -204,15 +207,17 @@ if marked then redis.call('DEL', KEYS[3]) end
 local count = #ARGV - 19
 local waiting = redis.pcall('GET', KEYS[4])
 local awaited = type(waiting) == 'string' and (ARGV[19] == '1' or waiting == ARGV[17])
+local opener = redis.pcall('GET', KEYS[5])
+local opening = type(opener) == 'string' and opener ~= ARGV[17]
 local listened = redis.call('PUBSUB', ARGV[15], ARGV[14])[2] > 0
 local res = { 0, 0, 0 }
-if count > 0 and listened and not awaited then
+if count > 0 and listened and not awaited and not opening then
   return res
 elseif count > 0 and not is_list(KEYS[1]) then
   res = { count, count, 0 }
 elseif count > 0 then
   local at, now = stamp()
-  if awaited then at = at .. 'h' end
+  if awaited or opening then at = at .. 'h' end
   local size = 0
   for i = #ARGV, 20, -1 do
     redis.call('LPUSH', KEYS[1], at .. ':' .. ARGV[i])
@@ -232,7 +237,8 @@ end
 return res
 ";
 
-/// KEYS: list, bytes, hand-over, awaited and journal key of each session, in fives; ARGV: the
+/// KEYS: list, bytes, hand-over, awaited, opening and journal key of each session, in sixes
+/// (the taker's own opening record goes); ARGV: the
 /// totals (9), ttl, hand-back ttl, the taking instance's id (empty: announce nothing), its
 /// marker, the subscriber count command, the publish command, the instance registry and the
 /// prefix of the instances' session sets (empty: not readable here, a Cluster), then each
@@ -270,10 +276,11 @@ local taker, marker = ARGV[12], ARGV[13]
 local out = {}
 local registry, sets = ARGV[16], ARGV[17]
 for i = 1, (#ARGV - 17) / 2 do
-  local key, bkey, hkey, akey, jkey = KEYS[5 * i - 4], KEYS[5 * i - 3], KEYS[5 * i - 2], KEYS[5 * i - 1], KEYS[5 * i]
+  local key, bkey, hkey, akey, okey, jkey = KEYS[6 * i - 5], KEYS[6 * i - 4], KEYS[6 * i - 3], KEYS[6 * i - 2], KEYS[6 * i - 1], KEYS[6 * i]
   local sid, channel = ARGV[16 + 2 * i], ARGV[17 + 2 * i]
   local expired, contested = 0, 0
   local messages, flags = {}, {}
+  if redis.pcall('GET', okey) == taker then redis.call('DEL', okey) end
   local journal = redis.pcall('XRANGE', jkey, '-', '+')
   if type(journal) ~= 'table' then journal = {} end
   local entries = {}
@@ -415,6 +422,42 @@ pub(super) async fn mark_releasing(
     conn.query::<()>(&cmd, what).await
 }
 
+/// Records that `server_id` opens a stream of each of `ids` (see
+/// [`crate::redis::Commands::mark_opening`]): one pipeline on one node, single-slot commands
+/// issued together on a cluster.
+pub(super) async fn mark_opening(
+    conn: &Connection,
+    keys: &PendingKeys,
+    ids: &[String],
+    server_id: &str,
+) -> Result<()> {
+    let what = || format!("SET of {} keys {}*", ids.len(), keys.opening_prefix);
+    let cluster = conn.cluster(what).await?;
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let layout = Layout::of(conn, cluster, keys, &refs, what)?;
+    let cmds: Vec<redis::Cmd> = ids
+        .iter()
+        .map(|id| {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(layout.opening(id))
+                .arg(server_id)
+                .arg("EX")
+                .arg(HANDOVER_MARK_SECS);
+            cmd
+        })
+        .collect();
+    match &layout.cluster {
+        Some(cluster) => run_all(conn, cluster, cmds, what).await.map(|_| ()),
+        None => {
+            let mut pipe = redis::pipe();
+            for cmd in cmds {
+                pipe.add_command(cmd).ignore();
+            }
+            conn.query_pipeline::<()>(&pipe, what).await
+        }
+    }
+}
+
 /// Publishes first (on one node the journal's script, `journal.rs`; on a sharded cluster plain
 /// SPUBLISH, one per session, each on its channel's shard). Only the ids nobody received go
 /// through the keep script, which publishes again and keeps the message if still nobody
@@ -498,7 +541,8 @@ async fn requeue_in(
     invocation
         .key(layout.bytes(id))
         .key(layout.handover(id))
-        .key(layout.awaited(id));
+        .key(layout.awaited(id))
+        .key(layout.opening(id));
     layout.totals(&mut invocation, limits);
     invocation
         .arg(limits.ttl_secs)
@@ -536,6 +580,7 @@ async fn take_in(
                 .key(layout.bytes(id))
                 .key(layout.handover(id))
                 .key(layout.awaited(id))
+                .key(layout.opening(id))
                 .key(layout.journal(id));
         }
         layout.totals(&mut invocation, limits);
@@ -611,6 +656,7 @@ impl<'a> Layout<'a> {
             &keys.bytes_prefix,
             &keys.handover_prefix,
             &keys.awaited_prefix,
+            &keys.opening_prefix,
             &keys.journal_prefix,
             &keys.channel_prefix,
         ]
@@ -639,6 +685,10 @@ impl<'a> Layout<'a> {
 
     fn awaited(&self, id: &str) -> String {
         self.tagged(&self.keys.awaited_prefix, id)
+    }
+
+    fn opening(&self, id: &str) -> String {
+        self.tagged(&self.keys.opening_prefix, id)
     }
 
     fn journal(&self, id: &str) -> String {
