@@ -298,12 +298,11 @@ impl Inner {
                     {
                         Ok(found) => {
                             let [sid] = ids;
+                            for t in &found {
+                                inner.took(t);
+                            }
                             let taken: Vec<TakenMessage> =
                                 found.into_iter().flat_map(|t| t.messages).collect();
-                            inner.counters.add(crate::pending::PendingStats {
-                                replayed: taken.len() as u64,
-                                ..Default::default()
-                            });
                             let _ = inner.control.send(Control::HandedBack {
                                 session_id: sid,
                                 taken,

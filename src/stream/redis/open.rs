@@ -111,7 +111,7 @@ impl Inner {
     }
 
     /// Counts what a take found.
-    fn took(&self, found: &Taken) {
+    pub(super) fn took(&self, found: &Taken) {
         let (replayed, expired) = (found.messages.len(), found.expired);
         self.counters.add(PendingStats {
             replayed: replayed as u64,

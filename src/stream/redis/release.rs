@@ -69,19 +69,22 @@ impl Inner {
         inner.recovery.forget(session_id);
         let sid = session_id.to_owned();
         Box::pin(async move {
-            if inner.pending.enabled() {
-                // Before the UNSUBSCRIBE: a stream of the session opening on another instance
-                // from then on waits for what this one hands back.
-                let marked = inner
+            // Before the UNSUBSCRIBE: a stream of the session opening on another instance
+            // from then on waits for what this one hands back.
+            let marked = inner.pending.enabled()
+                && match inner
                     .conn
                     .mark_releasing(&inner.pending_keys, &sid, &inner.server_id)
-                    .await;
-                if let Err(e) = marked {
-                    if e.kind() != RedisErrorKind::Unsupported {
-                        tracing::debug!(error = %e, "recording a hand-over failed");
+                    .await
+                {
+                    Ok(()) => true,
+                    Err(e) => {
+                        if e.kind() != RedisErrorKind::Unsupported {
+                            tracing::debug!(error = %e, "recording a hand-over failed");
+                        }
+                        false
                     }
-                }
-            }
+                };
             // Unsubscribe, retrying while the subscriber cannot (what is collected meanwhile
             // is bounded); a create that makes the session local again takes it all over.
             let mut backoff = RETRY_FIRST;
@@ -92,7 +95,7 @@ impl Inner {
                         drop(_guard);
                         // Re-created here: its stream carried the messages over; only the
                         // hand-over record is to be ended.
-                        return inner.put_back(&sid).await;
+                        return inner.put_back(&sid, marked).await;
                     }
                     let channels = [inner.channel(&sid), inner.delete_channel(&sid)];
                     match inner.subscriber.unsubscribe(&channels).await {
@@ -114,7 +117,7 @@ impl Inner {
             // Every step runs; the first error is reported.
             let mut first_error = None;
             if inner.pending.enabled() {
-                if let Err(e) = inner.put_back(&sid).await {
+                if let Err(e) = inner.put_back(&sid, marked).await {
                     first_error.get_or_insert(e);
                 }
             }
@@ -192,13 +195,18 @@ impl Inner {
     /// list, once the bindings have processed everything handed to them before. Under the
     /// subscriptions lock, so a `create` of the session on this instance either took the
     /// messages over already or finds them kept.
-    /// Also ends this instance's hand-over record of `sid`, telling a stream that opened
-    /// meanwhile on another instance to take what was put back.
-    pub(super) async fn put_back(&self, sid: &str) -> Result<()> {
+    /// Also ends this instance's hand-over record of `sid` (`marked`: it wrote one), telling
+    /// a stream that opened meanwhile on another instance to take what was put back. With
+    /// nothing to put back and no record, Redis is not asked.
+    pub(super) async fn put_back(&self, sid: &str, marked: bool) -> Result<()> {
         if !self.pending.enabled() {
             return Ok(());
         }
-        self.barrier().await;
+        // Re-created here already: the new stream took everything over, nothing is left for
+        // the bindings to report.
+        if !self.local.lock().contains(sid) {
+            self.barrier().await;
+        }
         let _guard = self.subscriptions.lock().await;
         // Re-created here: the new stream carried the messages over.
         let superseded = self.handover.is_superseded(sid);
@@ -215,6 +223,9 @@ impl Inner {
             });
         }
         let n = messages.len();
+        if n == 0 && !marked {
+            return Ok(());
+        }
         match self
             .conn
             .requeue(
