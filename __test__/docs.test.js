@@ -62,7 +62,7 @@ const EXERCISED = {
   "node bench/probes.mjs": ["__test__/docs.test.js", '"bench", "probes.mjs"), "--calls"'],
   // docs/soak.md: CI runs the short form after npm test; the other forms are the same script
   // with other flags, checked here without running (--list prints the schedules they follow).
-  "npm run soak -- --minutes 3 --seed 25 --allow-known": [".ci/run", "npm run soak -- --minutes 3 --seed 25 --allow-known"],
+  "npm run soak -- --minutes 3 --seed 25": [".ci/run", "npm run soak -- --minutes 3 --seed 25\n"],
   "npm run soak": ["__test__/docs.test.js", "bench/soak.mjs --list"],
   "npm run soak -- --minutes 30 --seed 25 --impl mcp-use": ["__test__/docs.test.js", "bench/soak.mjs --list"],
   "node bench/soak.mjs --seed 25 --minutes 3 --list": ["__test__/docs.test.js", "bench/soak.mjs --list"],

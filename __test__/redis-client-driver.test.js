@@ -519,8 +519,17 @@ nativeOnly("native: driving node-redis through its own methods", () => {
         const monitor = await nodeRedis();
         const norm = (text) => text.split(prefix).join("P:").replace(/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}/g, "SERVER");
         const traffic = [];
-        await monitor.pSubscribe([`${prefix}*`, `delete:${prefix}*`], (message, channel) => traffic.push(norm(`${channel} <- ${message}`)));
+        // The native path journals a targeted send (docs/redis.md, "The journal"): it goes out
+        // tagged with an SSE comment line, which mcp-use's and the driven path's are not.
+        let tagged = 0;
+        await monitor.pSubscribe([`${prefix}*`, `delete:${prefix}*`], (message, channel) => {
+          const untagged = message.replace(/^: mcp-sessions-native journal \d+-\d+\n/, "");
+          if (untagged !== message) tagged++;
+          traffic.push(norm(`${channel} <- ${untagged}`));
+        });
         const snapshot = async () => {
+          // A journaled message leaves its journal once the holder handled it.
+          await waitFor(async () => (await probe.keys(`${prefix}st:pending-journal:*`)).length === 0, "the journal acknowledged");
           const out = {};
           for (const key of (await probe.keys(`*${prefix}*`)).sort()) {
             const type = await probe.type(key);
@@ -541,6 +550,7 @@ nativeOnly("native: driving node-redis through its own methods", () => {
         result.after = await snapshot();
         await waitFor(() => traffic.length >= 4, "channel traffic");
         result.traffic = traffic.sort();
+        result.tagged = tagged;
         runs[driver] = { result, counts: { cmd: { ...cmd.counts }, pub: { ...pub.counts }, sub: { ...sub.counts }, subB: { ...subB.counts } } };
         await store.close();
         expect(cmd.counts.quit).toBe(1); // close() quits the passed client on both paths
@@ -574,6 +584,7 @@ nativeOnly("native: driving node-redis through its own methods", () => {
         "P:st:instances": { value: ["SERVER", "SERVER"], ttl: "lease" },
       });
       expect(runs.client.result.traffic).toEqual(runs.auto.result.traffic);
+      expect([runs.auto.result.tagged, runs.client.result.tagged]).toEqual([1, 0]);
       expect(runs.client.result.received).toEqual(runs.auto.result.received);
       expect(runs.client.result.forwarded).toEqual(runs.auto.result.forwarded);
       expect(runs.auto.result.after).toEqual({});

@@ -5,6 +5,8 @@ const native = __nodeRequire(require.resolve(".."));
 const { FakeRedis } = require("./helpers/fake-redis");
 const { describeRedis, redisUrl, uniquePrefix } = require("./helpers/redis");
 const { openStream, sleep } = require("./redis/streams");
+const { execFile } = require("node:child_process");
+const path = require("node:path");
 
 describe("stream managers: replaying kept messages into a fresh stream", () => {
   // More kept messages than MAX_BACKLOG (1024) are enqueued in one synchronous delivery: the
@@ -157,4 +159,21 @@ describeRedis("stream managers: a stream moving off a dead one", () => {
       await Promise.all([A.close(), B.close(), C.close()]);
     }
   });
+});
+
+describeRedis("stream managers: a message Redis handed to an instance that died", () => {
+  // The soak's published-to-dying-instance (bench/soak/repro/published-to-dying-instance.mjs,
+  // run here as it is): A, a child process, holds the stream with its JS thread busy; C sends
+  // m1, which Redis hands to A (it counts A's subscriber, so nothing is kept); A is SIGKILLed;
+  // the client's new stream opens on B. m1 was lost every time; now A never acknowledged it,
+  // and B's take replays it from the session's journal.
+  test("reaches the session's next stream, once", async () => {
+    const script = path.join(__dirname, "..", "bench", "soak", "repro", "published-to-dying-instance.mjs");
+    const { code, stdout } = await new Promise((resolve) => {
+      execFile(process.execPath, [script, "--runs", "3"], { timeout: 120_000 }, (err, stdout) => resolve({ code: err ? err.code ?? 1 : 0, stdout }));
+    });
+    expect(stdout).toContain("about to die: m1 lost in 0/3 runs");
+    expect(stdout).toContain("more than once in 0/3 runs");
+    expect(code).toBe(0);
+  }, 150_000);
 });

@@ -21,7 +21,7 @@ export async function redisState(url) {
       // A session's kept list, its byte count, the record of an instance handing its stream
       // over (deleted by its put-back, or expiring within 10 s if it died), and a moved
       // stream's wait for that hand-back (expiring within 30 s).
-      else if (["pending:", "pending-bytes:", "pending-handover:", "pending-awaited:"].some((p) => k.startsWith(`${S}${p}`))) out.pending.push(k);
+      else if (["pending:", "pending-bytes:", "pending-handover:", "pending-awaited:", "pending-opening:", "pending-journal:"].some((p) => k.startsWith(`${S}${p}`))) out.pending.push(k);
       else if (k.startsWith(`${S}req-route:`)) out.routes.push({ key: k, ttl: await c.ttl(k) });
       else if (k === `${S}instances`) {
         const now = Number((await c.time())[0]) * 1000;

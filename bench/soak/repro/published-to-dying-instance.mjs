@@ -4,7 +4,7 @@
 //
 //   node bench/soak/repro/published-to-dying-instance.mjs [--runs 10]
 //
-// Exits 1 while the loss reproduces, 0 once it does not.
+// Exits 1 while the loss reproduces (or m1 arrives twice), 0 once m1 arrives exactly once.
 //
 // Instance A (a child process) holds the session's stream. Its JS thread is made busy, as a
 // loaded instance's is, so the message it receives from Redis waits for it; C sends m1 (Redis
@@ -78,13 +78,19 @@ if (opt.child) {
     const runs = Number(opt.runs);
     let lost = 0;
     let controlLost = 0;
+    let twice = 0;
+    const count = (got) => got.filter((m) => m === "m1").length;
     for (let i = 0; i < runs; i++) {
-      if (!(await once(i, true)).includes("m1")) lost++;
-      if (!(await once(runs + i, false)).includes("m1")) controlLost++;
+      const raced = count(await once(i, true));
+      const control = count(await once(runs + i, false));
+      if (raced === 0) lost++;
+      if (control === 0) controlLost++;
+      if (raced > 1 || control > 1) twice++;
     }
     console.log(`published while the stream's instance was about to die: m1 lost in ${lost}/${runs} runs`);
     console.log(`control (published after Redis saw the instance go): m1 lost in ${controlLost}/${runs} runs`);
-    process.exitCode = lost ? 1 : 0;
+    console.log(`m1 delivered more than once in ${twice}/${runs} runs`);
+    process.exitCode = lost || controlLost || twice ? 1 : 0;
   } finally {
     await redis.stop();
   }

@@ -9,8 +9,13 @@
 //! * **handed-back**: the marker's instance put messages of the session back in Redis while
 //!   another instance listened (see `crate::redis::Commands::requeue`): a listener takes them.
 //!
-//! A marker is an SSE comment, so an mcp-use instance that holds the session's stream in a
-//! mixed fleet writes it to its client, which ignores it; this crate never writes one.
+//! A journaled message (see `crate::redis::Commands::publish_or_keep`) comes with a tag line,
+//! its journal id, ahead of the message; [`journaled`] reads it off, and the tag is checked
+//! before the markers (it starts like one).
+//!
+//! A marker, like the tag, is an SSE comment, so an mcp-use instance that holds the session's
+//! stream in a mixed fleet writes it to its client, which ignores it; this crate never writes
+//! one.
 
 use crate::redis::JOURNAL_TAG;
 
