@@ -533,7 +533,7 @@ impl DeadStream {
                             }
                         }
                         Inbound::Barrier(b) => drop(b),
-                        Inbound::Delivered(d) => drop(d),
+                        Inbound::Delivered(d) => d.acknowledge(),
                         other => record(vec![other]),
                     }
                 }

@@ -119,11 +119,14 @@ pub const HANDBACK_TTL_SECS: u64 = 30;
 pub const HANDOVER_MARK_SECS: u64 = 10;
 
 /// How long a journaled message waits for its acknowledgement (see
-/// [`Commands::publish_or_keep`]). Only a message Redis handed to an instance that died before
-/// it acknowledged it outlives its first milliseconds; the session's next stream takes it
-/// within seconds (or the survivors' clean-up of the dead instance moves it to the pending
-/// list), so this only bounds what an instance that never acknowledges (mcp-use's) leaves.
-pub const JOURNAL_TTL_SECS: u64 = 60;
+/// [`Commands::publish_or_keep`]), and the oldest entry a take or the clean-up after a dead
+/// instance still counts as not delivered: as long as a hand-back. Only a message Redis handed
+/// to an instance that died before it acknowledged it outlives its first milliseconds, and the
+/// session's next stream takes it within seconds (or the survivors' clean-up moves it to the
+/// pending list); an older entry is one whose acknowledgement was lost. Each journaled send
+/// renews the journal's expiry, so it bounds only what an instance that never acknowledges
+/// (mcp-use's) leaves behind once the sends stop.
+pub const JOURNAL_TTL_SECS: u64 = HANDBACK_TTL_SECS;
 
 /// What a journaled message is published with, before its journal id, a line feed and the
 /// message: an SSE comment, which an mcp-use instance holding the stream writes to its client

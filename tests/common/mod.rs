@@ -256,11 +256,17 @@ impl Collector {
         let items = self.items.clone();
         let batches = self.batches.clone();
         Arc::new(move |batch: Vec<Inbound>| {
-            // Barriers and acknowledgements are processed (dropped) in order, as the bindings
-            // do.
+            // Barriers are dropped and acknowledgements made in order, as the bindings do.
             let batch: Vec<Inbound> = batch
                 .into_iter()
-                .filter(|i| !matches!(i, Inbound::Barrier(_) | Inbound::Delivered(_)))
+                .filter_map(|i| match i {
+                    Inbound::Barrier(_) => None,
+                    Inbound::Delivered(d) => {
+                        d.acknowledge();
+                        None
+                    }
+                    other => Some(other),
+                })
                 .collect();
             if batch.is_empty() {
                 return;

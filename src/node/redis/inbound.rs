@@ -78,9 +78,9 @@ fn deliver(
                 drop(barrier);
                 Ok(())
             }
-            // The same: dropping it acknowledges the batch's journaled messages.
+            // Everything before it is handled: its journaled messages are acknowledged.
             Inbound::Delivered(delivered) => {
-                drop(delivered);
+                delivered.acknowledge();
                 Ok(())
             }
             Inbound::Superseded { session_id } => {

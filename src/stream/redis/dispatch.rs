@@ -76,7 +76,7 @@ pub(super) async fn dispatch_loop(
         if !acks.is_empty() {
             let acks = Delivered::new(std::mem::take(&mut acks), inner.acks.clone());
             if batch.is_empty() {
-                drop(acks); // nothing of theirs goes to the bindings
+                acks.acknowledge(); // nothing of theirs goes to the bindings
             } else {
                 batch.push(Inbound::Delivered(acks));
             }

@@ -142,8 +142,10 @@ impl Inner {
         drop(guard);
         if inner.pending.enabled() {
             // What arrived until the unsubscribe, and what the bindings could not deliver,
-            // goes back for the sessions' next streams.
+            // goes back for the sessions' next streams; what they handled is acknowledged
+            // first, so no stream of those sessions finds it in their journals.
             inner.barrier().await;
+            inner.flush_acks().await;
             for id in &ids {
                 let messages = inner.handover.released(id);
                 if messages.is_empty() {

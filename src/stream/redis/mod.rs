@@ -102,7 +102,7 @@ mod send;
 mod status;
 
 pub use acks::Delivered;
-use acks::{ack_loop, Ack};
+use acks::{ack_loop, AckWork};
 use dispatch::{dispatch_loop, Control};
 use heartbeat::{heartbeat_loop, prune_once};
 pub use options::ManagerOptions;
@@ -145,8 +145,8 @@ pub enum Inbound {
     /// Drop it once every item handed to the sink before it has been processed (the core
     /// waits for that before it puts undelivered messages back in Redis).
     Barrier(Barrier),
-    /// Drop it once every item handed to the sink before it has been processed: that
-    /// acknowledges the journaled messages among them (see [`Delivered`]).
+    /// [`Delivered::acknowledge`] it once every item handed to the sink before it has been
+    /// processed: that acknowledges the journaled messages among them.
     Delivered(Delivered),
 }
 
@@ -197,7 +197,7 @@ struct Inner {
     handover: Handover,
     control: UnboundedSender<Control>,
     /// Where [`Delivered`]s send their acknowledgements.
-    acks: UnboundedSender<Vec<Ack>>,
+    acks: UnboundedSender<AckWork>,
     /// What is retried until Redis answers (see [`recover`]).
     recovery: Recovery,
     /// What `conn` and `subscriber` went through (both are measured at the boundary).

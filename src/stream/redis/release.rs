@@ -207,6 +207,9 @@ impl Inner {
         if !self.local.lock().contains(sid) {
             self.barrier().await;
         }
+        // What the bindings handled before is acknowledged first: a take of the session on
+        // another instance once the hand-over record is gone must not find it in the journal.
+        self.flush_acks().await;
         let _guard = self.subscriptions.lock().await;
         // Re-created here: the new stream carried the messages over.
         let superseded = self.handover.is_superseded(sid);

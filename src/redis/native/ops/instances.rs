@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use redis::cluster_async::ClusterConnection;
 
 use super::fan_out::{cmd1, cmd2, forget, run_all, unheld};
-use crate::redis::backend::{Beat, Liveness};
+use crate::redis::backend::{Beat, Liveness, JOURNAL_TTL_SECS};
 use crate::redis::native::conn::Connection;
 use crate::redis::Result;
 
@@ -40,7 +40,7 @@ return out
 
 /// ARGV: registry, dead instance's set, dead id, availability prefix, channel prefix, active
 /// set, count, then (store-and-forward on) journal prefix, pending list prefix, pending bytes
-/// prefix, pending ttl. Takes up to `count` of the dead instance's sessions; each one nobody
+/// prefix, pending ttl, the journal's ttl (older entries were acknowledged late, not lost). Takes up to `count` of the dead instance's sessions; each one nobody
 /// is subscribed to any more loses its availability key and active-set entry (a session
 /// whose client reopened its stream on a live instance keeps both), and what its journal
 /// holds goes to the head of its pending list (older than what the list holds: the list's
@@ -53,15 +53,17 @@ local removed = 0
 local function keep_journal(id)
   local jkey = ARGV[8] .. id
   local journal = redis.pcall('XRANGE', jkey, '-', '+')
-  if type(journal) ~= 'table' or #journal == 0 then return end
+  if type(journal) ~= 'table' or journal.err or #journal == 0 then return end
   local key, bkey, ttl = ARGV[9] .. id, ARGV[10] .. id, tonumber(ARGV[11])
   local t = redis.call('TIME')
   local at = string.format('%s.%06d', t[1], tonumber(t[2]))
+  local oldest = tonumber(t[1]) * 1000 - tonumber(ARGV[12]) * 1000
   local size = 0
   if redis.call('TYPE', key).ok == 'none' or redis.call('TYPE', key).ok == 'list' then
     for i = #journal, 1, -1 do
       local fields = journal[i][2]
-      if type(fields) == 'table' and type(fields[2]) == 'string' then
+      local ms = tonumber(string.match(journal[i][1], '^(%d+)')) or 0
+      if ms > oldest and type(fields) == 'table' and type(fields[2]) == 'string' then
         redis.call('LPUSH', key, at .. ':' .. fields[2])
         size = size + #fields[2]
       end
@@ -177,7 +179,8 @@ async fn prune_script(
             .arg(&pending.journal_prefix)
             .arg(&pending.list_prefix)
             .arg(&pending.bytes_prefix)
-            .arg(ttl);
+            .arg(ttl)
+            .arg(JOURNAL_TTL_SECS);
     }
     conn.invoke_script(&invocation, || {
         format!("prune of dead instance {dead_id} in {}", keys.registry)

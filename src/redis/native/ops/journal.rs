@@ -13,6 +13,8 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
+use futures_util::future::try_join_all;
+
 use crate::redis::backend::{PendingKeys, JOURNAL_MAX, JOURNAL_TAG, JOURNAL_TTL_SECS};
 use crate::redis::native::conn::Connection;
 use crate::redis::Result;
@@ -61,11 +63,13 @@ return 0
 static PUBLISH: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(PUBLISH_LUA));
 static ACK: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(ACK_LUA));
 
-/// Most ids one acknowledgement script gets (Lua's `unpack` has a stack limit).
+/// Most sessions one publish script serves, and ids one acknowledgement script gets (Lua's
+/// `unpack` has a stack limit).
 const MAX_IDS: usize = 1000;
 
-/// Publishes `message` to each of `ids`, journaled where a subscriber was counted (one
-/// script, on one node). Returns each id's subscriber count.
+/// Publishes `message` to each of `ids`, journaled where a subscriber was counted (on one
+/// node: a script per [`MAX_IDS`] sessions, so a large send never holds Redis for long).
+/// Returns each id's subscriber count.
 pub(super) async fn publish(
     conn: &Connection,
     keys: &PendingKeys,
@@ -73,20 +77,25 @@ pub(super) async fn publish(
     message: &str,
     describe: impl FnOnce() -> String + Clone,
 ) -> Result<Vec<u64>> {
-    let mut invocation = PUBLISH.prepare_invoke();
-    for id in ids {
-        invocation.key(format!("{}{id}", keys.journal_prefix));
-    }
-    invocation
-        .arg("PUBLISH")
-        .arg(message)
-        .arg(JOURNAL_TAG)
-        .arg(JOURNAL_MAX)
-        .arg(JOURNAL_TTL_SECS * 1000);
-    for id in ids {
-        invocation.arg(format!("{}{id}", keys.channel_prefix));
-    }
-    conn.invoke_script(&invocation, describe).await
+    let scripts = ids.chunks(MAX_IDS).map(|chunk| {
+        let mut invocation = PUBLISH.prepare_invoke();
+        for id in chunk {
+            invocation.key(format!("{}{id}", keys.journal_prefix));
+        }
+        invocation
+            .arg("PUBLISH")
+            .arg(message)
+            .arg(JOURNAL_TAG)
+            .arg(JOURNAL_MAX)
+            .arg(JOURNAL_TTL_SECS * 1000);
+        for id in chunk {
+            invocation.arg(format!("{}{id}", keys.channel_prefix));
+        }
+        let describe = describe.clone();
+        async move { conn.invoke_script::<Vec<u64>>(&invocation, describe).await }
+    });
+    let counts = try_join_all(scripts).await?;
+    Ok(counts.into_iter().flatten().collect())
 }
 
 /// Acknowledges `entries` (session id, journal id): see

@@ -217,7 +217,7 @@ elseif count > 0 and not is_list(KEYS[1]) then
   res = { count, count, 0 }
 elseif count > 0 then
   local at, now = stamp()
-  if awaited or opening then at = at .. 'h' end
+  if awaited or (opening and listened) then at = at .. 'h' end
   local size = 0
   for i = #ARGV, 20, -1 do
     redis.call('LPUSH', KEYS[1], at .. ':' .. ARGV[i])
@@ -282,7 +282,7 @@ for i = 1, (#ARGV - 17) / 2 do
   local messages, flags = {}, {}
   if redis.pcall('GET', okey) == taker then redis.call('DEL', okey) end
   local journal = redis.pcall('XRANGE', jkey, '-', '+')
-  if type(journal) ~= 'table' then journal = {} end
+  if type(journal) ~= 'table' or journal.err then journal = {} end
   local entries = {}
   if is_list(key) then entries = redis.call('LRANGE', key, 0, -1) end
   if #entries > 0 then redis.call('DEL', key, bkey) end
@@ -296,7 +296,11 @@ for i = 1, (#ARGV - 17) / 2 do
     if replay then
       for _, e in ipairs(journal) do
         local fields = e[2]
-        if type(fields) == 'table' and type(fields[2]) == 'string' then
+        -- Older than a hand-back is kept: an acknowledgement was lost, not a message.
+        local ms = tonumber(string.match(e[1], '^(%d+)')) or 0
+        if now * 1000 - ms >= handback_ttl * 1000 then
+          expired = expired + 1
+        elseif type(fields) == 'table' and type(fields[2]) == 'string' then
           messages[#messages + 1] = fields[2]
           flags[#flags + 1] = '1'
         end
