@@ -20,18 +20,23 @@ use crate::redis::native::conn::Connection;
 use crate::redis::Result;
 
 /// KEYS: each session's journal; ARGV: the publish command, the message, the tag, the most
-/// entries, the journal's ttl (ms), then each session's channel. Per session: appends the
+/// entries, the journal's ttl (ms), then each session's channel. Per session: with nobody
+/// subscribed to the channel, nothing (0: the caller keeps the message); else appends the
 /// message to the journal and publishes it tagged with the entry's id; if that reached
-/// nobody the entry goes again (the caller keeps the message), else the journal lives for
-/// the ttl. A key of another type is left alone and the message published untagged. Returns
-/// each session's subscriber count.
+/// nobody (only pattern subscribers were counted) the entry goes again, else the journal
+/// lives for the ttl. A key of another type is left alone and the message published
+/// untagged. Returns each session's subscriber count.
 const PUBLISH_LUA: &str = r"
 local out = {}
 for i = 1, #KEYS do
   local key, channel = KEYS[i], ARGV[5 + i]
-  local id = redis.pcall('XADD', key, 'MAXLEN', ARGV[4], '*', 'm', ARGV[2])
-  local n
-  if type(id) == 'string' then
+  local id, n = nil, 0
+  if redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0 then
+    id = redis.pcall('XADD', key, 'MAXLEN', ARGV[4], '*', 'm', ARGV[2])
+  end
+  if id == nil then
+    n = 0
+  elseif type(id) == 'string' then
     n = redis.call(ARGV[1], channel, ARGV[3] .. id .. '\n' .. ARGV[2])
     if n == 0 then
       redis.call('XDEL', key, id)
