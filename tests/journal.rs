@@ -72,11 +72,24 @@ async fn kill(server: &RedisServer, m: RedisStreamManager, channel: &str) {
     }
 }
 
-fn has_message(batches: &[Vec<Inbound>], text: &str) -> bool {
-    batches
-        .iter()
-        .flatten()
-        .any(|i| matches!(i, Inbound::Message { payload, .. } if payload == text))
+/// Waits until a stuck manager's sink was handed `text` (Redis delivered it to that instance).
+async fn received(batches: &Mutex<Vec<Vec<Inbound>>>, text: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let found = batches
+            .lock()
+            .iter()
+            .flatten()
+            .any(|i| matches!(i, Inbound::Message { payload, .. } if payload == text));
+        if found {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the instance never received {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -89,11 +102,7 @@ async fn a_message_its_instance_died_before_handling_reaches_the_next_stream() {
     let (c, _) = plain(&server, "jd:").await;
     a.create("s").await.expect("create on A");
     c.send(Some(&ids(&["s"])), "m1").await.expect("send");
-    let deadline = Instant::now() + WAIT;
-    while !has_message(&a_batches.lock(), "m1") {
-        assert!(Instant::now() < deadline, "A never received m1");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    received(&a_batches, "m1").await;
     // Redis handed m1 to A (it counted A's subscriber, so nothing was kept), and A dies
     // before its bindings write it.
     kill(&server, a, "jd:s").await;
@@ -204,11 +213,7 @@ async fn the_clean_up_after_a_dead_instance_keeps_its_journal_for_the_next_strea
     let (c, _) = plain(&server, "jp:").await;
     a.create("s").await.expect("create on A");
     c.send(Some(&ids(&["s"])), "m1").await.expect("send");
-    let deadline = Instant::now() + WAIT;
-    while !has_message(&a_batches.lock(), "m1") {
-        assert!(Instant::now() < deadline, "A never received m1");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    received(&a_batches, "m1").await;
     let a_id = a.server_id().to_owned();
     kill(&server, a, "jp:s").await;
     // A was registered with the default interval (10 s): wait for the survivor to find it dead.
